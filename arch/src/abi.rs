@@ -1,0 +1,267 @@
+//! The guest/host ABI: the boot-info block and the hypercall interface.
+//!
+//! # Mechanism
+//! The guest fills the [`HypercallBlock`] at [`crate::layout::HYPERCALL_BLOCK_GPA`] and
+//! executes `out HYPERCALL_PORT, eax` with the operation number in `eax`. That is one VM
+//! exit. The host copies the block out of guest memory, validates it, performs the
+//! operation, and writes `ret` (a value ≥ 0, or a negated Linux errno) and any results
+//! back into the block. The host treats every field as hostile: unknown operations, bad
+//! handles, out-of-range guest addresses and malformed blocks end the sandbox.
+//!
+//! Bulk data never goes through the block: `Read`/`Write` carry a list of guest-physical
+//! segments ([`Segment`]) and the host moves bytes with `readv`/`writev` straight between
+//! its file descriptor and guest RAM.
+//!
+//! # Operations
+//! | op | name | args | result |
+//! |---:|------|------|--------|
+//! | 1 | `Exit` | `[kind, status, fault_addr, fault_rip, signo]`, message in `data[..args[5]]` | does not return |
+//! | 2 | `Log` | `[len]`, bytes in `data` | 0; bytes go to the host's stderr |
+//! | 3 | `TimeSync` | — | `args[0]` = host CLOCK_REALTIME ns, `args[1]` = CLOCK_MONOTONIC ns |
+//! | 16 | `Read` | `[handle, nsegs, offset]`, segments in `data` | bytes read; `offset` = `u64::MAX` reads at the current position |
+//! | 17 | `Write` | `[handle, nsegs, offset]`, segments in `data` | bytes written |
+//! | 18 | `Stat` | `[handle]` | 0, a [`HostStat`] in `data` |
+//! | 19 | `TtyIoctl` | `[handle, request]` | 0, the result (`termios` or `winsize` bytes) in `data` |
+//! | 20 | `Close` | `[handle]` | 0 |
+//! | 21 | `Seek` | `[handle, offset, whence]` | the new offset |
+//!
+//! Operations 32–63 are reserved for the file hypercalls (open beneath a mount, stat,
+//! getdents, …) and 64–95 for the network hypercalls; both use the same block and handle
+//! space, so they fit without changing this layout.
+//!
+//! Handles 0, 1 and 2 are the sandbox's stdin, stdout and stderr.
+
+/// Bumped on any incompatible change; the host refuses a guest that reports another one.
+pub const ABI_VERSION: u32 = 1;
+
+/// `BootInfo::magic`.
+pub const BOOT_MAGIC: u64 = 0x6c6c_7568_746f_6f62; // "boothull"
+
+/// The single I/O port for hypercalls.
+pub const HYPERCALL_PORT: u16 = 0x0510;
+
+/// Handle of the sandbox's standard input.
+pub const HANDLE_STDIN: u64 = 0;
+/// Handle of the sandbox's standard output.
+pub const HANDLE_STDOUT: u64 = 1;
+/// Handle of the sandbox's standard error.
+pub const HANDLE_STDERR: u64 = 2;
+
+/// `offset` value meaning "at the handle's current position".
+pub const OFFSET_CURRENT: u64 = u64::MAX;
+
+/// Hypercall operation numbers.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// End the run (see [`ExitKind`]).
+    Exit = 1,
+    /// Write kernel diagnostics (strace lines, warnings) to the host's stderr.
+    Log = 2,
+    /// Read the host clocks, for calibrating the guest's TSC clock.
+    TimeSync = 3,
+    /// `readv`/`preadv` from a host handle into guest segments.
+    Read = 16,
+    /// `writev`/`pwritev` from guest segments to a host handle.
+    Write = 17,
+    /// `fstat` of a host handle.
+    Stat = 18,
+    /// A terminal ioctl (`TCGETS` or `TIOCGWINSZ`) on a host handle.
+    TtyIoctl = 19,
+    /// Close a host handle.
+    Close = 20,
+    /// `lseek` on a host handle.
+    Seek = 21,
+}
+
+impl Op {
+    /// Decodes an operation number; `None` for an unknown one.
+    pub const fn from_u32(v: u32) -> Option<Op> {
+        Some(match v {
+            1 => Op::Exit,
+            2 => Op::Log,
+            3 => Op::TimeSync,
+            16 => Op::Read,
+            17 => Op::Write,
+            18 => Op::Stat,
+            19 => Op::TtyIoctl,
+            20 => Op::Close,
+            21 => Op::Seek,
+            _ => return None,
+        })
+    }
+}
+
+/// How the run ended (`args[0]` of [`Op::Exit`]).
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// The program called `exit_group(status)`.
+    Exited = 0,
+    /// The program was killed by signal `args[4]`; `args[2]`/`args[3]` hold the fault
+    /// address and instruction pointer when `args[1]` is 1.
+    Signaled = 1,
+    /// The program could not be started; the message says why, `args[1]` is the status.
+    ExecFailed = 2,
+    /// The guest kernel failed (panic or kernel-mode fault); the message says where.
+    KernelPanic = 3,
+    /// The guest ran out of memory; the program was killed as by the OOM killer.
+    OutOfMemory = 4,
+}
+
+impl ExitKind {
+    /// Decodes `args[0]` of an exit hypercall.
+    pub const fn from_u64(v: u64) -> Option<ExitKind> {
+        Some(match v {
+            0 => ExitKind::Exited,
+            1 => ExitKind::Signaled,
+            2 => ExitKind::ExecFailed,
+            3 => ExitKind::KernelPanic,
+            4 => ExitKind::OutOfMemory,
+            _ => return None,
+        })
+    }
+}
+
+/// Terminal ioctl requests the host serves (Linux values).
+pub mod tty {
+    /// `TCGETS`: 60 bytes of `struct termios` (kernel layout).
+    pub const TCGETS: u64 = 0x5401;
+    /// `TIOCGWINSZ`: 8 bytes of `struct winsize`.
+    pub const TIOCGWINSZ: u64 = 0x5413;
+    /// Size of the kernel's `struct termios`.
+    pub const TERMIOS_SIZE: usize = 36;
+}
+
+/// Size of the whole hypercall block (one page).
+pub const BLOCK_SIZE: usize = 4096;
+/// Number of argument words.
+pub const NARGS: usize = 6;
+/// Bytes of inline data after the header.
+pub const DATA_SIZE: usize = BLOCK_SIZE - 8 * (NARGS + 2);
+/// Most segments one `Read`/`Write` may carry.
+pub const MAX_SEGMENTS: usize = DATA_SIZE / core::mem::size_of::<Segment>();
+
+/// The per-vCPU hypercall block, one page at [`crate::layout::HYPERCALL_BLOCK_GPA`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct HypercallBlock {
+    /// Operation arguments, meaning per [`Op`].
+    pub args: [u64; NARGS],
+    /// Result: ≥ 0 on success, `-errno` on failure.
+    pub ret: i64,
+    /// Reserved, zero.
+    pub reserved: u64,
+    /// Inline payload: segments, messages, or results.
+    pub data: [u8; DATA_SIZE],
+}
+
+const _: () = assert!(core::mem::size_of::<HypercallBlock>() == BLOCK_SIZE);
+
+/// One guest-physical byte range of a scatter/gather transfer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    /// Guest-physical start.
+    pub gpa: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// The attributes of a host handle that the guest needs for `fstat` (a subset of
+/// `struct stat`; ownership is the sandbox's, not the host's).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStat {
+    /// `st_mode` (type and permission bits).
+    pub mode: u32,
+    /// `st_nlink`.
+    pub nlink: u32,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_blksize`.
+    pub blksize: u64,
+    /// `st_blocks`.
+    pub blocks: u64,
+    /// `st_rdev`.
+    pub rdev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_dev`.
+    pub dev: u64,
+    /// Access, modification and change times: seconds and nanoseconds.
+    pub atime: [i64; 2],
+    /// See `atime`.
+    pub mtime: [i64; 2],
+    /// See `atime`.
+    pub ctime: [i64; 2],
+}
+
+/// `BootInfo::flags`: print every syscall (`--strace`).
+pub const BOOT_FLAG_STRACE: u32 = 1 << 0;
+
+/// The boot-info block at [`crate::layout::BOOT_INFO_GPA`], written by the loader before the
+/// vCPU starts. The kernel copies it out once and validates it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BootInfo {
+    /// [`BOOT_MAGIC`].
+    pub magic: u64,
+    /// [`ABI_VERSION`] of the loader.
+    pub abi_version: u32,
+    /// `BOOT_FLAG_*`.
+    pub flags: u32,
+    /// Bytes of guest RAM (guest-physical 0..ram_size).
+    pub ram_size: u64,
+    /// First guest-physical address the kernel may allocate; everything below is reserved.
+    pub free_start: u64,
+    /// End of the kernel image (guest-physical, exclusive).
+    pub kernel_end: u64,
+    /// The program file, copied read-only by the loader: guest-physical start and length.
+    pub program_gpa: u64,
+    /// See `program_gpa`.
+    pub program_len: u64,
+    /// argv then envp as NUL-terminated strings, back to back.
+    pub strings_gpa: u64,
+    /// Total bytes of `strings_gpa`.
+    pub strings_len: u64,
+    /// Number of argv strings at the start of the blob.
+    pub argc: u64,
+    /// Number of envp strings after them.
+    pub envc: u64,
+    /// The program's path as the guest sees it (for `/proc/self/exe` and `AT_EXECFN`).
+    pub exe_path_gpa: u64,
+    /// See `exe_path_gpa`.
+    pub exe_path_len: u64,
+    /// TSC frequency in kHz, from the host (KVM_GET_TSC_KHZ).
+    pub tsc_khz: u64,
+    /// Host randomness for the guest's CSPRNG and `AT_RANDOM`.
+    pub seed: [u8; 32],
+    /// The user and group ids the program sees (the host's, so output matches a native run).
+    pub uid: u32,
+    /// See `uid`.
+    pub gid: u32,
+    /// The host's `fcntl(F_GETFL)` of stdin, stdout and stderr, for the guest's fd table.
+    pub stdio_flags: [u32; 3],
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The kernel image's loadable segments, for mapping each with its own permissions.
+    pub kernel_segments: [KernelSegment; MAX_KERNEL_SEGMENTS],
+}
+
+/// Most PT_LOAD segments the kernel image may have.
+pub const MAX_KERNEL_SEGMENTS: usize = 4;
+
+/// One loadable segment of the kernel image (`len` 0 marks an unused slot).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelSegment {
+    /// Guest-physical start (page aligned).
+    pub gpa: u64,
+    /// Length in bytes (rounded up to pages by the kernel).
+    pub len: u64,
+    /// ELF `p_flags`: 1 = X, 2 = W, 4 = R.
+    pub flags: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);

@@ -1,0 +1,199 @@
+//! Single-instruction CPU primitives: port I/O for hypercalls, MSRs, control registers,
+//! TLB maintenance, the TSC and halting.
+use core::arch::asm;
+
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::Msr;
+
+const IA32_FS_BASE: u32 = 0xC000_0100;
+const IA32_KERNEL_GS_BASE: u32 = 0xC000_0102;
+
+/// Issues hypercall `op`: one `out` to the hypercall port. The host reads and writes the
+/// hypercall block while the vCPU is stopped; the asm's implicit memory clobber orders our
+/// block writes before the exit and our reads after it.
+#[inline]
+pub fn hypercall(op: u32) {
+    // SAFETY: port I/O to the hypercall port only causes a VM exit; it touches no guest
+    // memory that Rust does not know about (the block is written through the direct map
+    // with ordinary copies, and the clobber keeps them ordered).
+    unsafe {
+        asm!("out dx, eax", in("dx") crate::abi::HYPERCALL_PORT, in("eax") op, options(nostack, preserves_flags));
+    }
+}
+
+/// Reads the time-stamp counter.
+#[inline]
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no side effects (CR4.TSD is clear, and we are in ring 0).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Executes CPUID.
+pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+/// The faulting address of the last page fault.
+pub fn read_cr2() -> u64 {
+    x86_64::registers::control::Cr2::read_raw()
+}
+
+/// Switches to the page tables rooted at physical address `pml4`.
+pub fn load_cr3(pml4: u64) {
+    // SAFETY: the caller hands us a complete PML4 whose kernel half maps this code, the
+    // stacks and the direct map exactly as before (the kernel builds every address space
+    // from the same kernel half), so execution continues unaffected.
+    unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) }
+}
+
+/// Invalidates the TLB entry of one page in the current address space.
+#[inline]
+pub fn invlpg(va: u64) {
+    // SAFETY: INVLPG only drops a cached translation.
+    unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) }
+}
+
+/// Sets the user FS base (the TLS pointer of `arch_prctl(ARCH_SET_FS)`).
+pub fn set_fs_base(v: u64) {
+    // SAFETY: FS is not used by the kernel; the caller checked that v is canonical.
+    unsafe { Msr::new(IA32_FS_BASE).write(v) }
+}
+
+/// The user FS base.
+pub fn fs_base() -> u64 {
+    // SAFETY: reading FS_BASE has no side effects.
+    unsafe { Msr::new(IA32_FS_BASE).read() }
+}
+
+/// Sets the user GS base. In the kernel, after SWAPGS, the user's value lives in
+/// KERNEL_GS_BASE.
+pub fn set_user_gs_base(v: u64) {
+    // SAFETY: KERNEL_GS_BASE holds the user GS base while in the kernel; the caller checked
+    // that v is canonical.
+    unsafe { Msr::new(IA32_KERNEL_GS_BASE).write(v) }
+}
+
+/// The user GS base (see [`set_user_gs_base`]).
+pub fn user_gs_base() -> u64 {
+    // SAFETY: reading KERNEL_GS_BASE has no side effects.
+    unsafe { Msr::new(IA32_KERNEL_GS_BASE).read() }
+}
+
+/// Writes an MSR that is known to be safe to write from the kernel (APIC registers).
+pub(crate) fn wrmsr(msr: u32, v: u64) {
+    // SAFETY: only called from this crate for the APIC MSRs, whose writes do not affect
+    // memory safety.
+    unsafe { Msr::new(msr).write(v) }
+}
+
+/// Reads an MSR.
+pub(crate) fn rdmsr(msr: u32) -> u64 {
+    // SAFETY: only called from this crate for MSRs that exist on every CPU we run on.
+    unsafe { Msr::new(msr).read() }
+}
+
+/// Sleeps until the next interrupt, with interrupts enabled only while halted. The
+/// interrupt shadow of STI makes `sti; hlt` atomic, so a wakeup cannot be lost.
+pub fn halt_until_interrupt() {
+    // SAFETY: interrupt handlers are installed before the first call; they return here.
+    unsafe { asm!("sti", "hlt", "cli", options(nostack)) }
+}
+
+/// CPU features the kernel turned on, for the rest of the kernel to consult.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Features {
+    /// XSAVE is on and XCR0 is this mask.
+    pub xcr0: u64,
+    /// Bytes of the XSAVE area for `xcr0`.
+    pub xsave_size: u32,
+    /// SMEP is on.
+    pub smep: bool,
+    /// SMAP is on.
+    pub smap: bool,
+    /// The local APIC runs in x2APIC mode with a TSC-deadline timer.
+    pub tsc_deadline: bool,
+}
+
+/// Turns on the CPU features the kernel relies on: SSE for user programs, XSAVE with the
+/// user state components the CPU has (x87, SSE, AVX, AVX-512; not AMX or PKRU), SMEP, SMAP
+/// and UMIP where present, and global pages.
+pub fn enable_features() -> Features {
+    let mut f = Features::default();
+    let l1 = cpuid(1, 0);
+    let l7 = cpuid(7, 0);
+    let mut cr4 = Cr4::read() | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL;
+    if l7[1] & (1 << 7) != 0 {
+        cr4 |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+        f.smep = true;
+    }
+    if l7[1] & (1 << 20) != 0 {
+        cr4 |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+        f.smap = true;
+    }
+    if l7[2] & (1 << 2) != 0 {
+        cr4 |= Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION;
+    }
+    let has_xsave = l1[2] & (1 << 26) != 0;
+    if has_xsave {
+        cr4 |= Cr4Flags::OSXSAVE;
+    }
+    // SAFETY: every bit set is backed by the CPUID checks above; the kernel never executes
+    // user addresses (SMEP) nor touches user memory through user addresses (SMAP): it
+    // reaches user pages through the direct map.
+    unsafe { Cr4::write(cr4) };
+    // SAFETY: clearing EM and setting MP/NE is the required state for SSE; TS stays clear.
+    unsafe {
+        Cr0::update(|c| {
+            c.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
+            c.insert(Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR);
+        })
+    };
+    if has_xsave {
+        let d = cpuid(0xd, 0);
+        let supported = (d[0] as u64) | ((d[3] as u64) << 32);
+        // x87 | SSE | AVX | opmask | ZMM_Hi256 | Hi16_ZMM.
+        let xcr0 = supported & 0b1110_0111;
+        // SAFETY: XCR0 gets only components the CPU reports, and always x87|SSE.
+        unsafe { asm!("xsetbv", in("ecx") 0u32, in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32, options(nostack)) };
+        f.xcr0 = xcr0;
+        f.xsave_size = cpuid(0xd, 0)[1];
+    }
+    f.tsc_deadline = l1[2] & (1 << 24) != 0 && l1[2] & (1 << 21) != 0;
+    f
+}
+
+/// (STAR, LSTAR, EFER, SFMASK) for diagnostics.
+pub fn syscall_msrs() -> [u64; 4] {
+    [rdmsr(0xC000_0081), rdmsr(0xC000_0082), rdmsr(0xC000_0080), rdmsr(0xC000_0084)]
+}
+
+/// CPUID through PVM's synthetic instruction (`invlpg 0xffffffffff4d5650; cpuid`), which a
+/// PVM hypervisor always intercepts; at real CPL 0 it is a TLB drop plus a plain CPUID.
+pub fn pvm_cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    // SAFETY: the INVLPG targets an upper-half address nothing maps; CPUID has no side
+    // effects. RBX is saved and restored around the sequence because LLVM reserves it.
+    unsafe {
+        asm!(
+            "mov {tmp:r}, rbx",
+            ".byte 0x0f, 0x01, 0x3c, 0x25, 0x50, 0x56, 0x4d, 0xff, 0x0f, 0xa2",
+            "xchg {tmp:r}, rbx",
+            tmp = out(reg) b,
+            inout("eax") leaf => a,
+            inout("ecx") subleaf => c,
+            out("edx") d,
+            options(nostack, preserves_flags),
+        );
+    }
+    [a, b, c, d]
+}
+
+/// The underlying CS selector and RFLAGS (to tell real ring 0 from PVM's deprivileged mode).
+pub fn underlying_cs_rflags() -> (u16, u64) {
+    let cs: u16;
+    let fl: u64;
+    // SAFETY: reading CS and RFLAGS has no side effects.
+    unsafe { asm!("mov {0:x}, cs", "pushfq", "pop {1}", out(reg) cs, out(reg) fl) };
+    (cs, fl)
+}

@@ -1,0 +1,327 @@
+//! Boot: from the loader's boot-info block to the program's first instruction. Sets up the
+//! CPU (descriptor tables, features, timer), the heap and frame allocator, the kernel's
+//! own page tables (W^X kernel image, NX direct map), the clock, and the first process.
+use alloc::vec::Vec;
+
+use hull_arch::abi::{BOOT_MAGIC, BootInfo, ExitKind, KernelSegment};
+use hull_arch::layout::{KERNEL_VIRT_BASE, LARGE_PAGE_SIZE, PHYS_OFFSET};
+
+use crate::elf;
+use crate::fd::{FdTable, FileKind, OpenFile};
+use crate::hypercall;
+use crate::initstack;
+use crate::mm::aspace::AddressSpace;
+use crate::mm::frame::FrameAllocator;
+use crate::mm::paging::{OutOfFrames, PageTable, flags};
+use crate::mm::vma::{Label, Prot, Vma};
+use crate::mm::{PAGE_SIZE, page_ceil, page_floor};
+use crate::platform;
+use crate::process::{AltStack, Process, RLIMIT_NOFILE, default_rlimits};
+use crate::signal::SignalState;
+
+/// Top of the user stack (Linux's STACK_TOP without randomization).
+pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
+/// Size of the user stack area (RLIMIT_STACK).
+pub const STACK_SIZE: u64 = 8 << 20;
+/// New mappings go below this (leaving a gap under the stack, as Linux does).
+pub const MMAP_TOP: u64 = STACK_TOP - STACK_SIZE - (128 << 20);
+/// Size of each kernel stack.
+pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
+
+/// The kernel heap's size for `ram` bytes of guest RAM.
+pub fn heap_size(ram: u64) -> u64 {
+    (ram / 32).clamp(2 << 20, 64 << 20)
+}
+
+/// Builds the kernel's page tables: the direct map of all RAM (2 MiB pages, NX) and the
+/// kernel image with each segment's own permissions (text RX, rodata R, data RW NX).
+pub fn build_kernel_tables(frames: &mut FrameAllocator, ram_size: u64, segments: &[KernelSegment]) -> Result<PageTable, OutOfFrames> {
+    let mut pt = PageTable::new(frames)?;
+    let mut pa = 0;
+    while pa < ram_size {
+        pt.map_large(PHYS_OFFSET + pa, pa, flags::WRITABLE | flags::NO_EXECUTE | flags::GLOBAL, frames)?;
+        pa += LARGE_PAGE_SIZE;
+    }
+    for s in segments.iter().filter(|s| s.len > 0) {
+        let mut fl = flags::GLOBAL;
+        if s.flags & 2 != 0 {
+            fl |= flags::WRITABLE;
+        }
+        if s.flags & 1 == 0 {
+            fl |= flags::NO_EXECUTE;
+        }
+        let end = page_ceil(s.gpa + s.len).expect("kernel segment fits");
+        let mut pa = page_floor(s.gpa);
+        while pa < end {
+            pt.map(KERNEL_VIRT_BASE + pa, pa, fl, frames)?;
+            pa += PAGE_SIZE;
+        }
+    }
+    Ok(pt)
+}
+
+/// Splits the boot strings blob into argv and envp.
+pub fn split_strings(blob: &[u8], argc: usize, envc: usize) -> Option<(Vec<&[u8]>, Vec<&[u8]>)> {
+    let mut items = blob.split(|&b| b == 0);
+    let argv: Vec<&[u8]> = items.by_ref().take(argc).collect();
+    let envp: Vec<&[u8]> = items.by_ref().take(envc).collect();
+    (argv.len() == argc && envp.len() == envc).then_some((argv, envp))
+}
+
+/// Why the program could not be started.
+#[derive(Debug)]
+pub enum StartError {
+    Elf(elf::ElfError),
+    TooBig,
+    NoMemory,
+}
+
+/// The first process, ready to enter: (process, entry point, stack pointer).
+pub struct Started {
+    pub proc: Process,
+    pub entry: u64,
+    pub sp: u64,
+}
+
+/// Reads the program image's headers, maps it, and builds the initial stack.
+#[allow(clippy::too_many_arguments)]
+pub fn start_program(
+    frames: &mut FrameAllocator,
+    kernel_pt: &PageTable,
+    image: (u64, u64),
+    argv: &[&[u8]],
+    envp: &[&[u8]],
+    exe_path: &[u8],
+    random: [u8; 16],
+    ids: (u32, u32),
+    hwcap: u64,
+    now_ns: u64,
+    stdio_flags: [u32; 3],
+) -> Result<Started, StartError> {
+    let (image_pa, image_len) = image;
+    // Only the ELF header and program headers are read out of the image up front.
+    let mut head = alloc::vec![0u8; (image_len.min(64)) as usize];
+    platform::read(image_pa, &mut head);
+    let table_end = if head.len() == 64 && &head[..4] == b"\x7fELF" {
+        let phoff = u64::from_le_bytes(head[32..40].try_into().expect("8 bytes"));
+        let phnum = u16::from_le_bytes(head[56..58].try_into().expect("2 bytes")) as u64;
+        phoff.saturating_add(phnum.min(elf::MAX_PHNUM as u64 + 1) * 56).min(image_len).max(64)
+    } else {
+        head.len() as u64
+    };
+    let mut headers = alloc::vec![0u8; table_end as usize];
+    platform::read(image_pa, &mut headers);
+    let plan = elf::plan_with_len(&headers, image_len).map_err(StartError::Elf)?;
+
+    let image_frames = (page_floor(image_pa), page_ceil(image_pa + image_len).expect("image fits"));
+    let mut aspace = AddressSpace::new(kernel_pt, frames, image_frames, MMAP_TOP).map_err(|_| StartError::NoMemory)?;
+    let loaded = plan.load(image_pa, &mut aspace, frames).map_err(StartError::Elf)?;
+    aspace.brk_start = loaded.brk_start;
+    aspace.brk = loaded.brk_start;
+    let stack_prot = if loaded.exec_stack { Prot(7) } else { Prot::RW };
+    aspace.insert(Vma::anon(STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot, Label::Stack), frames);
+
+    use initstack::*;
+    let auxv = [
+        (AT_MINSIGSTKSZ, 2048),
+        (AT_HWCAP, hwcap),
+        (AT_PAGESZ, PAGE_SIZE),
+        (AT_CLKTCK, 100),
+        (AT_PHDR, loaded.phdr),
+        (AT_PHENT, 56),
+        (AT_PHNUM, loaded.phnum),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, loaded.entry),
+        (AT_UID, ids.0 as u64),
+        (AT_EUID, ids.0 as u64),
+        (AT_GID, ids.1 as u64),
+        (AT_EGID, ids.1 as u64),
+        (AT_SECURE, 0),
+        (AT_HWCAP2, 0),
+    ];
+    let img = StackImage { argv, envp, execfn: exe_path, platform: b"x86_64", random, auxv: &auxv };
+    let (bytes, sp) = initstack::build(STACK_TOP, &img).map_err(|_| StartError::TooBig)?;
+    crate::mm::uaccess::copy_to_user(&mut aspace, frames, sp, &bytes).map_err(|_| StartError::NoMemory)?;
+
+    let rlimits = default_rlimits();
+    let mut fds = FdTable::new(rlimits[RLIMIT_NOFILE].cur as usize);
+    for (h, fl) in stdio_flags.iter().enumerate() {
+        fds.install(OpenFile::new(FileKind::Host { handle: h as u64 }, *fl), h, false).map_err(|_| StartError::NoMemory)?;
+    }
+    let proc = Process {
+        pid: 1,
+        ppid: 0,
+        aspace,
+        fds,
+        signals: SignalState::default(),
+        altstack: AltStack { sp: 0, flags: 2, size: 0 },
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        rlimits,
+        exe_path: exe_path.to_vec(),
+        start_ns: now_ns,
+    };
+    Ok(Started { proc, entry: loaded.entry, sp })
+}
+
+/// Ends the run because the program could not start.
+pub fn exec_failed(exe: &[u8], err: StartError) -> ! {
+    let msg = match err {
+        StartError::Elf(e) => alloc::format!("{}: cannot execute: {}", alloc::string::String::from_utf8_lossy(exe), e.message()),
+        StartError::TooBig => alloc::format!("{}: argument list too long", alloc::string::String::from_utf8_lossy(exe)),
+        StartError::NoMemory => alloc::format!("{}: not enough sandbox memory to start the program (raise --memory)", alloc::string::String::from_utf8_lossy(exe)),
+    };
+    hypercall::exit(ExitKind::ExecFailed, 126, None, 0, msg.as_bytes())
+}
+
+/// Validates the parts of the boot-info block that the rest of boot relies on.
+pub fn check_boot_info(info: &BootInfo) -> Result<(), &'static str> {
+    if info.magic != BOOT_MAGIC {
+        return Err("bad boot-info magic");
+    }
+    if info.abi_version != hull_arch::abi::ABI_VERSION {
+        return Err("hypercall ABI version mismatch between loader and kernel");
+    }
+    let ram = info.ram_size;
+    let inside = |start: u64, len: u64| start.checked_add(len).is_some_and(|e| e <= info.free_start);
+    if ram % LARGE_PAGE_SIZE != 0 || info.free_start % PAGE_SIZE != 0 || info.free_start > ram {
+        return Err("bad memory layout in boot info");
+    }
+    if !inside(info.program_gpa, info.program_len) || !inside(info.strings_gpa, info.strings_len) || !inside(info.exe_path_gpa, info.exe_path_len) {
+        return Err("boot blobs outside the reserved region");
+    }
+    if info.program_gpa % PAGE_SIZE != 0 {
+        return Err("program image not page aligned");
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "none")]
+pub use guest::start;
+
+#[cfg(target_os = "none")]
+mod guest {
+    use super::*;
+    use crate::process::{KERNEL, Kernel, Machine};
+    use crate::random::Rng;
+    use crate::time::Clock;
+    use hull_arch::trapframe::TrapFrame;
+
+    fn fail(msg: &str) -> ! {
+        hypercall::exit(ExitKind::KernelPanic, 0, None, 0, msg.as_bytes())
+    }
+
+    fn read_blob(gpa: u64, len: u64) -> Vec<u8> {
+        let mut v = alloc::vec![0u8; len as usize];
+        if len > 0 {
+            platform::read(gpa, &mut v);
+        }
+        v
+    }
+
+    /// The kernel's main: called by the arch entry on the boot stack.
+    pub fn start(info: BootInfo) -> ! {
+        hull_arch::phys::init(info.ram_size);
+        if let Err(e) = check_boot_info(&info) {
+            fail(e);
+        }
+        hull_arch::tables::init();
+        let features = hull_arch::cpu::enable_features();
+        if features.tsc_deadline {
+            hull_arch::apic::init();
+        }
+        let heap = heap_size(info.ram_size);
+        if info.free_start + heap + (4 << 20) > info.ram_size {
+            fail("guest RAM too small for the kernel heap");
+        }
+        hull_arch::heap::init(info.free_start, heap);
+        let mut frames = FrameAllocator::new(info.free_start + heap, info.ram_size);
+        let kernel_pt = match build_kernel_tables(&mut frames, info.ram_size, &info.kernel_segments) {
+            Ok(pt) => pt,
+            Err(_) => fail("out of memory building the kernel page tables"),
+        };
+        platform::load_cr3(kernel_pt.root());
+
+        let t0 = platform::rdtsc();
+        let (real, mono) = hypercall::time_sync();
+        let t1 = platform::rdtsc();
+        let clock = Clock::new(t0 + (t1 - t0) / 2, real, mono, info.tsc_khz);
+
+        let strings = read_blob(info.strings_gpa, info.strings_len);
+        let exe = read_blob(info.exe_path_gpa, info.exe_path_len);
+        let Some((argv, envp)) = split_strings(&strings, info.argc as usize, info.envc as usize) else { fail("malformed argument blob") };
+        let mut rng = Rng::new(info.seed);
+        let mut random = [0u8; 16];
+        rng.fill(&mut random);
+        let hwcap = hull_arch::cpu::cpuid(1, 0)[3] as u64;
+        let started = match start_program(
+            &mut frames,
+            &kernel_pt,
+            (info.program_gpa, info.program_len),
+            &argv,
+            &envp,
+            &exe,
+            random,
+            (info.uid, info.gid),
+            hwcap,
+            clock.monotonic(),
+            info.stdio_flags,
+        ) {
+            Ok(s) => s,
+            Err(e) => exec_failed(&exe, e),
+        };
+        drop(strings);
+        platform::load_cr3(started.proc.aspace.pt.root());
+
+        let stack: Vec<u8> = Vec::with_capacity(KERNEL_STACK_SIZE);
+        let top = (stack.as_ptr() as u64 + KERNEL_STACK_SIZE as u64) & !15;
+        core::mem::forget(stack);
+        hull_arch::tables::set_kernel_stack(top);
+        hull_arch::entry::set_handlers(crate::syscall::handle, crate::trap::handle);
+
+        let machine = Machine { uid: info.uid, gid: info.gid, ram_size: info.ram_size, idle_ns: 0, tsc_deadline: features.tsc_deadline };
+        let strace = info.flags & hull_arch::abi::BOOT_FLAG_STRACE != 0;
+        let entry = TrapFrame { rip: started.entry, rsp: started.sp, rflags: 0x202, ..Default::default() };
+        *KERNEL.lock() = Some(Kernel { frames, kernel_pt, proc: started.proc, clock, rng, machine, strace });
+        hull_arch::entry::enter_user(&entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_tables_enforce_w_xor_x() {
+        platform::test_memory(16 << 20);
+        let mut f = FrameAllocator::new(8 << 20, 16 << 20);
+        let segs = [
+            KernelSegment { gpa: 0x200000, len: 0x3000, flags: 5 },
+            KernelSegment { gpa: 0x203000, len: 0x1000, flags: 4 },
+            KernelSegment { gpa: 0x204000, len: 0x2800, flags: 6 },
+            KernelSegment::default(),
+        ];
+        let pt = build_kernel_tables(&mut f, 16 << 20, &segs).unwrap();
+        let (pa, fl) = pt.lookup(KERNEL_VIRT_BASE + 0x201000).unwrap();
+        assert_eq!(pa, 0x201000);
+        assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE), 0, "text is RX");
+        let (_, fl) = pt.lookup(KERNEL_VIRT_BASE + 0x203000).unwrap();
+        assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE), flags::NO_EXECUTE, "rodata is R");
+        let (_, fl) = pt.lookup(KERNEL_VIRT_BASE + 0x206000).unwrap();
+        assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE), flags::WRITABLE | flags::NO_EXECUTE, "data is RW NX");
+        assert!(pt.lookup(KERNEL_VIRT_BASE + 0x207000).is_none());
+        let (pa, fl) = pt.lookup(PHYS_OFFSET + 0x00a1_2345).unwrap();
+        assert_eq!(pa, 0x00a1_2000);
+        assert_ne!(fl & flags::NO_EXECUTE, 0, "the direct map is never executable");
+        assert_eq!(fl & flags::USER, 0);
+    }
+
+    #[test]
+    fn strings_blob_splits_into_argv_and_envp() {
+        let (a, e) = split_strings(b"prog\0a b\0\0K=V\0", 3, 1).unwrap();
+        assert_eq!(a, [&b"prog"[..], b"a b", b""]);
+        assert_eq!(e, [&b"K=V"[..]]);
+        assert!(split_strings(b"prog\0", 2, 0).is_none());
+    }
+}

@@ -1,0 +1,145 @@
+//! File-descriptor tables: fd → open file description (shared by dup, as in Linux, so the
+//! offset and status flags are shared) plus the per-fd close-on-exec flag.
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use crate::errno::Errno;
+
+/// What an open file description refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A host handle (the sandbox's stdio; host files later).
+    Host { handle: u64 },
+}
+
+/// An open file description.
+#[derive(Debug)]
+pub struct OpenFile {
+    pub kind: FileKind,
+    /// `O_ACCMODE` and status flags (O_APPEND, O_NONBLOCK, …).
+    pub flags: Mutex<u32>,
+}
+
+impl OpenFile {
+    pub fn new(kind: FileKind, flags: u32) -> Arc<Self> {
+        Arc::new(OpenFile { kind, flags: Mutex::new(flags) })
+    }
+}
+
+/// `O_*` values used here.
+pub mod oflags {
+    pub const O_RDONLY: u32 = 0;
+    pub const O_WRONLY: u32 = 1;
+    pub const O_RDWR: u32 = 2;
+    pub const O_ACCMODE: u32 = 3;
+    pub const O_APPEND: u32 = 0o2000;
+    pub const O_NONBLOCK: u32 = 0o4000;
+    pub const O_CLOEXEC: u32 = 0o2000000;
+    /// Status flags F_SETFL may change.
+    pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | 0o20000 /* O_ASYNC */ | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */;
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    file: Arc<OpenFile>,
+    cloexec: bool,
+}
+
+/// A process's descriptors.
+#[derive(Debug, Clone)]
+pub struct FdTable {
+    slots: Vec<Option<Slot>>,
+    /// RLIMIT_NOFILE: descriptors must be below this.
+    pub limit: usize,
+}
+
+impl FdTable {
+    pub fn new(limit: usize) -> Self {
+        FdTable { slots: Vec::new(), limit }
+    }
+
+    /// The open file behind `fd`.
+    pub fn get(&self, fd: i32) -> Result<&Arc<OpenFile>, Errno> {
+        usize::try_from(fd).ok().and_then(|i| self.slots.get(i)).and_then(|s| s.as_ref()).map(|s| &s.file).ok_or(Errno::EBADF)
+    }
+
+    /// Installs `file` at the lowest free descriptor ≥ `min`.
+    pub fn install(&mut self, file: Arc<OpenFile>, min: usize, cloexec: bool) -> Result<i32, Errno> {
+        let fd = (min..self.limit).find(|&i| self.slots.get(i).is_none_or(|s| s.is_none())).ok_or(Errno::EMFILE)?;
+        self.put(fd, file, cloexec);
+        Ok(fd as i32)
+    }
+
+    fn put(&mut self, fd: usize, file: Arc<OpenFile>, cloexec: bool) {
+        if self.slots.len() <= fd {
+            self.slots.resize(fd + 1, None);
+        }
+        self.slots[fd] = Some(Slot { file, cloexec });
+    }
+
+    /// `dup2`/`dup3`: makes `new` refer to `old`'s file; returns what `new` held.
+    pub fn dup_to(&mut self, old: i32, new: i32, cloexec: bool) -> Result<Option<Arc<OpenFile>>, Errno> {
+        let file = self.get(old)?.clone();
+        let new = usize::try_from(new).ok().filter(|&n| n < self.limit).ok_or(Errno::EBADF)?;
+        let prev = self.slots.get_mut(new).and_then(|s| s.take()).map(|s| s.file);
+        self.put(new, file, cloexec);
+        Ok(prev)
+    }
+
+    /// Removes `fd`, returning its file.
+    pub fn remove(&mut self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.slots.get_mut(i).and_then(|s| s.take()).map(|s| s.file).ok_or(Errno::EBADF)
+    }
+
+    pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {
+        self.get(fd)?;
+        Ok(self.slots[fd as usize].as_ref().is_some_and(|s| s.cloexec))
+    }
+
+    pub fn set_cloexec(&mut self, fd: i32, on: bool) -> Result<(), Errno> {
+        self.get(fd)?;
+        if let Some(s) = self.slots[fd as usize].as_mut() {
+            s.cloexec = on;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(h: u64) -> Arc<OpenFile> {
+        OpenFile::new(FileKind::Host { handle: h }, oflags::O_RDWR)
+    }
+
+    #[test]
+    fn lowest_free_descriptor_and_dup_sharing() {
+        let mut t = FdTable::new(8);
+        assert_eq!(t.install(host(0), 0, false), Ok(0));
+        assert_eq!(t.install(host(1), 0, false), Ok(1));
+        assert_eq!(t.install(host(2), 5, true), Ok(5));
+        assert_eq!(t.cloexec(5), Ok(true));
+        t.remove(0).unwrap();
+        assert_eq!(t.install(t.get(1).unwrap().clone(), 0, false), Ok(0));
+        assert!(Arc::ptr_eq(t.get(0).unwrap(), t.get(1).unwrap()));
+        *t.get(0).unwrap().flags.lock() |= oflags::O_APPEND;
+        assert_eq!(*t.get(1).unwrap().flags.lock() & oflags::O_APPEND, oflags::O_APPEND);
+    }
+
+    #[test]
+    fn limits_and_bad_descriptors() {
+        let mut t = FdTable::new(2);
+        t.install(host(0), 0, false).unwrap();
+        t.install(host(1), 0, false).unwrap();
+        assert_eq!(t.install(host(2), 0, false), Err(Errno::EMFILE));
+        assert_eq!(t.get(-1).err(), Some(Errno::EBADF));
+        assert_eq!(t.get(7).err(), Some(Errno::EBADF));
+        assert_eq!(t.dup_to(0, 5, false).err(), Some(Errno::EBADF));
+        assert!(t.dup_to(0, 1, true).unwrap().is_some());
+        assert_eq!(t.remove(3).err(), Some(Errno::EBADF));
+    }
+}

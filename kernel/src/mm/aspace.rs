@@ -1,0 +1,488 @@
+//! A user address space: the areas (VMAs), the page table that caches them, and the
+//! operations of mmap/munmap/mprotect/mremap/brk and the page-fault path.
+//!
+//! W^X holds for every user page: an area that is both writable and executable is mapped
+//! either writable or executable at any moment, and a fault flips it (as OpenBSD does), so
+//! JITs keep working while no page is ever writable and executable at once.
+use alloc::collections::BTreeMap;
+
+use super::frame::FrameAllocator;
+use super::paging::{OutOfFrames, PageTable, flags};
+use super::vma::{Backing, Label, Prot, Vma};
+use super::{PAGE_SIZE, page_ceil, page_floor};
+use crate::errno::Errno;
+use crate::platform;
+use hull_arch::layout::USER_END;
+
+/// Lowest address a mapping may use (Linux's default `vm.mmap_min_addr`).
+pub const MMAP_MIN_ADDR: u64 = 0x10000;
+
+/// What a faulting access wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Exec,
+}
+
+/// Why a fault could not be resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// No area there (`SEGV_MAPERR`).
+    Unmapped,
+    /// The area forbids this access (`SEGV_ACCERR`).
+    Forbidden,
+    /// No frame left: the sandbox's memory bound is reached.
+    OutOfMemory,
+}
+
+impl From<OutOfFrames> for Fault {
+    fn from(_: OutOfFrames) -> Self {
+        Fault::OutOfMemory
+    }
+}
+
+/// The user half of an address space.
+#[derive(Debug)]
+pub struct AddressSpace {
+    pub pt: PageTable,
+    vmas: BTreeMap<u64, Vma>,
+    /// Start of the heap (end of the program image, page aligned).
+    pub brk_start: u64,
+    /// The current program break (not page aligned).
+    pub brk: u64,
+    /// New mappings are placed top-down below this.
+    pub mmap_top: u64,
+    /// Physical range of the program image: frames there are shared, never freed or written.
+    image: (u64, u64),
+}
+
+impl AddressSpace {
+    /// An empty address space sharing the kernel half of `kernel`.
+    pub fn new(kernel: &PageTable, frames: &mut FrameAllocator, image: (u64, u64), mmap_top: u64) -> Result<Self, OutOfFrames> {
+        Ok(AddressSpace { pt: PageTable::new_user(kernel, frames)?, vmas: BTreeMap::new(), brk_start: 0, brk: 0, mmap_top, image })
+    }
+
+    /// Iterates the areas in address order.
+    pub fn vmas(&self) -> impl Iterator<Item = &Vma> {
+        self.vmas.values()
+    }
+
+    /// The area containing `va`.
+    pub fn find(&self, va: u64) -> Option<&Vma> {
+        self.vmas.range(..=va).next_back().map(|(_, v)| v).filter(|v| va < v.end)
+    }
+
+    /// Whether any area overlaps [start, end).
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.vmas.range(..end).next_back().is_some_and(|(_, v)| v.end > start)
+    }
+
+    /// Inserts an area, replacing whatever overlapped it (MAP_FIXED semantics).
+    pub fn insert(&mut self, vma: Vma, frames: &mut FrameAllocator) {
+        self.unmap(vma.start, vma.end, frames);
+        let mut vma = vma;
+        // Merge with anonymous neighbours so brk and repeated mmaps stay one area.
+        if let Some(prev) = self.vmas.range(..vma.start).next_back().map(|(_, v)| *v)
+            && prev.joins(&vma)
+        {
+            self.vmas.remove(&prev.start);
+            vma.start = prev.start;
+        }
+        if let Some(next) = self.vmas.get(&vma.end).copied()
+            && vma.joins(&next)
+        {
+            self.vmas.remove(&next.start);
+            vma.end = next.end;
+        }
+        self.vmas.insert(vma.start, vma);
+    }
+
+    /// Splits areas so that `at` is a boundary.
+    fn split_at(&mut self, at: u64) {
+        if let Some(v) = self.find(at).copied()
+            && v.start < at
+        {
+            self.vmas.insert(v.start, v.slice(v.start, at));
+            self.vmas.insert(at, v.slice(at, v.end));
+        }
+    }
+
+    /// The areas overlapping [start, end), after splitting at both ends.
+    fn carve(&mut self, start: u64, end: u64) -> alloc::vec::Vec<u64> {
+        self.split_at(start);
+        self.split_at(end);
+        self.vmas.range(start..end).map(|(k, _)| *k).collect()
+    }
+
+    fn owns_frame(&self, pa: u64) -> bool {
+        !(self.image.0..self.image.1).contains(&pa)
+    }
+
+    /// Removes mappings in [start, end) (page aligned) and frees their frames.
+    pub fn unmap(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) {
+        for key in self.carve(start, end) {
+            let v = self.vmas.remove(&key).expect("carved key exists");
+            self.drop_pages(v.start, v.end, frames);
+        }
+    }
+
+    fn drop_pages(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) {
+        let mut va = start;
+        while va < end {
+            if let Some(pa) = self.pt.unmap(va)
+                && self.owns_frame(pa)
+            {
+                frames.free(pa);
+            }
+            va += PAGE_SIZE;
+        }
+    }
+
+    /// `madvise(MADV_DONTNEED)`: drop the pages; anonymous memory reads as zero again.
+    pub fn discard(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) -> Result<(), Errno> {
+        if !self.fully_mapped(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        self.drop_pages(start, end, frames);
+        Ok(())
+    }
+
+    fn fully_mapped(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.find(at) {
+                Some(v) => at = v.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// `mprotect`: changes the protection of [start, end); ENOMEM if part is unmapped.
+    pub fn protect(&mut self, start: u64, end: u64, prot: Prot) -> Result<(), Errno> {
+        if !self.fully_mapped(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        for key in self.carve(start, end) {
+            let v = self.vmas.get_mut(&key).expect("carved key exists");
+            v.prot = prot;
+            let (s, e) = (v.start, v.end);
+            let mut va = s;
+            while va < e {
+                if let Some((pa, fl)) = self.pt.lookup(va) {
+                    let new = if prot.readable() {
+                        // Keep the page's current W^X phase.
+                        let exec_phase = fl & flags::USER != 0 && fl & flags::NO_EXECUTE == 0;
+                        self.page_flags(pa, prot, exec_phase)
+                    } else {
+                        // PROT_NONE keeps the frame but denies every user access.
+                        flags::NO_EXECUTE
+                    };
+                    self.pt.set_flags(va, new);
+                }
+                va += PAGE_SIZE;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaf flags for the frame `pa` in an area with `prot`: image frames are never
+    /// writable (the first write copies them).
+    fn page_flags(&self, pa: u64, prot: Prot, exec_phase: bool) -> u64 {
+        let f = leaf_flags(prot, exec_phase);
+        if self.owns_frame(pa) { f } else { f & !flags::WRITABLE }
+    }
+
+    /// Finds a free, page-aligned range of `len` bytes, top-down below `mmap_top`.
+    pub fn find_free(&self, len: u64) -> Option<u64> {
+        let mut top = self.mmap_top;
+        for (_, v) in self.vmas.range(..self.mmap_top).rev() {
+            if v.end <= top && top - v.end >= len {
+                return Some(top - len);
+            }
+            top = top.min(v.start);
+        }
+        (top >= MMAP_MIN_ADDR + len).then(|| top - len)
+    }
+
+    /// Resolves a fault at `va`. On success the page is mapped for the access.
+    pub fn fault(&mut self, va: u64, access: Access, frames: &mut FrameAllocator) -> Result<(), Fault> {
+        let page = page_floor(va);
+        let vma = *self.find(va).ok_or(Fault::Unmapped)?;
+        let allowed = match access {
+            Access::Read => vma.prot.readable(),
+            Access::Write => vma.prot.write(),
+            Access::Exec => vma.prot.exec(),
+        };
+        if !allowed {
+            return Err(Fault::Forbidden);
+        }
+        let exec = access == Access::Exec;
+        if let Some((pa, fl)) = self.pt.lookup(page) {
+            if access == Access::Write && !self.owns_frame(pa) {
+                // First write to a page shared with the program image: copy it.
+                let copy = frames.alloc().ok_or(Fault::OutOfMemory)?;
+                platform::copy(copy, pa, PAGE_SIZE as usize);
+                self.pt.map(page, copy, leaf_flags(vma.prot, false), frames)?;
+                return Ok(());
+            }
+            let ok = match access {
+                Access::Read => fl & flags::USER != 0,
+                Access::Write => fl & flags::WRITABLE != 0,
+                Access::Exec => fl & flags::NO_EXECUTE == 0,
+            };
+            if !ok {
+                // The other W^X phase (or a page made accessible again by mprotect).
+                self.pt.set_flags(page, self.page_flags(pa, vma.prot, exec));
+            }
+            return Ok(());
+        }
+        let fl = leaf_flags(vma.prot, exec);
+        match vma.backing {
+            Backing::Anon => {
+                let pa = frames.alloc_zeroed().ok_or(Fault::OutOfMemory)?;
+                self.map_new(page, pa, fl, frames)?;
+            }
+            Backing::Image { pa_at_start, data_end } => {
+                let src = pa_at_start + (page - vma.start);
+                let data = data_end.saturating_sub(page).min(PAGE_SIZE);
+                if data == PAGE_SIZE && !vma.prot.write() {
+                    // Read-only and whole: share the image frame itself, no copy.
+                    self.pt.map(page, src, fl & !flags::WRITABLE, frames)?;
+                } else {
+                    let pa = frames.alloc().ok_or(Fault::OutOfMemory)?;
+                    if data > 0 {
+                        platform::copy(pa, src, data as usize);
+                    }
+                    platform::fill(pa + data, 0, (PAGE_SIZE - data) as usize);
+                    self.map_new(page, pa, fl, frames)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn map_new(&mut self, page: u64, pa: u64, fl: u64, frames: &mut FrameAllocator) -> Result<(), Fault> {
+        if let Err(e) = self.pt.map(page, pa, fl, frames) {
+            frames.free(pa);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// `brk`: moves the program break; returns the resulting break (Linux semantics: the
+    /// old one on failure).
+    pub fn set_brk(&mut self, new: u64, frames: &mut FrameAllocator) -> u64 {
+        if new < self.brk_start || new >= USER_END {
+            return self.brk;
+        }
+        let (Some(old_end), Some(new_end)) = (page_ceil(self.brk), page_ceil(new)) else { return self.brk };
+        if new_end > old_end {
+            if self.overlaps(old_end, new_end) || new_end - self.brk_start > frames.total() * PAGE_SIZE {
+                return self.brk;
+            }
+            self.insert(Vma::anon(old_end, new_end, Prot::RW, Label::Heap), frames);
+        } else if new_end < old_end {
+            self.unmap(new_end, old_end, frames);
+        }
+        self.brk = new;
+        new
+    }
+
+    /// Moves the pages of [old, old+len) to [new, new+len) (no frames copied).
+    fn move_pages(&mut self, old: u64, new: u64, len: u64, frames: &mut FrameAllocator) -> Result<(), OutOfFrames> {
+        let mut off = 0;
+        while off < len {
+            if let Some((pa, fl)) = self.pt.lookup(old + off) {
+                self.pt.map(new + off, pa, fl & !(flags::ACCESSED | flags::DIRTY | flags::PRESENT), frames)?;
+                self.pt.unmap(old + off);
+            }
+            off += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// `mremap`. `fixed` is `Some(addr)` for MREMAP_FIXED.
+    pub fn remap(&mut self, old: u64, old_len: u64, new_len: u64, may_move: bool, fixed: Option<u64>, frames: &mut FrameAllocator) -> Result<u64, Errno> {
+        let vma = *self.find(old).ok_or(Errno::EFAULT)?;
+        if old + old_len > vma.end {
+            return Err(Errno::EFAULT);
+        }
+        if fixed.is_none() && new_len <= old_len {
+            self.unmap(old + new_len, old + old_len, frames);
+            return Ok(old);
+        }
+        if fixed.is_none() && old + old_len == vma.end && !self.overlaps(vma.end, old + new_len) && old + new_len <= USER_END {
+            let mut grown = vma.slice(old, vma.end);
+            grown.end = old + new_len;
+            self.carve(old, vma.end);
+            self.vmas.insert(old, grown);
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(Errno::ENOMEM);
+        }
+        let dest = match fixed {
+            Some(addr) => {
+                if addr % PAGE_SIZE != 0 || addr.checked_add(new_len).is_none_or(|e| e > USER_END) || (addr < old + old_len && old < addr + new_len) {
+                    return Err(Errno::EINVAL);
+                }
+                self.unmap(addr, addr + new_len, frames);
+                addr
+            }
+            None => self.find_free(new_len).ok_or(Errno::ENOMEM)?,
+        };
+        let moved = old_len.min(new_len);
+        let mut area = vma.slice(old, old + old_len);
+        self.move_pages(old, dest, moved, frames).map_err(|_| Errno::ENOMEM)?;
+        self.unmap(old, old + old_len, frames);
+        area.backing = match area.backing {
+            Backing::Image { pa_at_start, data_end } => Backing::Image { pa_at_start, data_end: dest + data_end.saturating_sub(old) },
+            b => b,
+        };
+        area.start = dest;
+        area.end = dest + new_len;
+        self.insert(area, frames);
+        Ok(dest)
+    }
+
+    /// Frees every user page and table.
+    pub fn destroy(mut self, frames: &mut FrameAllocator) {
+        let keys: alloc::vec::Vec<u64> = self.vmas.keys().copied().collect();
+        for k in keys {
+            let v = self.vmas.remove(&k).expect("key exists");
+            self.drop_pages(v.start, v.end, frames);
+        }
+        self.pt.free_user_tables(frames);
+    }
+}
+
+/// Leaf flags for a user page of an area with `prot`, in the exec phase or not (W^X).
+pub fn leaf_flags(prot: Prot, exec_phase: bool) -> u64 {
+    let mut f = flags::USER;
+    if prot.exec() && (exec_phase || !prot.write()) {
+        return f;
+    }
+    if prot.write() {
+        f |= flags::WRITABLE;
+    }
+    f | flags::NO_EXECUTE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1 << 20;
+
+    fn space() -> (AddressSpace, FrameAllocator) {
+        platform::test_memory(8 * MB as usize);
+        let mut f = FrameAllocator::new(0x10_0000, 8 * MB);
+        let k = PageTable::new(&mut f).unwrap();
+        let a = AddressSpace::new(&k, &mut f, (0x1000, 0x10_0000), 0x7000_0000_0000).unwrap();
+        (a, f)
+    }
+
+    #[test]
+    fn demand_paging_zero_fills_and_checks_permissions() {
+        let (mut a, mut f) = space();
+        a.insert(Vma::anon(0x10000, 0x20000, Prot(Prot::READ), Label::None), &mut f);
+        assert_eq!(a.fault(0x10008, Access::Write, &mut f), Err(Fault::Forbidden));
+        assert_eq!(a.fault(0x30000, Access::Read, &mut f), Err(Fault::Unmapped));
+        a.fault(0x10008, Access::Read, &mut f).unwrap();
+        let (pa, fl) = a.pt.lookup(0x10000).unwrap();
+        assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE | flags::USER), flags::NO_EXECUTE | flags::USER);
+        let mut b = [1u8; 16];
+        platform::read(pa, &mut b);
+        assert_eq!(b, [0; 16]);
+    }
+
+    #[test]
+    fn write_exec_area_flips_between_phases() {
+        let (mut a, mut f) = space();
+        a.insert(Vma::anon(0x10000, 0x11000, Prot(7), Label::None), &mut f);
+        a.fault(0x10000, Access::Write, &mut f).unwrap();
+        let fl = a.pt.lookup(0x10000).unwrap().1;
+        assert!(fl & flags::WRITABLE != 0 && fl & flags::NO_EXECUTE != 0);
+        a.fault(0x10000, Access::Exec, &mut f).unwrap();
+        let fl = a.pt.lookup(0x10000).unwrap().1;
+        assert!(fl & flags::WRITABLE == 0 && fl & flags::NO_EXECUTE == 0);
+    }
+
+    #[test]
+    fn image_pages_are_shared_read_only_and_copied_on_write() {
+        let (mut a, mut f) = space();
+        platform::write(0x2000, b"hello image");
+        let v = Vma { start: 0x400000, end: 0x402000, prot: Prot(Prot::READ), backing: Backing::Image { pa_at_start: 0x2000, data_end: 0x401800 }, label: Label::Program };
+        a.insert(v, &mut f);
+        a.fault(0x400000, Access::Read, &mut f).unwrap();
+        assert_eq!(a.pt.lookup(0x400000).unwrap().0, 0x2000, "whole read-only page shares the image frame");
+        a.fault(0x401000, Access::Read, &mut f).unwrap();
+        let (pa, _) = a.pt.lookup(0x401000).unwrap();
+        assert_ne!(pa, 0x3000, "partial page is a private copy with a zeroed tail");
+        let mut tail = [9u8; 8];
+        platform::read(pa + 0x800, &mut tail);
+        assert_eq!(tail, [0; 8]);
+        a.protect(0x400000, 0x401000, Prot::RW).unwrap();
+        a.fault(0x400000, Access::Write, &mut f).unwrap();
+        let (pa, fl) = a.pt.lookup(0x400000).unwrap();
+        assert_ne!(pa, 0x2000);
+        assert!(fl & flags::WRITABLE != 0);
+        let mut b = [0u8; 11];
+        platform::read(pa, &mut b);
+        assert_eq!(&b, b"hello image");
+    }
+
+    #[test]
+    fn munmap_splits_and_frees() {
+        let (mut a, mut f) = space();
+        a.insert(Vma::anon(0x10000, 0x14000, Prot::RW, Label::None), &mut f);
+        for p in 0..4 {
+            a.fault(0x10000 + p * PAGE_SIZE, Access::Write, &mut f).unwrap();
+        }
+        let before = f.available();
+        a.unmap(0x11000, 0x13000, &mut f);
+        assert_eq!(f.available(), before + 2);
+        assert!(a.find(0x10000).is_some() && a.find(0x11000).is_none() && a.find(0x13000).is_some());
+        assert_eq!(a.protect(0x10000, 0x14000, Prot::NONE), Err(Errno::ENOMEM));
+    }
+
+    #[test]
+    fn find_free_goes_top_down_around_areas() {
+        let (mut a, mut f) = space();
+        let top = a.mmap_top;
+        a.insert(Vma::anon(top - 0x3000, top, Prot::RW, Label::None), &mut f);
+        assert_eq!(a.find_free(0x1000), Some(top - 0x4000));
+        a.insert(Vma::anon(top - 0x5000, top - 0x4000, Prot::RW, Label::None), &mut f);
+        assert_eq!(a.find_free(0x2000), Some(top - 0x7000));
+    }
+
+    #[test]
+    fn brk_grows_and_shrinks() {
+        let (mut a, mut f) = space();
+        a.brk_start = 0x60_0000;
+        a.brk = 0x60_0000;
+        assert_eq!(a.set_brk(0x60_2001, &mut f), 0x60_2001);
+        a.fault(0x60_2000, Access::Write, &mut f).unwrap();
+        assert_eq!(a.set_brk(0x60_1000, &mut f), 0x60_1000);
+        assert!(a.find(0x60_1000).is_none());
+        assert_eq!(a.set_brk(0x10, &mut f), 0x60_1000, "below the start fails, returning the old break");
+    }
+
+    #[test]
+    fn mremap_moves_pages_with_contents() {
+        let (mut a, mut f) = space();
+        a.insert(Vma::anon(0x10000, 0x12000, Prot::RW, Label::None), &mut f);
+        a.insert(Vma::anon(0x12000, 0x13000, Prot(Prot::READ), Label::None), &mut f);
+        a.fault(0x10000, Access::Write, &mut f).unwrap();
+        let pa = a.pt.lookup(0x10000).unwrap().0;
+        platform::write(pa, b"moved");
+        assert_eq!(a.remap(0x10000, 0x2000, 0x4000, false, None, &mut f), Err(Errno::ENOMEM));
+        let new = a.remap(0x10000, 0x2000, 0x4000, true, None, &mut f).unwrap();
+        assert_ne!(new, 0x10000);
+        assert!(a.find(0x10000).is_none());
+        assert_eq!(a.pt.lookup(new).unwrap().0, pa);
+        assert_eq!(a.find(new + 0x3000).unwrap().end, new + 0x4000);
+    }
+}

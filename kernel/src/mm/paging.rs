@@ -1,0 +1,202 @@
+//! 4-level x86_64 page tables, edited through physical memory. Intermediate tables are
+//! allocated on demand; leaf permissions carry the policy (user/kernel, write, NX).
+use super::PAGE_SIZE;
+use super::frame::FrameAllocator;
+use crate::platform;
+
+/// Page-table entry bits.
+pub mod flags {
+    pub const PRESENT: u64 = 1 << 0;
+    pub const WRITABLE: u64 = 1 << 1;
+    pub const USER: u64 = 1 << 2;
+    pub const ACCESSED: u64 = 1 << 5;
+    pub const DIRTY: u64 = 1 << 6;
+    pub const HUGE: u64 = 1 << 7;
+    pub const GLOBAL: u64 = 1 << 8;
+    pub const NO_EXECUTE: u64 = 1 << 63;
+}
+use flags::*;
+
+/// Physical-address bits of an entry.
+pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// Out of frames while building tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfFrames;
+
+/// A page-table hierarchy, named by the physical address of its PML4.
+#[derive(Debug)]
+pub struct PageTable {
+    root: u64,
+}
+
+fn index(va: u64, level: u32) -> u64 {
+    (va >> (12 + 9 * (level - 1))) & 511
+}
+
+impl PageTable {
+    /// A new, empty hierarchy.
+    pub fn new(frames: &mut FrameAllocator) -> Result<Self, OutOfFrames> {
+        Ok(PageTable { root: frames.alloc_zeroed().ok_or(OutOfFrames)? })
+    }
+
+    /// A new hierarchy whose kernel half (PML4 slots 256..512) is shared with `kernel`.
+    pub fn new_user(kernel: &PageTable, frames: &mut FrameAllocator) -> Result<Self, OutOfFrames> {
+        let pt = Self::new(frames)?;
+        let mut half = [0u8; 2048];
+        platform::read(kernel.root + 2048, &mut half);
+        platform::write(pt.root + 2048, &half);
+        Ok(pt)
+    }
+
+    /// Physical address of the PML4 (for CR3).
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// Physical address of the entry for `va` at `level` (1 = PT), creating intermediate
+    /// tables when `frames` is given. `None` if a table on the way is missing (and not
+    /// created) or a huge page is in the way.
+    fn entry_at(&self, va: u64, level: u32, mut frames: Option<&mut FrameAllocator>) -> Result<Option<u64>, OutOfFrames> {
+        let mut table = self.root;
+        for l in (level + 1..=4).rev() {
+            let slot = table + 8 * index(va, l);
+            let e = platform::read_u64(slot);
+            if e & PRESENT == 0 {
+                let Some(f) = frames.as_deref_mut() else { return Ok(None) };
+                let new = f.alloc_zeroed().ok_or(OutOfFrames)?;
+                let user = if va < hull_arch::layout::USER_END { USER } else { 0 };
+                platform::write_u64(slot, new | PRESENT | WRITABLE | user);
+                table = new;
+            } else if e & HUGE != 0 {
+                return Ok(None);
+            } else {
+                table = e & ADDR_MASK;
+            }
+        }
+        Ok(Some(table + 8 * index(va, level)))
+    }
+
+    /// Maps the 4 KiB page at `va` to `pa` with leaf `flags` (PRESENT is added).
+    pub fn map(&mut self, va: u64, pa: u64, flags: u64, frames: &mut FrameAllocator) -> Result<(), OutOfFrames> {
+        let slot = self.entry_at(va, 1, Some(frames))?.expect("created tables are never huge");
+        platform::write_u64(slot, (pa & ADDR_MASK) | flags | PRESENT);
+        platform::invlpg(va);
+        Ok(())
+    }
+
+    /// Maps the 2 MiB page at `va` to `pa` (kernel direct map and image).
+    pub fn map_large(&mut self, va: u64, pa: u64, flags: u64, frames: &mut FrameAllocator) -> Result<(), OutOfFrames> {
+        let slot = self.entry_at(va, 2, Some(frames))?.expect("created tables are never huge");
+        platform::write_u64(slot, (pa & ADDR_MASK) | flags | PRESENT | HUGE);
+        Ok(())
+    }
+
+    /// The physical address and leaf flags of the page holding `va`.
+    pub fn lookup(&self, va: u64) -> Option<(u64, u64)> {
+        let mut table = self.root;
+        for l in (1..=4).rev() {
+            let e = platform::read_u64(table + 8 * index(va, l));
+            if e & PRESENT == 0 {
+                return None;
+            }
+            if l == 1 || e & HUGE != 0 {
+                let size = PAGE_SIZE << (9 * (l - 1));
+                return Some(((e & ADDR_MASK & !(size - 1)) + (va & (size - 1) & !(PAGE_SIZE - 1)), e & !ADDR_MASK));
+            }
+            table = e & ADDR_MASK;
+        }
+        None
+    }
+
+    /// Removes the 4 KiB mapping of `va`; returns the frame it mapped.
+    pub fn unmap(&mut self, va: u64) -> Option<u64> {
+        let slot = self.entry_at(va, 1, None).ok().flatten()?;
+        let e = platform::read_u64(slot);
+        if e & PRESENT == 0 {
+            return None;
+        }
+        platform::write_u64(slot, 0);
+        platform::invlpg(va);
+        Some(e & ADDR_MASK)
+    }
+
+    /// Replaces the leaf flags of a mapped 4 KiB page; false if it is not mapped.
+    pub fn set_flags(&mut self, va: u64, flags: u64) -> bool {
+        let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else { return false };
+        let e = platform::read_u64(slot);
+        if e & PRESENT == 0 {
+            return false;
+        }
+        platform::write_u64(slot, (e & ADDR_MASK) | flags | PRESENT);
+        platform::invlpg(va);
+        true
+    }
+
+    /// Frees every user-half table page (not the leaves' frames; the owner of the address
+    /// space frees those first), and the PML4.
+    pub fn free_user_tables(self, frames: &mut FrameAllocator) {
+        fn free_level(table: u64, level: u32, frames: &mut FrameAllocator) {
+            if level > 1 {
+                for i in 0..512 {
+                    let e = platform::read_u64(table + 8 * i);
+                    if e & PRESENT != 0 && e & HUGE == 0 {
+                        free_level(e & ADDR_MASK, level - 1, frames);
+                    }
+                }
+            }
+            frames.free(table);
+        }
+        for i in 0..256 {
+            let e = platform::read_u64(self.root + 8 * i);
+            if e & PRESENT != 0 {
+                free_level(e & ADDR_MASK, 3, frames);
+            }
+        }
+        frames.free(self.root);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> FrameAllocator {
+        platform::test_memory(0x100000);
+        FrameAllocator::new(0x1000, 0x100000)
+    }
+
+    #[test]
+    fn map_lookup_unmap_user_page() {
+        let mut f = setup();
+        let mut pt = PageTable::new(&mut f).unwrap();
+        let va = 0x0000_7fff_1234_5000;
+        pt.map(va, 0x42000, USER | WRITABLE | NO_EXECUTE, &mut f).unwrap();
+        let (pa, fl) = pt.lookup(va + 0x123).unwrap();
+        assert_eq!(pa, 0x42000);
+        assert_eq!(fl, USER | WRITABLE | NO_EXECUTE | PRESENT);
+        // Intermediate entries of a user address carry USER so the leaf decides.
+        let l4 = platform::read_u64(pt.root() + 8 * index(va, 4));
+        assert_eq!(l4 & !ADDR_MASK, PRESENT | WRITABLE | USER);
+        assert!(pt.set_flags(va, USER | NO_EXECUTE));
+        assert_eq!(pt.lookup(va).unwrap().1, USER | NO_EXECUTE | PRESENT);
+        assert_eq!(pt.unmap(va), Some(0x42000));
+        assert_eq!(pt.lookup(va), None);
+        assert_eq!(pt.unmap(va), None);
+    }
+
+    #[test]
+    fn kernel_half_is_shared_and_not_user() {
+        let mut f = setup();
+        let mut k = PageTable::new(&mut f).unwrap();
+        let kva = hull_arch::layout::PHYS_OFFSET;
+        k.map_large(kva, 0, WRITABLE | NO_EXECUTE, &mut f).unwrap();
+        let l4 = platform::read_u64(k.root() + 8 * index(kva, 4));
+        assert_eq!(l4 & USER, 0);
+        let u = PageTable::new_user(&k, &mut f).unwrap();
+        assert_eq!(u.lookup(kva + 0x1234_5), Some((0x12000, WRITABLE | NO_EXECUTE | PRESENT | HUGE)));
+        let before = f.available();
+        u.free_user_tables(&mut f);
+        assert_eq!(f.available(), before + 1);
+    }
+}

@@ -1,0 +1,101 @@
+//! The kernel's only door to the hardware. In the guest these are `hull-arch` calls; on the
+//! host (unit tests) physical memory is a per-thread byte vector and the CPU operations are
+//! inert, so page tables, address spaces and the ELF loader can be tested as plain Rust.
+
+#[cfg(target_os = "none")]
+mod imp {
+    pub use hull_arch::apic::eoi as apic_eoi;
+    pub use hull_arch::entry::syscall_entry_address;
+    pub use hull_arch::cpu::{fs_base, halt_until_interrupt, hypercall, invlpg, load_cr3, rdtsc, read_cr2, set_fs_base, set_user_gs_base, user_gs_base};
+    pub use hull_arch::phys::{copy, fill, read, read_u64, write, write_u64};
+
+    /// Arms the APIC timer at TSC `tsc` (0 disarms).
+    pub fn set_timer_deadline(tsc: u64) {
+        hull_arch::apic::set_deadline(tsc)
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+mod imp {
+    use std::cell::{Cell, RefCell};
+
+    std::thread_local! {
+        static MEM: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        static TSC: Cell<u64> = const { Cell::new(0) };
+        static FS: Cell<u64> = const { Cell::new(0) };
+        static GS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Gives this test thread `size` bytes of zeroed "physical memory".
+    pub fn test_memory(size: usize) {
+        MEM.with(|m| *m.borrow_mut() = vec![0; size]);
+    }
+
+    fn range(pa: u64, len: usize) -> core::ops::Range<usize> {
+        let start = pa as usize;
+        let end = start.checked_add(len).expect("physical range overflows");
+        MEM.with(|m| assert!(end <= m.borrow().len() && pa != 0, "physical access out of range: {pa:#x}+{len:#x}"));
+        start..end
+    }
+
+    pub fn read(pa: u64, buf: &mut [u8]) {
+        let r = range(pa, buf.len());
+        MEM.with(|m| buf.copy_from_slice(&m.borrow()[r]));
+    }
+    pub fn write(pa: u64, buf: &[u8]) {
+        let r = range(pa, buf.len());
+        MEM.with(|m| m.borrow_mut()[r].copy_from_slice(buf));
+    }
+    pub fn fill(pa: u64, byte: u8, len: usize) {
+        let r = range(pa, len);
+        MEM.with(|m| m.borrow_mut()[r].fill(byte));
+    }
+    pub fn copy(dst: u64, src: u64, len: usize) {
+        let s = range(src, len);
+        let d = range(dst, len);
+        MEM.with(|m| m.borrow_mut().copy_within(s, d.start));
+    }
+    pub fn read_u64(pa: u64) -> u64 {
+        let mut b = [0u8; 8];
+        read(pa, &mut b);
+        u64::from_le_bytes(b)
+    }
+    pub fn write_u64(pa: u64, v: u64) {
+        write(pa, &v.to_le_bytes());
+    }
+    /// A fake TSC that advances 1000 ticks per read.
+    pub fn rdtsc() -> u64 {
+        TSC.with(|t| {
+            t.set(t.get() + 1000);
+            t.get()
+        })
+    }
+    pub fn invlpg(_va: u64) {}
+    pub fn set_timer_deadline(_tsc: u64) {}
+    pub fn apic_eoi() {}
+    pub fn read_cr2() -> u64 {
+        0
+    }
+    pub fn syscall_entry_address() -> u64 {
+        u64::MAX
+    }
+    pub fn load_cr3(_pa: u64) {}
+    pub fn halt_until_interrupt() {}
+    pub fn hypercall(op: u32) {
+        panic!("hypercall {op} issued in a host unit test");
+    }
+    pub fn set_fs_base(v: u64) {
+        FS.with(|f| f.set(v));
+    }
+    pub fn fs_base() -> u64 {
+        FS.with(|f| f.get())
+    }
+    pub fn set_user_gs_base(v: u64) {
+        GS.with(|f| f.set(v));
+    }
+    pub fn user_gs_base() -> u64 {
+        GS.with(|f| f.get())
+    }
+}
+
+pub use imp::*;

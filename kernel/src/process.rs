@@ -1,0 +1,132 @@
+//! The process and the kernel state it lives in. Today there is one process with one
+//! thread; the shape (pid, fd table, signal state, address space) is what fork and
+//! threads will multiply.
+use alloc::vec::Vec;
+
+use crate::errno::Errno;
+use crate::fd::FdTable;
+use crate::mm::aspace::AddressSpace;
+use crate::mm::frame::FrameAllocator;
+use crate::mm::paging::PageTable;
+use crate::mm::uaccess;
+use crate::random::Rng;
+use crate::signal::SignalState;
+use crate::time::Clock;
+
+/// `RLIM_INFINITY`.
+pub const RLIM_INFINITY: u64 = u64::MAX;
+/// Number of resource limits Linux has.
+pub const RLIM_NLIMITS: usize = 16;
+pub const RLIMIT_STACK: usize = 3;
+pub const RLIMIT_NOFILE: usize = 7;
+
+/// A soft and hard limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub cur: u64,
+    pub max: u64,
+}
+
+/// Linux's defaults for a process started from a login shell.
+pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
+    let inf = Rlimit { cur: RLIM_INFINITY, max: RLIM_INFINITY };
+    let mut r = [inf; RLIM_NLIMITS];
+    r[RLIMIT_STACK] = Rlimit { cur: 8 << 20, max: RLIM_INFINITY };
+    r[4] = Rlimit { cur: 0, max: RLIM_INFINITY }; // RLIMIT_CORE
+    r[6] = Rlimit { cur: 4096, max: 4096 }; // RLIMIT_NPROC
+    r[RLIMIT_NOFILE] = Rlimit { cur: 1024, max: 4096 };
+    r[8] = Rlimit { cur: 8 << 20, max: 8 << 20 }; // RLIMIT_MEMLOCK
+    r[11] = Rlimit { cur: 4096, max: 4096 }; // RLIMIT_SIGPENDING
+    r[12] = Rlimit { cur: 819200, max: 819200 }; // RLIMIT_MSGQUEUE
+    r[13] = Rlimit { cur: 0, max: 0 }; // RLIMIT_NICE
+    r[14] = Rlimit { cur: 0, max: 0 }; // RLIMIT_RTPRIO
+    r
+}
+
+/// `sigaltstack` state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AltStack {
+    pub sp: u64,
+    pub flags: u32,
+    pub size: u64,
+}
+
+/// A process (one thread for now).
+#[derive(Debug)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    pub aspace: AddressSpace,
+    pub fds: FdTable,
+    pub signals: SignalState,
+    pub altstack: AltStack,
+    pub clear_child_tid: u64,
+    pub robust_list: (u64, u64),
+    pub rlimits: [Rlimit; RLIM_NLIMITS],
+    /// The program's path in the guest (for /proc/self/exe).
+    pub exe_path: Vec<u8>,
+    /// CLOCK_MONOTONIC when the process started.
+    pub start_ns: u64,
+}
+
+/// Identity and sizes fixed at boot.
+#[derive(Clone, Copy, Debug)]
+pub struct Machine {
+    pub uid: u32,
+    pub gid: u32,
+    pub ram_size: u64,
+    /// Nanoseconds the vCPU spent halted (idle), for CPU-time clocks.
+    pub idle_ns: u64,
+    pub tsc_deadline: bool,
+}
+
+/// All kernel state, behind one lock.
+#[derive(Debug)]
+pub struct Kernel {
+    pub frames: FrameAllocator,
+    pub kernel_pt: PageTable,
+    pub proc: Process,
+    pub clock: Clock,
+    pub rng: Rng,
+    pub machine: Machine,
+    pub strace: bool,
+}
+
+/// The kernel, once booted.
+pub static KERNEL: spin::Mutex<Option<Kernel>> = spin::Mutex::new(None);
+
+impl Kernel {
+    /// Copies user memory at `va` into `buf`.
+    pub fn copy_in(&mut self, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        uaccess::copy_from_user(&mut self.proc.aspace, &mut self.frames, va, buf)
+    }
+
+    /// Copies `buf` to user memory at `va`.
+    pub fn copy_out(&mut self, va: u64, buf: &[u8]) -> Result<(), Errno> {
+        uaccess::copy_to_user(&mut self.proc.aspace, &mut self.frames, va, buf)
+    }
+
+    /// Reads N consecutive u64s from user memory.
+    pub fn read_words<const N: usize>(&mut self, va: u64) -> Result<[u64; N], Errno> {
+        uaccess::read_u64s(&mut self.proc.aspace, &mut self.frames, va)
+    }
+
+    /// Writes consecutive u64s to user memory.
+    pub fn write_words(&mut self, va: u64, words: &[u64]) -> Result<(), Errno> {
+        let mut b = Vec::with_capacity(words.len() * 8);
+        for w in words {
+            b.extend_from_slice(&w.to_le_bytes());
+        }
+        self.copy_out(va, &b)
+    }
+
+    /// Reads a NUL-terminated path (ENAMETOOLONG past PATH_MAX).
+    pub fn read_path(&mut self, va: u64) -> Result<Vec<u8>, Errno> {
+        uaccess::read_cstring(&mut self.proc.aspace, &mut self.frames, va, 4095, Errno::ENAMETOOLONG)
+    }
+
+    /// CPU time used by the process, in ns: wall time since start minus idle time.
+    pub fn cpu_time_ns(&self) -> u64 {
+        self.clock.monotonic().saturating_sub(self.proc.start_ns).saturating_sub(self.machine.idle_ns)
+    }
+}

@@ -1,0 +1,158 @@
+//! Memory syscalls: mmap, munmap, mprotect, mremap, madvise and brk, over the address
+//! space's areas. Nothing is allocated until first touch (MAP_POPULATE aside).
+use crate::errno::{Errno, SysResult};
+use crate::mm::aspace::{Access, Fault, MMAP_MIN_ADDR};
+use crate::mm::vma::{Label, Prot, Vma};
+use crate::mm::{PAGE_SIZE, page_ceil};
+use crate::process::Kernel;
+use hull_arch::layout::USER_END;
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_TYPE: u64 = 0x0f;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_POPULATE: u64 = 0x8000;
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+const PROT_MASK: u64 = 7;
+const PROT_GROWS: u64 = 0x0300_0000;
+
+/// Checks an (addr, len) range and returns its page-aligned end.
+fn range(addr: u64, len: u64) -> Result<u64, Errno> {
+    if addr % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let end = page_ceil(len).and_then(|l| addr.checked_add(l)).ok_or(Errno::EINVAL)?;
+    if end > USER_END {
+        return Err(Errno::EINVAL);
+    }
+    Ok(end)
+}
+
+pub fn mmap(k: &mut Kernel, addr: u64, len: u64, prot: u64, flags: u64, fd: i32, offset: u64) -> SysResult {
+    if len == 0 || prot & !PROT_MASK != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_ceil(len).ok_or(Errno::ENOMEM)?;
+    match flags & MAP_TYPE {
+        MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    if flags & MAP_ANONYMOUS == 0 {
+        // File mappings need the VFS; stdio descriptors are not mappable on Linux either.
+        k.proc.fds.get(fd)?;
+        return Err(Errno::ENODEV);
+    }
+    if offset % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Linux's heuristic overcommit: one mapping larger than all memory fails up front.
+    if len > k.frames.total() * PAGE_SIZE {
+        return Err(Errno::ENOMEM);
+    }
+    let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
+    let start = if fixed {
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if addr.checked_add(len).is_none_or(|e| e > USER_END) {
+            return Err(Errno::ENOMEM);
+        }
+        if addr < MMAP_MIN_ADDR {
+            return Err(Errno::EPERM);
+        }
+        if flags & MAP_FIXED == 0 && k.proc.aspace.overlaps(addr, addr + len) {
+            return Err(Errno::EEXIST);
+        }
+        addr
+    } else {
+        let hint = addr & !(PAGE_SIZE - 1);
+        if hint >= MMAP_MIN_ADDR && hint.checked_add(len).is_some_and(|e| e <= k.proc.aspace.mmap_top) && !k.proc.aspace.overlaps(hint, hint + len) {
+            hint
+        } else {
+            k.proc.aspace.find_free(len).ok_or(Errno::ENOMEM)?
+        }
+    };
+    k.proc.aspace.insert(Vma::anon(start, start + len, Prot(prot as u32), Label::None), &mut k.frames);
+    if flags & MAP_POPULATE != 0 && prot != 0 {
+        let access = if prot & 2 != 0 { Access::Write } else { Access::Read };
+        let mut va = start;
+        while va < start + len {
+            if k.proc.aspace.fault(va, access, &mut k.frames) == Err(Fault::OutOfMemory) {
+                break; // Like Linux, MAP_POPULATE is best effort.
+            }
+            va += PAGE_SIZE;
+        }
+    }
+    Ok(start)
+}
+
+pub fn munmap(k: &mut Kernel, addr: u64, len: u64) -> SysResult {
+    if len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let end = range(addr, len)?;
+    k.proc.aspace.unmap(addr, end, &mut k.frames);
+    Ok(0)
+}
+
+pub fn mprotect(k: &mut Kernel, addr: u64, len: u64, prot: u64) -> SysResult {
+    if prot & !(PROT_MASK | PROT_GROWS) != 0 || prot & PROT_GROWS == PROT_GROWS {
+        return Err(Errno::EINVAL);
+    }
+    let end = range(addr, len).map_err(|e| if addr % PAGE_SIZE == 0 { Errno::ENOMEM } else { e })?;
+    if end == addr {
+        return Ok(0);
+    }
+    k.proc.aspace.protect(addr, end, Prot((prot & PROT_MASK) as u32))?;
+    Ok(0)
+}
+
+pub fn mremap(k: &mut Kernel, old: u64, old_len: u64, new_len: u64, flags: u64, new_addr: u64) -> SysResult {
+    const MREMAP_MAYMOVE: u64 = 1;
+    const MREMAP_FIXED: u64 = 2;
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || (flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0) {
+        return Err(Errno::EINVAL);
+    }
+    if old % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old_len = page_ceil(old_len).ok_or(Errno::EINVAL)?;
+    let new_len = page_ceil(new_len).ok_or(Errno::EINVAL)?;
+    if new_len == 0 || old_len == 0 {
+        // old_len 0 duplicates a shared mapping; private anonymous memory has none.
+        return Err(Errno::EINVAL);
+    }
+    if old.checked_add(old_len).is_none_or(|e| e > USER_END) {
+        return Err(Errno::EFAULT);
+    }
+    if new_len > k.frames.total() * PAGE_SIZE {
+        return Err(Errno::ENOMEM);
+    }
+    let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
+    k.proc.aspace.remap(old, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed, &mut k.frames)
+}
+
+pub fn madvise(k: &mut Kernel, addr: u64, len: u64, advice: u64) -> SysResult {
+    const MADV_DONTNEED: u64 = 4;
+    const MADV_FREE: u64 = 8;
+    let end = range(addr, len)?;
+    match advice {
+        MADV_DONTNEED | MADV_FREE => k.proc.aspace.discard(addr, end, &mut k.frames).map(|_| 0),
+        // Pure hints (normal, random, sequential, willneed, hugepage, dontdump, cold, …):
+        // accepted with nothing to do, after Linux's range check.
+        0..=3 | 10..=17 | 20 | 21 => {
+            let mut at = addr;
+            while at < end {
+                at = k.proc.aspace.find(at).ok_or(Errno::ENOMEM)?.end;
+            }
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn brk(k: &mut Kernel, addr: u64) -> SysResult {
+    Ok(k.proc.aspace.set_brk(addr, &mut k.frames))
+}

@@ -1,0 +1,100 @@
+//! The syscall layer: decode the x86_64 Linux convention from the trap frame, dispatch,
+//! encode the result (`-errno` on failure), trace under `--strace`, and deliver signals
+//! that became pending before returning to user mode.
+pub mod io;
+pub mod mem;
+pub mod misc;
+pub mod signals;
+pub mod time;
+
+use hull_arch::trapframe::TrapFrame;
+
+use crate::errno::{Errno, SysResult};
+use crate::process::{KERNEL, Kernel};
+
+/// The SYSCALL entry's handler.
+pub fn handle(frame: &mut TrapFrame) {
+    let mut guard = KERNEL.lock();
+    let k = guard.as_mut().expect("syscall before the kernel booted");
+    let (nr, args) = frame.syscall_args();
+    if k.strace && nr_never_returns(nr) {
+        crate::strace::log_call(k, nr, &args, None);
+    }
+    let result = dispatch(k, frame, nr, args);
+    if k.strace {
+        crate::strace::log_call(k, nr, &args, Some(result));
+    }
+    frame.rax = match result {
+        Ok(v) => v,
+        Err(e) => (-(e.0 as i64)) as u64,
+    };
+    signals::deliver_pending(k, frame);
+}
+
+fn nr_never_returns(nr: u64) -> bool {
+    nr == 60 || nr == 231
+}
+
+fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysResult {
+    let fd = a[0] as i32;
+    match nr {
+        0 => io::read(k, fd, a[1], a[2]),
+        1 => io::write(k, fd, a[1], a[2]),
+        3 => io::close(k, fd),
+        5 => io::fstat(k, fd, a[1]),
+        8 => io::lseek(k, fd, a[1] as i64, a[2] as u32),
+        9 => mem::mmap(k, a[0], a[1], a[2], a[3], a[4] as i32, a[5]),
+        10 => mem::mprotect(k, a[0], a[1], a[2]),
+        11 => mem::munmap(k, a[0], a[1]),
+        12 => mem::brk(k, a[0]),
+        13 => signals::rt_sigaction(k, a[0], a[1], a[2], a[3]),
+        14 => signals::rt_sigprocmask(k, a[0], a[1], a[2], a[3]),
+        16 => io::ioctl(k, fd, a[1], a[2]),
+        17 => io::pread(k, fd, a[1], a[2], a[3] as i64),
+        18 => io::pwrite(k, fd, a[1], a[2], a[3] as i64),
+        19 => io::readv(k, fd, a[1], a[2]),
+        20 => io::writev(k, fd, a[1], a[2]),
+        24 => Ok(0), // sched_yield: the only thread keeps running
+        25 => mem::mremap(k, a[0], a[1], a[2], a[3], a[4]),
+        28 => mem::madvise(k, a[0], a[1], a[2]),
+        32 => io::dup(k, fd),
+        33 => io::dup3(k, fd, a[1] as i32, 0, true),
+        35 => time::nanosleep(k, a[0], a[1]),
+        39 | 186 => Ok(k.proc.pid as u64),
+        60 | 231 => misc::exit_group(k, a[0]),
+        62 => signals::kill(k, a[0] as i32, a[1]),
+        63 => misc::uname(k, a[0]),
+        72 => io::fcntl(k, fd, a[1] as u32, a[2]),
+        89 => io::readlink(k, a[0], a[1], a[2]),
+        96 => time::gettimeofday(k, a[0], a[1]),
+        97 => misc::prlimit(k, 0, a[0], 0, a[1]),
+        99 => misc::sysinfo(k, a[0]),
+        102 | 107 => Ok(k.machine.uid as u64),
+        104 | 108 => Ok(k.machine.gid as u64),
+        110 => Ok(k.proc.ppid as u64),
+        118 => misc::getres_ids(k, [a[0], a[1], a[2]], k.machine.uid),
+        120 => misc::getres_ids(k, [a[0], a[1], a[2]], k.machine.gid),
+        131 => signals::sigaltstack(k, a[0], a[1], frame.rsp),
+        158 => misc::arch_prctl(k, a[0], a[1]),
+        160 => misc::prlimit(k, 0, a[0], a[1], 0),
+        200 => signals::tgkill(k, None, a[0] as i32, a[1]),
+        201 => time::time(k, a[0]),
+        202 => misc::futex(k, a[0], a[1], a[2], a[3], a[5]),
+        204 => misc::sched_getaffinity(k, a[0] as i32, a[1], a[2]),
+        218 => {
+            k.proc.clear_child_tid = a[0];
+            Ok(k.proc.pid as u64)
+        }
+        228 => time::clock_gettime(k, a[0] as i32, a[1]),
+        229 => time::clock_getres(k, a[0] as i32, a[1]),
+        230 => time::clock_nanosleep(k, a[0] as i32, a[1], a[2], a[3]),
+        234 => signals::tgkill(k, Some(a[0] as i32), a[1] as i32, a[2]),
+        262 => io::newfstatat(k, a[0] as i32, a[1], a[2], a[3] as u32),
+        267 => io::readlinkat(k, a[0] as i32, a[1], a[2], a[3]),
+        273 => misc::set_robust_list(k, a[0], a[1]),
+        292 => io::dup3(k, fd, a[1] as i32, a[2] as u32, false),
+        302 => misc::prlimit(k, a[0] as i32, a[1], a[2], a[3]),
+        318 => misc::getrandom(k, a[0], a[1], a[2]),
+        _ => Err(Errno::ENOSYS),
+    }
+}

@@ -1,0 +1,111 @@
+//! Exceptions and interrupts. A user fault is resolved (demand paging, W^X phase flips) or
+//! becomes the signal Linux would send; a kernel fault is a kernel bug and is reported to
+//! the host with the registers.
+use hull_arch::abi::ExitKind;
+use hull_arch::trapframe::TrapFrame;
+
+use crate::mm::aspace::{Access, Fault};
+use crate::process::KERNEL;
+use crate::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use crate::syscall::signals;
+use crate::{hypercall, platform};
+
+const PF_WRITE: u64 = 1 << 1;
+const PF_INSTR: u64 = 1 << 4;
+/// The APIC timer and spurious vectors (see hull_arch::apic).
+const TIMER_VECTOR: u64 = 0x20;
+const SPURIOUS_VECTOR: u64 = 0xff;
+
+/// The signal a user-mode exception raises, per Linux's trap handlers.
+pub fn signal_for(vector: u64) -> Option<u32> {
+    Some(match vector {
+        0 | 16 | 19 => SIGFPE,     // #DE, #MF, #XM
+        1 | 3 => SIGTRAP,          // #DB, #BP
+        4 | 5 | 13 => SIGSEGV,     // #OF, #BR, #GP
+        6 => SIGILL,               // #UD
+        10 | 11 | 12 | 17 => SIGBUS, // #TS, #NP, #SS, #AC
+        _ => return None,
+    })
+}
+
+/// The exception/interrupt entry's handler.
+pub fn handle(frame: &mut TrapFrame) {
+    match frame.vector {
+        TIMER_VECTOR => {
+            platform::set_timer_deadline(0);
+            platform::apic_eoi();
+            return;
+        }
+        SPURIOUS_VECTOR => return,
+        _ => {}
+    }
+    if frame.cs & 3 == 0 {
+        kernel_fault(frame);
+    }
+    if frame.vector == 14 && frame.error_code & PF_INSTR != 0 && frame.rip == platform::syscall_entry_address() {
+        // SYSCALL that reached LSTAR without the switch to ring 0 (seen under nested AMD
+        // virtualization): RCX and R11 hold the return state, so serve it as a syscall.
+        frame.rip = frame.rcx;
+        frame.rflags = (frame.r11 & 0xcd5) | 0x202;
+        crate::syscall::handle(frame);
+        return;
+    }
+    let mut guard = KERNEL.lock();
+    let k = guard.as_mut().expect("user trap before the kernel booted");
+    let (sig, addr) = if frame.vector == 14 {
+        let addr = platform::read_cr2();
+        let access = if frame.error_code & PF_INSTR != 0 {
+            Access::Exec
+        } else if frame.error_code & PF_WRITE != 0 {
+            Access::Write
+        } else {
+            Access::Read
+        };
+        match k.proc.aspace.fault(addr, access, &mut k.frames) {
+            Ok(()) => return,
+            Err(Fault::OutOfMemory) => {
+                let msg = b"out of memory: the program used all of the sandbox's memory (raise --memory); killed as by the OOM killer";
+                hypercall::exit(ExitKind::OutOfMemory, 0, Some((addr, frame.rip)), 9, msg)
+            }
+            Err(_) => (SIGSEGV, addr),
+        }
+    } else {
+        match signal_for(frame.vector) {
+            Some(sig) => (sig, if sig == SIGSEGV && frame.vector == 13 { 0 } else { frame.rip }),
+            None => kernel_fault(frame),
+        }
+    };
+    k.proc.signals.force(sig);
+    signals::deliver(k, frame, Some((addr, frame.rip)));
+}
+
+fn kernel_fault(frame: &TrapFrame) -> ! {
+    panic!(
+        "kernel exception {} (error {:#x}) at rip {:#x}, rsp {:#x}, cr2 {:#x}; rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x} rsi {:#x} rdi {:#x}",
+        frame.vector,
+        frame.error_code,
+        frame.rip,
+        frame.rsp,
+        platform::read_cr2(),
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx,
+        frame.rsi,
+        frame.rdi
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exceptions_map_to_linux_signals() {
+        assert_eq!(signal_for(0), Some(SIGFPE));
+        assert_eq!(signal_for(6), Some(SIGILL));
+        assert_eq!(signal_for(13), Some(SIGSEGV));
+        assert_eq!(signal_for(17), Some(SIGBUS));
+        assert_eq!(signal_for(8), None, "a double fault is never a user signal");
+    }
+}

@@ -1,0 +1,152 @@
+//! The command line: `hull run [OPTIONS] PROGRAM [ARGS...]`, and the parsing of its values.
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Default guest RAM.
+pub const DEFAULT_MEMORY: u64 = 512 << 20;
+
+#[derive(Debug, Parser)]
+#[command(name = "hull", version, about = "Run an untrusted Linux x86_64 program in a KVM sandbox with its own kernel")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run PROGRAM (a static x86_64 ELF) in the sandbox.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Set KEY=VALUE in the program's environment, or pass the host's KEY with a bare KEY.
+    #[arg(long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Print every syscall, its arguments and its result on stderr.
+    #[arg(long)]
+    pub strace: bool,
+    /// Guest RAM (e.g. 256M, 1G); backed lazily, so unused memory costs nothing.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
+    pub memory: u64,
+    /// Wall-clock limit (e.g. 10s, 500ms, 2m); past it the program is killed (status 137).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Use this guest kernel ELF instead of the embedded one (development).
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<std::path::PathBuf>,
+    /// The program to run.
+    pub program: std::path::PathBuf,
+    /// Its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// Parses a size like `512M`, `1G`, `256MiB` or a byte count; the result is rounded up to
+/// 2 MiB (the kernel maps RAM in large pages).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a number with an optional K, M or G suffix"))?;
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?} (use K, M or G)")),
+    };
+    let bytes = n.checked_mul(mult).ok_or(format!("size {s:?} is too large"))?;
+    let rounded = bytes.div_ceil(2 << 20) * (2 << 20);
+    if rounded < hull_arch::layout::MIN_RAM {
+        return Err(format!("--memory {s}: at least {} MiB is needed", hull_arch::layout::MIN_RAM >> 20));
+    }
+    if rounded > hull_arch::layout::MAX_RAM {
+        return Err(format!("--memory {s}: at most {} GiB is supported", hull_arch::layout::MAX_RAM >> 30));
+    }
+    Ok(rounded)
+}
+
+/// Parses a duration like `10s`, `500ms`, `2m`, `1h`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("invalid duration {s:?}: must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The program's environment: the defaults (PATH, HOME=/, TERM if set), then each
+/// `--env` (KEY=VALUE sets; a bare KEY copies the host's value, or is dropped if unset).
+pub fn build_env(specs: &[String], host: impl Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>, String> {
+    let mut env: Vec<(String, String)> = vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()), ("HOME".into(), "/".into())];
+    if let Some(term) = host("TERM") {
+        env.push(("TERM".into(), term));
+    }
+    for spec in specs {
+        let (key, value) = match spec.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (spec.clone(), host(spec)),
+        };
+        if key.is_empty() || key.contains('\0') {
+            return Err(format!("--env {spec:?}: the name must be non-empty"));
+        }
+        env.retain(|(k, _)| *k != key);
+        if let Some(v) = value {
+            if v.contains('\0') {
+                return Err(format!("--env {spec:?}: values cannot contain NUL"));
+            }
+            env.push((key, v));
+        }
+    }
+    Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_size("33M"), Ok(34 << 20), "rounded up to 2 MiB");
+        assert!(parse_size("1M").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("99999999999999G").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn environment() {
+        let host = |k: &str| match k {
+            "TERM" => Some("xterm".to_string()),
+            "USER" => Some("me".to_string()),
+            _ => None,
+        };
+        let env = build_env(&["A=1".into(), "USER".into(), "MISSING".into(), "HOME=/root".into()], host).unwrap();
+        assert_eq!(env, [("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()), ("TERM".into(), "xterm".into()), ("A".into(), "1".into()), ("USER".into(), "me".into()), ("HOME".into(), "/root".into())]);
+        assert!(build_env(&["=x".into()], host).is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! Host system calls on handle table fds that std does not wrap: fstat, lseek, terminal
+//! ioctls, clocks. Each result is copied into plain values before it reaches guest memory.
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use hull_arch::abi::{HostStat, tty};
+
+/// Reads a host clock in ns.
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer for the duration of the call.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `fstat` of a handle.
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<HostStat> {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer; `fd` is open for the call's duration.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(HostStat {
+        mode: st.st_mode,
+        nlink: st.st_nlink as u32,
+        size: st.st_size as u64,
+        blksize: st.st_blksize as u64,
+        blocks: st.st_blocks as u64,
+        rdev: st.st_rdev,
+        ino: st.st_ino,
+        dev: st.st_dev,
+        atime: [st.st_atime, st.st_atime_nsec],
+        mtime: [st.st_mtime, st.st_mtime_nsec],
+        ctime: [st.st_ctime, st.st_ctime_nsec],
+    })
+}
+
+/// `lseek` on a handle.
+pub fn lseek(fd: BorrowedFd<'_>, offset: i64, whence: i32) -> io::Result<u64> {
+    // SAFETY: lseek touches no memory.
+    let r = unsafe { libc::lseek(fd.as_raw_fd(), offset, whence) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as u64) }
+}
+
+/// The status flags (`F_GETFL`) of a host fd.
+pub fn status_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: F_GETFL touches no memory.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as u32) }
+}
+
+/// A terminal ioctl the guest may ask for: `TCGETS` (kernel `struct termios`) or
+/// `TIOCGWINSZ`. `None` for any other request.
+pub fn tty_ioctl(fd: BorrowedFd<'_>, request: u64) -> Option<io::Result<Vec<u8>>> {
+    let size = match request {
+        tty::TCGETS => tty::TERMIOS_SIZE,
+        tty::TIOCGWINSZ => 8,
+        _ => return None,
+    };
+    let mut buf = [0u8; 64];
+    // SAFETY: both requests write at most `size` (≤ 36) bytes into the 64-byte buffer.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::c_ulong, buf.as_mut_ptr()) };
+    Some(if r < 0 { Err(io::Error::last_os_error()) } else { Ok(buf[..size].to_vec()) })
+}

@@ -1,0 +1,30 @@
+//! `hull`: runs an unmodified static Linux x86_64 program inside a KVM virtual machine
+//! whose ring-0 kernel (embedded in this binary) implements the Linux syscall ABI.
+//!
+//! Exit status: the program's own; 128+N when it is killed by signal N; 137 on `--timeout`
+//! or when it exhausts the sandbox's memory; 126 when the program cannot be executed; 127
+//! when it does not exist; 124 when the guest kernel failed; 125 when hull itself could
+//! not run the sandbox.
+mod cli;
+mod guest_memory;
+mod host_io;
+mod hypercall;
+mod layout;
+mod run;
+mod vm;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let code = match cli.command {
+        cli::Command::Run(args) => match run::run(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("hull: {e:#}");
+                e.downcast_ref::<run::ProgramError>().map_or(run::EXIT_HULL_ERROR, |p| p.status())
+            }
+        },
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,201 @@
+//! One sandbox run: check the program, build guest memory and the VM, serve hypercalls
+//! until the guest ends the run, and turn the ending into an exit status.
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kvm_ioctls::VcpuExit;
+
+use crate::cli::{RunArgs, build_env};
+use crate::guest_memory::GuestMemory;
+use crate::hypercall::{HandleTable, RunEnd, Server};
+use crate::layout::{self, BootParams};
+use crate::vm::Machine;
+
+/// hull itself failed (setup, host resources).
+pub const EXIT_HULL_ERROR: i32 = 125;
+/// The guest kernel failed or broke the protocol.
+pub const EXIT_GUEST_FAILURE: i32 = 124;
+/// Killed: --timeout or out of memory (as SIGKILL).
+pub const EXIT_KILLED: i32 = 137;
+
+/// The guest kernel embedded at build time.
+static KERNEL_ELF: &[u8] = include_bytes!(env!("HULL_KERNEL_ELF"));
+
+/// The program cannot be run; the status says why, as a shell would.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgramError {
+    #[error("{0}: no such file or directory")]
+    NotFound(PathBuf),
+    #[error("{0}: is a directory")]
+    IsDirectory(PathBuf),
+    #[error("{0}: permission denied (not executable)")]
+    NotExecutable(PathBuf),
+    #[error("{path}: {err}")]
+    Open { path: PathBuf, err: std::io::Error },
+}
+
+impl ProgramError {
+    pub fn status(&self) -> i32 {
+        match self {
+            ProgramError::NotFound(_) => 127,
+            _ => 126,
+        }
+    }
+}
+
+fn open_program(path: &Path) -> Result<(File, u64, PathBuf), ProgramError> {
+    let file = File::open(path).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => ProgramError::NotFound(path.into()),
+        _ => ProgramError::Open { path: path.into(), err },
+    })?;
+    let meta = file.metadata().map_err(|err| ProgramError::Open { path: path.into(), err })?;
+    if meta.is_dir() {
+        return Err(ProgramError::IsDirectory(path.into()));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(ProgramError::NotExecutable(path.into()));
+    }
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
+    Ok((file, meta.len(), abs))
+}
+
+fn signal_name(sig: u32) -> String {
+    const NAMES: [&str; 32] = [
+        "SIG0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",
+        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+    ];
+    NAMES.get(sig as usize).map_or_else(|| format!("SIGRTMIN+{}", sig - 34), |s| s.to_string())
+}
+
+/// Runs the program; returns its exit status.
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let (program, program_len, abs_path) = open_program(&args.program)?;
+    let kernel_elf: std::borrow::Cow<'static, [u8]> = match &args.kernel {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading --kernel {}", p.display()))?.into(),
+        None => KERNEL_ELF.into(),
+    };
+    let env = build_env(&args.env, |k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
+    let mut argv: Vec<Vec<u8>> = vec![args.program.as_os_str().as_bytes().to_vec()];
+    argv.extend(args.args.iter().map(|a| a.as_bytes().to_vec()));
+    let envp: Vec<Vec<u8>> = env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()).collect();
+
+    let mem = GuestMemory::new(args.memory).context("reserving guest memory")?;
+    let machine = Machine::new(&mem)?;
+    let mut seed = [0u8; 32];
+    getrandom(&mut seed).context("reading host randomness")?;
+    let handles = HandleTable::with_stdio().context("duplicating stdio")?;
+    let stdio_flags = [std::io::stdin().as_fd_flags(), std::io::stdout().as_fd_flags(), std::io::stderr().as_fd_flags()];
+    let params = BootParams {
+        argv: &argv,
+        envp: &envp,
+        exe_path: abs_path.as_os_str().as_bytes(),
+        program: &program,
+        program_len,
+        flags: if args.strace { hull_arch::abi::BOOT_FLAG_STRACE } else { 0 },
+        tsc_khz: machine.tsc_khz,
+        seed,
+        // SAFETY-free: getuid/getgid cannot fail.
+        uid: rustix_ids().0,
+        gid: rustix_ids().1,
+        stdio_flags,
+    };
+    let image = layout::build(&mem, &kernel_elf, &params)?;
+    drop(program);
+    machine.set_entry(image.entry)?;
+
+    if let Some(limit) = args.timeout {
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!("hull: timed out after {limit:?} (--timeout); program killed");
+            std::process::exit(EXIT_KILLED);
+        });
+    }
+    let end = serve(machine, &mem, handles)?;
+    Ok(report(end))
+}
+
+/// Runs the vCPU and serves its exits until the guest ends the run.
+fn serve(mut machine: Machine, mem: &GuestMemory, handles: HandleTable) -> anyhow::Result<RunEnd> {
+    let mut server = Server::new(mem, handles);
+    loop {
+        let exit = match machine.vcpu.run() {
+            Ok(e) => e,
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
+            Err(e) => return Err(anyhow::anyhow!("KVM_RUN failed: {e}")),
+        };
+        match exit {
+            VcpuExit::IoOut(hull_arch::abi::HYPERCALL_PORT, data) if data.len() == 4 => {
+                let op = u32::from_le_bytes(data.try_into().expect("4 bytes"));
+                match server.handle(op) {
+                    Ok(None) => {}
+                    Ok(Some(end)) => return Ok(end),
+                    Err(e) => return Ok(RunEnd::KernelPanic(format!("guest broke the hypercall protocol: {e}"))),
+                }
+            }
+            VcpuExit::IoOut(port, _) | VcpuExit::IoIn(port, _) => return Ok(RunEnd::KernelPanic(format!("guest accessed I/O port {port:#x}, which hull does not serve"))),
+            VcpuExit::MmioRead(addr, _) | VcpuExit::MmioWrite(addr, _) => return Ok(RunEnd::KernelPanic(format!("guest accessed physical address {addr:#x} outside its RAM"))),
+            VcpuExit::Shutdown => return Ok(RunEnd::KernelPanic(format!("guest triple fault (vCPU shutdown); {}", regs_summary(&machine)))),
+            VcpuExit::Hlt => return Ok(RunEnd::KernelPanic("guest halted with interrupts off".into())),
+            VcpuExit::FailEntry(reason, _) => return Ok(RunEnd::KernelPanic(format!("KVM could not enter the guest (hardware entry failure {reason:#x})"))),
+            VcpuExit::InternalError => return Ok(RunEnd::KernelPanic(format!("KVM internal error; {}", regs_summary(&machine)))),
+            VcpuExit::Intr => continue,
+            other => return Ok(RunEnd::KernelPanic(format!("unexpected VM exit {other:?}"))),
+        }
+    }
+}
+
+fn regs_summary(machine: &Machine) -> String {
+    match machine.vcpu.get_regs() {
+        Ok(r) => format!("rip {:#x} rsp {:#x} rax {:#x}", r.rip, r.rsp, r.rax),
+        Err(_) => "registers unavailable".into(),
+    }
+}
+
+/// Prints what needs saying and maps the ending to an exit status.
+fn report(end: RunEnd) -> i32 {
+    match end {
+        RunEnd::Exited(code) => code as i32,
+        RunEnd::Signaled { signo, fault } => {
+            match fault {
+                Some((addr, rip)) => eprintln!("hull: program killed by {} (address {addr:#x}, rip {rip:#x})", signal_name(signo)),
+                None => eprintln!("hull: program killed by {}", signal_name(signo)),
+            }
+            128 + signo as i32
+        }
+        RunEnd::ExecFailed { status, message } => {
+            eprintln!("hull: {message}");
+            status as i32
+        }
+        RunEnd::KernelPanic(msg) => {
+            eprintln!("hull: guest kernel failure: {msg}");
+            EXIT_GUEST_FAILURE
+        }
+        RunEnd::OutOfMemory(msg) => {
+            eprintln!("hull: {msg}");
+            EXIT_KILLED
+        }
+    }
+}
+
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    File::open("/dev/urandom")?.read_exact(buf)
+}
+
+fn rustix_ids() -> (u32, u32) {
+    // SAFETY: getuid and getgid have no preconditions and cannot fail.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+trait FdFlags {
+    fn as_fd_flags(&self) -> u32;
+}
+
+impl<T: std::os::fd::AsFd> FdFlags for T {
+    fn as_fd_flags(&self) -> u32 {
+        crate::host_io::status_flags(self.as_fd()).unwrap_or(libc::O_RDWR as u32)
+    }
+}
