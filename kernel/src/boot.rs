@@ -62,10 +62,19 @@ pub fn build_kernel_tables(frames: &mut FrameAllocator, ram_size: u64, segments:
 
 /// Splits the boot strings blob into argv and envp.
 pub fn split_strings(blob: &[u8], argc: usize, envc: usize) -> Option<(Vec<&[u8]>, Vec<&[u8]>)> {
-    let mut items = blob.split(|&b| b == 0);
-    let argv: Vec<&[u8]> = items.by_ref().take(argc).collect();
-    let envp: Vec<&[u8]> = items.by_ref().take(envc).collect();
-    (argv.len() == argc && envp.len() == envc).then_some((argv, envp))
+    // Every string is NUL-terminated and the blob holds exactly argc + envc of them.
+    let mut items = Vec::with_capacity(argc + envc);
+    let mut rest = blob;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|&b| b == 0)?;
+        items.push(&rest[..end]);
+        rest = &rest[end + 1..];
+    }
+    if items.len() != argc + envc {
+        return None;
+    }
+    let envp = items.split_off(argc);
+    Some((items, envp))
 }
 
 /// Why the program could not be started.
@@ -323,5 +332,6 @@ mod tests {
         assert_eq!(a, [&b"prog"[..], b"a b", b""]);
         assert_eq!(e, [&b"K=V"[..]]);
         assert!(split_strings(b"prog\0", 2, 0).is_none());
+        assert!(split_strings(b"prog", 1, 0).is_none(), "unterminated");
     }
 }

@@ -3,9 +3,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-/// Default guest RAM.
-pub const DEFAULT_MEMORY: u64 = 512 << 20;
-
 #[derive(Debug, Parser)]
 #[command(name = "hull", version, about = "Run an untrusted Linux x86_64 program in a KVM sandbox with its own kernel")]
 pub struct Cli {

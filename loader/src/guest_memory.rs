@@ -82,6 +82,7 @@ impl GuestMemory {
     }
 
     /// Reads a little-endian u64.
+    #[cfg(test)]
     pub fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
         let mut b = [0u8; 8];
         self.read(gpa, &mut b)?;

@@ -31,9 +31,6 @@ pub enum RunEnd {
     OutOfMemory(String),
 }
 
-/// Most host handles the guest may hold open.
-pub const MAX_HANDLES: usize = 4096;
-
 /// Host file descriptors the guest reaches by number; it never names a host fd.
 #[derive(Debug, Default)]
 pub struct HandleTable {

@@ -11,6 +11,7 @@ mod host_io;
 mod hypercall;
 mod layout;
 mod run;
+mod seccomp;
 mod vm;
 
 use clap::Parser;

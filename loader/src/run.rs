@@ -107,12 +107,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     machine.set_entry(image.entry)?;
 
     if let Some(limit) = args.timeout {
+        // The watchdog finishes starting (its thread setup syscalls) before seccomp is on.
+        let (started, wait) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let _ = started.send(());
             std::thread::sleep(limit);
             eprintln!("hull: timed out after {limit:?} (--timeout); program killed");
             std::process::exit(EXIT_KILLED);
         });
+        let _ = wait.recv();
     }
+    crate::seccomp::confine()?;
     let end = serve(machine, &mem, handles)?;
     Ok(report(end))
 }

@@ -55,6 +55,17 @@ pub fn prlimit(k: &mut Kernel, pid: i32, resource: u64, new: u64, old: u64) -> S
     Ok(0)
 }
 
+/// The sandbox's process has no supplementary groups.
+pub fn getgroups(size: i32) -> SysResult {
+    if size < 0 { Err(Errno::EINVAL) } else { Ok(0) }
+}
+
+/// `getpgid`/`getsid`: the one process leads its own group and session.
+pub fn getpgid(k: &mut Kernel, pid: i32) -> SysResult {
+    check_pid(k, pid)?;
+    Ok(k.proc.pid as u64)
+}
+
 pub fn getres_ids(k: &mut Kernel, ptrs: [u64; 3], id: u32) -> SysResult {
     for p in ptrs {
         k.copy_out(p, &id.to_le_bytes())?;

@@ -1,0 +1,84 @@
+//! seccomp on hull itself. Once the VM is built, the process that serves the guest needs
+//! only a handful of syscalls: KVM_RUN, I/O on the handles it already holds, clocks,
+//! memory for its own allocator, and exit. Everything else kills the process, so a guest
+//! that found a bug in the hypercall server still cannot open files, sockets or devices.
+use std::collections::BTreeMap;
+
+use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch};
+
+/// Why the filter could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("building the seccomp filter: {0}")]
+    Build(#[from] seccompiler::BackendError),
+    #[error("installing the seccomp filter: {0}")]
+    Install(#[from] seccompiler::Error),
+}
+
+const KVM_RUN: u64 = 0xae80;
+const KVM_GET_REGS: u64 = 0x8090_ae81;
+
+fn ioctl_is(request: u64) -> Result<SeccompRule, seccompiler::BackendError> {
+    SeccompRule::new(vec![SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request)?])
+}
+
+/// The rules: syscall number → conditions (empty = always allowed).
+fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError> {
+    let always = [
+        libc::SYS_read,
+        libc::SYS_readv,
+        libc::SYS_preadv,
+        libc::SYS_write,
+        libc::SYS_writev,
+        libc::SYS_pwritev,
+        libc::SYS_lseek,
+        libc::SYS_fstat,
+        libc::SYS_newfstatat,
+        libc::SYS_close,
+        libc::SYS_clock_gettime,
+        libc::SYS_clock_nanosleep,
+        libc::SYS_nanosleep,
+        libc::SYS_restart_syscall,
+        libc::SYS_futex,
+        libc::SYS_sched_yield,
+        libc::SYS_brk,
+        libc::SYS_munmap,
+        libc::SYS_madvise,
+        libc::SYS_mremap,
+        libc::SYS_rt_sigprocmask,
+        libc::SYS_rt_sigreturn,
+        libc::SYS_sigaltstack,
+        libc::SYS_getpid,
+        libc::SYS_gettid,
+        libc::SYS_tgkill,
+        libc::SYS_exit,
+        libc::SYS_exit_group,
+    ];
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = always.iter().map(|&n| (n, vec![])).collect();
+    rules.insert(libc::SYS_ioctl, vec![ioctl_is(KVM_RUN)?, ioctl_is(KVM_GET_REGS)?, ioctl_is(libc::TCGETS)?, ioctl_is(libc::TIOCGWINSZ)?]);
+    // The allocator may map memory, never executable memory.
+    let no_exec = SeccompRule::new(vec![SeccompCondition::new(2, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(libc::PROT_EXEC as u64), 0)?])?;
+    rules.insert(libc::SYS_mmap, vec![no_exec.clone()]);
+    rules.insert(libc::SYS_mprotect, vec![no_exec]);
+    Ok(rules)
+}
+
+/// Installs the filter on every thread of the process.
+pub fn confine() -> Result<(), SeccompError> {
+    let filter = SeccompFilter::new(rules()?, SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64)?;
+    let program: BpfProgram = filter.try_into()?;
+    seccompiler::apply_filter_all_threads(&program)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_compiles() {
+        let filter = SeccompFilter::new(rules().unwrap(), SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64).unwrap();
+        let program: BpfProgram = filter.try_into().unwrap();
+        assert!(program.len() > 20);
+    }
+}

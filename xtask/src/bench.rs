@@ -1,0 +1,790 @@
+//! `cargo xtask bench`: hull beside native (and gVisor's runsc, if present),
+//! measured in one run and reported as ratios.
+//!
+//! Adding a benchmark: write `bench/NAME.c` (static, deterministic, exit 0;
+//! a self-timed one prints `bench: <value> <unit>`, see `bench/bench.h`) and
+//! add a row to [`CASES`].
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use crate::proc::{self, MemSample};
+use crate::util::{self, Result, Workspace};
+
+/// The benchmarks, in report order.
+const CASES: &[Case] = &[
+    Case {
+        name: "getppid",
+        program: "getppid",
+        args: &["1000000"],
+        // gVisor spends 3–50 µs per system call; keep its run short.
+        peer_args: Some(&["100000"]),
+        kind: Kind::SelfTimed,
+        target: Target::Ratio(0.5),
+        reps: [5, 3],
+    },
+    Case {
+        name: "hello",
+        program: "hello",
+        args: &[],
+        peer_args: None,
+        kind: Kind::Wall { warmups: [3, 1] },
+        target: Target::Ratio(5.0),
+        reps: [30, 10],
+    },
+    Case {
+        name: "sleeper",
+        program: "sleeper",
+        args: &["2000"],
+        peer_args: None,
+        kind: Kind::Memory {
+            after: Duration::from_millis(700),
+        },
+        target: Target::HullAtMost(6.0),
+        reps: [3, 1],
+    },
+];
+
+/// Per-run time limits: a hung sandbox must not hang the bench.
+const SELF_TIMED_TIMEOUT: Duration = Duration::from_secs(120);
+const WALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One benchmark: a program from `bench/` and how to measure it.
+struct Case {
+    /// Row label; also what `cargo xtask bench CASE` selects.
+    name: &'static str,
+    /// `bench/PROGRAM.c`, built to `target/bench/PROGRAM`.
+    program: &'static str,
+    args: &'static [&'static str],
+    /// Arguments under runsc instead of `args`, for a case that would take
+    /// too long there (the result must stay comparable, e.g. per-call).
+    peer_args: Option<&'static [&'static str]>,
+    kind: Kind,
+    /// Applies to the case's first metric.
+    target: Target,
+    /// Measured repetitions, `[full, quick]`; the median is reported.
+    reps: [usize; 2],
+}
+
+enum Kind {
+    /// The program times itself and prints `bench: <value> <unit>`.
+    SelfTimed,
+    /// Wall time from spawn to exit, stdout to /dev/null. Untimed warm-ups
+    /// (`[full, quick]`) come first; their stdout must equal native's.
+    Wall { warmups: [usize; 2] },
+    /// Memory of the process tree `after` its start (VmRSS, VmHWM, PSS,
+    /// summed over the tree); then the tree is killed.
+    Memory { after: Duration },
+}
+
+enum Target {
+    /// hull/native at most this.
+    Ratio(f64),
+    /// hull's own value at most this (in the metric's unit).
+    HullAtMost(f64),
+}
+
+impl Case {
+    /// Metric names and units; the first is the one the target is about.
+    fn metrics(&self, self_timed_unit: &str) -> Vec<(String, String)> {
+        match self.kind {
+            Kind::SelfTimed => vec![(String::new(), self_timed_unit.to_owned())],
+            Kind::Wall { .. } => vec![(String::new(), "ms".to_owned())],
+            Kind::Memory { .. } => ["VmRSS", "VmHWM", "PSS"]
+                .iter()
+                .map(|m| ((*m).to_owned(), "MiB".to_owned()))
+                .collect(),
+        }
+    }
+
+    fn args_for(&self, runner: &Runner) -> &'static [&'static str] {
+        match (runner, self.peer_args) {
+            (Runner::Runsc(_), Some(a)) => a,
+            _ => self.args,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Options {
+    quick: bool,
+    only: Vec<String>,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Self> {
+        let mut o = Self::default();
+        for a in args {
+            match a.as_str() {
+                "--quick" => o.quick = true,
+                s if s.starts_with('-') => return Err(format!("bench: unknown option `{s}`")),
+                s => {
+                    if !CASES.iter().any(|c| c.name == s) {
+                        let names: Vec<_> = CASES.iter().map(|c| c.name).collect();
+                        return Err(format!(
+                            "bench: no case `{s}` (cases: {})",
+                            names.join(", ")
+                        ));
+                    }
+                    o.only.push(s.to_owned());
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    fn mode(&self) -> usize {
+        usize::from(self.quick)
+    }
+}
+
+/// Who runs the program.
+enum Runner {
+    Native,
+    Hull(PathBuf),
+    Runsc(Runsc),
+}
+
+struct Runsc {
+    bin: PathBuf,
+    /// `--root` state directory, ours alone.
+    root: PathBuf,
+    platform: &'static str,
+}
+
+/// A directory removed (with its contents) on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Runner {
+    fn label(&self) -> &'static str {
+        match self {
+            Runner::Native => "native",
+            Runner::Hull(_) => "hull",
+            Runner::Runsc(_) => "runsc",
+        }
+    }
+
+    fn command(&self, bench_dir: &Path, program: &str, args: &[&str]) -> Command {
+        let mut cmd = match self {
+            Runner::Native => Command::new(bench_dir.join(program)),
+            Runner::Hull(bin) => {
+                // As a person would type it: `hull run ./prog`.
+                let mut c = Command::new(bin);
+                c.arg("run").arg(format!("./{program}"));
+                c
+            }
+            Runner::Runsc(r) => {
+                let mut c = Command::new(&r.bin);
+                c.arg("--root")
+                    .arg(&r.root)
+                    .arg(format!("--platform={}", r.platform))
+                    .arg("--network=none")
+                    .arg("do")
+                    .arg(bench_dir.join(program));
+                c
+            }
+        };
+        cmd.args(args).current_dir(bench_dir);
+        cmd
+    }
+}
+
+/// The results of one runner on one case.
+struct Column {
+    /// Per metric, the values of each repetition.
+    samples: Vec<Vec<f64>>,
+    error: Option<String>,
+    /// Processes counted in a memory sample (the last one).
+    procs: usize,
+}
+
+impl Column {
+    fn new() -> Self {
+        Self {
+            samples: Vec::new(),
+            error: None,
+            procs: 0,
+        }
+    }
+
+    fn push(&mut self, values: Vec<f64>) {
+        if self.samples.is_empty() {
+            self.samples = vec![Vec::new(); values.len()];
+        }
+        for (s, v) in self.samples.iter_mut().zip(values) {
+            s.push(v);
+        }
+    }
+
+    fn median(&self, metric: usize) -> Option<f64> {
+        if self.error.is_some() {
+            return None;
+        }
+        median(self.samples.get(metric)?)
+    }
+}
+
+pub fn main(ws: &Workspace, opts: &Options) -> Result<ExitCode> {
+    let bench_src = ws.root.join("bench");
+    let bench_dir = ws.target_dir.join("bench");
+    let hull = match std::env::var_os("HULL_BIN").filter(|v| !v.is_empty()) {
+        Some(bin) => {
+            let bin = PathBuf::from(bin);
+            fs::canonicalize(&bin).map_err(|e| format!("HULL_BIN={}: {e}", bin.display()))?
+        }
+        None => ws.build_hull()?,
+    };
+    build_programs(&bench_src, &bench_dir)?;
+
+    let mut runners = vec![Runner::Native, Runner::Hull(hull.clone())];
+    let runsc_root = TempDir::new("hull-bench-runsc")?;
+    let runsc_note = match find_runsc(&bench_dir, &runsc_root.0) {
+        Ok((runsc, note)) => {
+            runners.push(runsc);
+            note
+        }
+        Err(why) => why,
+    };
+
+    let mode = opts.mode();
+    let cases: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| opts.only.is_empty() || opts.only.iter().any(|n| n == c.name))
+        .collect();
+
+    let mut table = Table::default();
+    let mut notes = vec![
+        format!("hull: {}", hull.display()),
+        runsc_note,
+        format!(
+            "mode: {}; each value is the median of its repetitions, ratios are of medians",
+            if opts.quick { "--quick" } else { "full" }
+        ),
+    ];
+    let mut failed = false;
+
+    for case in cases {
+        util::step(&format!(
+            "bench {} ({} repetitions{})",
+            case.name,
+            case.reps[mode],
+            match case.kind {
+                Kind::Wall { warmups } => format!(", {} warm-ups", warmups[mode]),
+                _ => String::new(),
+            }
+        ));
+        let (cols, unit) = measure(case, &runners, &bench_dir, mode);
+        for (runner, col) in runners.iter().zip(&cols) {
+            if let Some(e) = &col.error {
+                notes.push(format!(
+                    "{} under {}: FAILED: {e}",
+                    case.name,
+                    runner.label()
+                ));
+                if !matches!(runner, Runner::Runsc(_)) {
+                    failed = true;
+                }
+            } else if col.procs > 1 {
+                notes.push(format!(
+                    "{} under {}: memory summed over {} processes",
+                    case.name,
+                    runner.label(),
+                    col.procs
+                ));
+            }
+        }
+        if let (Some(peer), true) = (case.peer_args, runners.len() > 2) {
+            notes.push(format!(
+                "{} under runsc ran with args {:?} instead of {:?}",
+                case.name, peer, case.args
+            ));
+        }
+        table.add_case(case, &unit, &cols, runners.len() > 2);
+    }
+
+    println!();
+    print!("{}", table.render());
+    println!();
+    for n in &notes {
+        println!("  {n}");
+    }
+    if failed {
+        eprintln!("xtask: some measurements failed (see above)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gcc -static -O2` of every `bench/*.c` into `target/bench/`.
+fn build_programs(src: &Path, out: &Path) -> Result<()> {
+    if util::which("gcc").is_none() {
+        return Err("gcc not found on PATH; install it (apt-get install gcc libc6-dev)".into());
+    }
+    fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut sources: Vec<PathBuf> = fs::read_dir(src)
+        .map_err(|e| format!("{}: {e}", src.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    for case in CASES {
+        if !sources
+            .iter()
+            .any(|s| s.file_stem() == Some(case.program.as_ref()))
+        {
+            return Err(format!(
+                "case {}: bench/{}.c is missing",
+                case.name, case.program
+            ));
+        }
+    }
+    util::step(&format!(
+        "gcc -static -O2: {} programs into {}",
+        sources.len(),
+        out.display()
+    ));
+    for s in &sources {
+        let stem = s.file_stem().ok_or("source without a name")?;
+        let status = Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-Wextra", "-o"])
+            .arg(out.join(stem))
+            .arg(s)
+            .status();
+        if !util::status_ok(status, "gcc")? {
+            return Err(format!("gcc failed on {}", s.display()));
+        }
+    }
+    Ok(())
+}
+
+/// The gVisor peer, if runsc is installed and runs a static binary on
+/// systrap (preferred) or ptrace. `Err` is the note explaining its absence.
+fn find_runsc(bench_dir: &Path, root: &Path) -> Result<(Runner, String), String> {
+    let Some(bin) = util::which("runsc") else {
+        let msg = "runsc not found; install the Debian package runsc \
+                   (bookworm-backports has systrap) — skipping the gVisor column";
+        return Err(msg.to_owned());
+    };
+    let version = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "runsc (unknown version)".to_owned());
+    let mut rejected = Vec::new();
+    for platform in ["systrap", "ptrace"] {
+        let runsc = Runner::Runsc(Runsc {
+            bin: bin.clone(),
+            root: root.to_owned(),
+            platform,
+        });
+        let mut cmd = runsc.command(bench_dir, "hello", &[]);
+        match proc::run(&mut cmd, true, WALL_TIMEOUT) {
+            Ok(t) if t.status.success() && t.stdout == b"hello, world\n" => {
+                if !rejected.is_empty() {
+                    eprintln!(
+                        "runsc: using --platform={platform} ({})",
+                        rejected.join("; ")
+                    );
+                }
+                let note = format!("runsc: {version} ({}), platform {platform}", bin.display());
+                return Ok((runsc, note));
+            }
+            Ok(t) => rejected.push(format!(
+                "--platform={platform} failed a trial run: {}{}: {}",
+                util::describe_status(t.status),
+                if t.timed_out { " (timed out)" } else { "" },
+                util::tail(&t.stderr, 200)
+            )),
+            Err(e) => rejected.push(format!("--platform={platform}: {e}")),
+        }
+    }
+    let msg = format!(
+        "runsc ({version}) unusable — skipping the gVisor column: {}",
+        rejected.join("; ")
+    );
+    Err(msg)
+}
+
+/// Runs one case under every runner, repetitions interleaved so that drift
+/// (frequency, cache, other load) hits all runners alike. Returns a column
+/// per runner and the self-timed unit.
+fn measure(
+    case: &Case,
+    runners: &[Runner],
+    bench_dir: &Path,
+    mode: usize,
+) -> (Vec<Column>, String) {
+    let mut cols: Vec<Column> = runners.iter().map(|_| Column::new()).collect();
+    let mut unit = String::new();
+
+    if let Kind::Wall { warmups } = case.kind {
+        let mut expected: Option<Vec<u8>> = None;
+        for _ in 0..warmups[mode] {
+            for (runner, col) in runners.iter().zip(&mut cols) {
+                if col.error.is_some() {
+                    continue;
+                }
+                let args = case.args_for(runner);
+                let mut cmd = runner.command(bench_dir, case.program, args);
+                match proc::run(&mut cmd, true, WALL_TIMEOUT) {
+                    Err(e) => col.error = Some(e),
+                    Ok(r) if !r.status.success() || r.timed_out => col.error = Some(failure(&r)),
+                    Ok(r) => match &expected {
+                        None => expected = Some(r.stdout),
+                        Some(exp) if *exp != r.stdout => {
+                            col.error = Some(format!(
+                                "stdout differs from native: {:?} vs {:?}",
+                                util::tail(&r.stdout, 80),
+                                util::tail(exp, 80)
+                            ));
+                        }
+                        Some(_) => {}
+                    },
+                }
+            }
+        }
+    }
+
+    for _ in 0..case.reps[mode] {
+        for (runner, col) in runners.iter().zip(&mut cols) {
+            if col.error.is_some() {
+                continue;
+            }
+            match measure_once(case, runner, bench_dir, &mut unit) {
+                Ok((values, procs)) => {
+                    col.push(values);
+                    col.procs = procs;
+                }
+                Err(e) => col.error = Some(e),
+            }
+        }
+    }
+    (cols, unit)
+}
+
+/// One repetition: the case's metric values and the processes counted.
+fn measure_once(
+    case: &Case,
+    runner: &Runner,
+    bench_dir: &Path,
+    unit: &mut String,
+) -> Result<(Vec<f64>, usize)> {
+    let mut cmd = runner.command(bench_dir, case.program, case.args_for(runner));
+    match case.kind {
+        Kind::SelfTimed => {
+            let r = proc::run(&mut cmd, true, SELF_TIMED_TIMEOUT)?;
+            if !r.status.success() || r.timed_out {
+                return Err(failure(&r));
+            }
+            let (value, u) = parse_bench_line(&r.stdout).ok_or_else(|| {
+                format!(
+                    "no `bench: <value> <unit>` line in stdout: {:?}",
+                    util::tail(&r.stdout, 120)
+                )
+            })?;
+            if unit.is_empty() {
+                *unit = u;
+            } else if *unit != u {
+                return Err(format!("unit changed from {unit} to {u}"));
+            }
+            Ok((vec![value], 1))
+        }
+        Kind::Wall { .. } => {
+            let r = proc::run(&mut cmd, false, WALL_TIMEOUT)?;
+            if !r.status.success() || r.timed_out {
+                return Err(failure(&r));
+            }
+            Ok((vec![r.wall.as_secs_f64() * 1e3], 1))
+        }
+        Kind::Memory { after } => {
+            let s = sample_memory(cmd, after)?;
+            let mib = |kib: u64| kib as f64 / 1024.0;
+            let pss = s.pss_kib.map_or(f64::NAN, mib);
+            Ok((vec![mib(s.rss_kib), mib(s.hwm_kib), pss], s.procs))
+        }
+    }
+}
+
+/// Starts the program, samples its tree's memory after `after`, kills it.
+fn sample_memory(mut cmd: Command, after: Duration) -> Result<MemSample> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    thread::sleep(after);
+    let early_exit = child.try_wait().map_err(|e| format!("try_wait: {e}"))?;
+    let sample = match early_exit {
+        Some(_) => Err(String::new()),
+        None => proc::sample_tree(child.id()),
+    };
+    let pids = proc::kill_tree(child.id());
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for the program: {e}"))?;
+    if !proc::wait_gone(&pids, Duration::from_secs(10)) {
+        eprintln!("warning: processes {pids:?} outlived SIGKILL by 10 s");
+    }
+    sample.map_err(|e| {
+        let mut msg = format!(
+            "exited before the sample ({}",
+            util::describe_status(out.status)
+        );
+        if !e.is_empty() {
+            let _ = write!(msg, "; {e}");
+        }
+        msg.push(')');
+        let err = util::tail(&out.stderr, 200);
+        if !err.is_empty() {
+            let _ = write!(msg, ": {err}");
+        }
+        msg
+    })
+}
+
+fn failure(r: &proc::Run) -> String {
+    let what = if r.timed_out {
+        "timed out".to_owned()
+    } else {
+        util::describe_status(r.status)
+    };
+    let err = util::tail(&r.stderr, 200);
+    if err.is_empty() {
+        what
+    } else {
+        format!("{what}: {err}")
+    }
+}
+
+/// The last `bench: <value> <unit>` line of a program's output.
+fn parse_bench_line(stdout: &[u8]) -> Option<(f64, String)> {
+    let text = std::str::from_utf8(stdout).ok()?;
+    text.lines().rev().find_map(|l| {
+        let mut w = l.strip_prefix("bench:")?.split_whitespace();
+        let value: f64 = w.next()?.parse().ok()?;
+        let unit = w.next()?.to_owned();
+        (w.next().is_none() && value.is_finite()).then_some((value, unit))
+    })
+}
+
+fn median(xs: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
+    })
+}
+
+/// About three significant digits, no exponent.
+fn num(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() {
+        "n/a".to_owned()
+    } else if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else if a >= 1.0 || a == 0.0 {
+        format!("{x:.2}")
+    } else {
+        // Two significant digits below 1: 0.46, 0.0033.
+        let decimals = (-a.log10()).ceil().clamp(1.0, 6.0) as usize + 1;
+        format!("{x:.decimals$}")
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{}x", num(a / b)),
+        _ => "-".to_owned(),
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 7]>,
+}
+
+const HEADER: [&str; 7] = [
+    "case",
+    "native",
+    "hull",
+    "hull/native",
+    "target",
+    "runsc",
+    "hull/runsc",
+];
+
+impl Table {
+    fn add_case(&mut self, case: &Case, unit: &str, cols: &[Column], with_runsc: bool) {
+        let unit = if unit.is_empty() { "?" } else { unit };
+        for (m, (metric, unit)) in case.metrics(unit).into_iter().enumerate() {
+            let label = if metric.is_empty() {
+                format!("{} ({unit})", case.name)
+            } else {
+                format!("{} {metric} ({unit})", case.name)
+            };
+            let cell = |c: &Column| match (&c.error, c.median(m)) {
+                (Some(_), _) => "FAILED".to_owned(),
+                (None, Some(v)) => num(v),
+                (None, None) => "n/a".to_owned(),
+            };
+            let native = cols[0].median(m);
+            let hull = cols[1].median(m);
+            let runsc = cols.get(2).and_then(|c| c.median(m));
+            let target = if m == 0 {
+                target_cell(&case.target, native, hull, &unit)
+            } else {
+                String::new()
+            };
+            self.rows.push([
+                label,
+                cell(&cols[0]),
+                cell(&cols[1]),
+                ratio(hull, native),
+                target,
+                if with_runsc {
+                    cell(&cols[2])
+                } else {
+                    "-".to_owned()
+                },
+                ratio(hull, runsc),
+            ]);
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut widths = HEADER.map(str::len);
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[&str]| {
+            let mut l = String::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                if i > 0 {
+                    l.push_str(" | ");
+                }
+                let pad = w.saturating_sub(cell.chars().count());
+                if i == 0 {
+                    l.push_str(cell);
+                    l.extend(std::iter::repeat_n(' ', pad));
+                } else {
+                    l.extend(std::iter::repeat_n(' ', pad));
+                    l.push_str(cell);
+                }
+            }
+            let _ = writeln!(out, "{}", l.trim_end());
+        };
+        line(&HEADER);
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        line(&rule.iter().map(String::as_str).collect::<Vec<_>>());
+        for row in &self.rows {
+            line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        out
+    }
+}
+
+fn target_cell(target: &Target, native: Option<f64>, hull: Option<f64>, unit: &str) -> String {
+    let (text, met) = match *target {
+        Target::Ratio(t) => (
+            format!("<= {t}x"),
+            hull.zip(native)
+                .filter(|(_, n)| *n > 0.0)
+                .map(|(h, n)| h / n <= t),
+        ),
+        Target::HullAtMost(t) => (format!("<= {t} {unit}"), hull.map(|h| h <= t)),
+    };
+    match met {
+        Some(true) => format!("{text} ok"),
+        Some(false) => format!("{text} MISS"),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_last_bench_line() {
+        let out = b"warming up\nbench: 12.5 ns/call\nbench: 87.250 ns/call\n";
+        assert_eq!(parse_bench_line(out), Some((87.25, "ns/call".to_owned())));
+        assert_eq!(parse_bench_line(b"bench: x ns\n"), None);
+        assert_eq!(parse_bench_line(b"hello\n"), None);
+        assert_eq!(parse_bench_line(b"bench: 1 ns extra\n"), None);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
+    }
+
+    #[test]
+    fn formats_numbers_and_targets() {
+        assert_eq!(num(166.4), "166");
+        assert_eq!(num(12.34), "12.3");
+        assert_eq!(num(0.456), "0.46");
+        assert_eq!(num(0.0033), "0.0033");
+        assert_eq!(num(0.1), "0.10");
+        assert_eq!(num(0.0), "0.00");
+        assert_eq!(ratio(Some(1.0), Some(4.0)), "0.25x");
+        assert_eq!(ratio(Some(1.0), None), "-");
+        let t = target_cell(&Target::Ratio(0.5), Some(100.0), Some(40.0), "ns");
+        assert_eq!(t, "<= 0.5x ok");
+        let t = target_cell(&Target::HullAtMost(6.0), Some(0.3), Some(7.5), "MiB");
+        assert_eq!(t, "<= 6 MiB MISS");
+    }
+
+    #[test]
+    fn case_table_is_consistent() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench");
+        for (i, c) in CASES.iter().enumerate() {
+            assert!(
+                CASES[..i].iter().all(|d| d.name != c.name),
+                "duplicate case {}",
+                c.name
+            );
+            assert!(c.reps[0] >= c.reps[1] && c.reps[1] > 0, "{}", c.name);
+            assert!(
+                src.join(format!("{}.c", c.program)).is_file(),
+                "bench/{}.c missing",
+                c.program
+            );
+        }
+    }
+}
