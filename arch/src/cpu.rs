@@ -122,7 +122,8 @@ pub fn enable_features() -> Features {
     let mut f = Features::default();
     let l1 = cpuid(1, 0);
     let l7 = cpuid(7, 0);
-    let mut cr4 = Cr4::read() | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL;
+    let mut cr4 =
+        Cr4::read() | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL;
     if l7[1] & (1 << 7) != 0 {
         cr4 |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
         f.smep = true;
@@ -155,7 +156,9 @@ pub fn enable_features() -> Features {
         // x87 | SSE | AVX | opmask | ZMM_Hi256 | Hi16_ZMM.
         let xcr0 = supported & 0b1110_0111;
         // SAFETY: XCR0 gets only components the CPU reports, and always x87|SSE.
-        unsafe { asm!("xsetbv", in("ecx") 0u32, in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32, options(nostack)) };
+        unsafe {
+            asm!("xsetbv", in("ecx") 0u32, in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32, options(nostack))
+        };
         f.xcr0 = xcr0;
         f.xsave_size = cpuid(0xd, 0)[1];
     }
@@ -165,7 +168,12 @@ pub fn enable_features() -> Features {
 
 /// (STAR, LSTAR, EFER, SFMASK) for diagnostics.
 pub fn syscall_msrs() -> [u64; 4] {
-    [rdmsr(0xC000_0081), rdmsr(0xC000_0082), rdmsr(0xC000_0080), rdmsr(0xC000_0084)]
+    [
+        rdmsr(0xC000_0081),
+        rdmsr(0xC000_0082),
+        rdmsr(0xC000_0080),
+        rdmsr(0xC000_0084),
+    ]
 }
 
 /// CPUID through PVM's synthetic instruction (`invlpg 0xffffffffff4d5650; cpuid`), which a
@@ -196,4 +204,43 @@ pub fn underlying_cs_rflags() -> (u16, u64) {
     // SAFETY: reading CS and RFLAGS has no side effects.
     unsafe { asm!("mov {0:x}, cs", "pushfq", "pop {1}", out(reg) cs, out(reg) fl) };
     (cs, fl)
+}
+
+/// A buffer for the extended FPU/SIMD state (XSAVE standard format), 64-byte aligned as
+/// XSAVE requires. 4 KiB covers x87, SSE, AVX and AVX-512, the components hull enables.
+#[repr(C, align(64))]
+#[derive(Clone)]
+pub struct XsaveArea(pub [u8; 4096]);
+
+impl Default for XsaveArea {
+    fn default() -> Self {
+        XsaveArea([0; 4096])
+    }
+}
+
+/// Saves the user FPU/SIMD state for the components in `xcr0` (0: FXSAVE, 512 bytes).
+pub fn xsave(area: &mut XsaveArea, xcr0: u64) {
+    // SAFETY: the area is 64-byte aligned and 4 KiB, larger than any enabled XSAVE layout
+    // (the kernel checks the CPUID size at boot); the instruction writes only inside it.
+    unsafe {
+        if xcr0 == 0 {
+            asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack));
+        } else {
+            asm!("xsave64 [{}]", in(reg) area.0.as_mut_ptr(), in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32, options(nostack));
+        }
+    }
+}
+
+/// Loads the FPU/SIMD state. The caller has validated the header and MXCSR (an invalid
+/// area would raise #GP in the kernel, which hull reports as a kernel fault).
+pub fn xrstor(area: &XsaveArea, xcr0: u64) {
+    // SAFETY: aligned and sized as in `xsave`; XRSTOR only reads the area and loads FPU,
+    // SSE and AVX registers, which the kernel itself never uses (it is soft-float).
+    unsafe {
+        if xcr0 == 0 {
+            asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack));
+        } else {
+            asm!("xrstor64 [{}]", in(reg) area.0.as_ptr(), in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32, options(nostack));
+        }
+    }
 }

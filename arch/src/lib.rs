@@ -14,6 +14,8 @@ pub mod layout;
 pub mod trapframe;
 
 #[cfg(target_os = "none")]
+pub mod apic;
+#[cfg(target_os = "none")]
 pub mod cpu;
 #[cfg(target_os = "none")]
 pub mod entry;
@@ -23,8 +25,6 @@ pub mod heap;
 pub mod phys;
 #[cfg(target_os = "none")]
 pub mod tables;
-#[cfg(target_os = "none")]
-pub mod apic;
 
 #[cfg(test)]
 extern crate std;

@@ -18,7 +18,9 @@ pub fn init(ram_size: u64) {
 fn checked(pa: u64, len: usize) -> *mut u8 {
     let end = pa.checked_add(len as u64);
     match end {
-        Some(end) if end <= RAM_END.load(Ordering::Relaxed) && pa != 0 => phys_to_virt(pa) as *mut u8,
+        Some(end) if end <= RAM_END.load(Ordering::Relaxed) && pa != 0 => {
+            phys_to_virt(pa) as *mut u8
+        }
         _ => panic!("physical access out of range: {pa:#x}+{len:#x}"),
     }
 }

@@ -4,7 +4,9 @@
 use core::mem::size_of;
 
 use x86_64::instructions::tables::{lgdt, lidt, load_tss};
-use x86_64::registers::model_specific::{Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star};
+use x86_64::registers::model_specific::{
+    Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star,
+};
 use x86_64::registers::rflags::RFlags;
 use x86_64::registers::segmentation::{CS, DS, ES, SS, Segment};
 use x86_64::structures::DescriptorTablePointer;
@@ -35,7 +37,10 @@ pub struct PerCpu {
     pub user_rsp: u64,
 }
 
-static mut PERCPU: PerCpu = PerCpu { kernel_rsp: 0, user_rsp: 0 };
+static mut PERCPU: PerCpu = PerCpu {
+    kernel_rsp: 0,
+    user_rsp: 0,
+};
 
 unsafe extern "C" {
     static hull_trap_stubs: [u64; 34];
@@ -48,7 +53,9 @@ pub fn init() {
     let ist_top = (&raw const IST_STACK) as u64 + IST_STACK_SIZE as u64;
     let tss_addr = &raw mut TSS;
     // SAFETY: init runs once on the single vCPU before anything else reads the TSS.
-    unsafe { (*tss_addr).interrupt_stack_table[(IST_CRITICAL - 1) as usize] = VirtAddr::new(ist_top) };
+    unsafe {
+        (*tss_addr).interrupt_stack_table[(IST_CRITICAL - 1) as usize] = VirtAddr::new(ist_top)
+    };
 
     let tss_base = tss_addr as u64;
     let tss_limit = (size_of::<TaskStateSegment>() - 1) as u64;
@@ -68,7 +75,10 @@ pub fn init() {
     // SAFETY: single-threaded init; nothing has loaded the GDT yet.
     unsafe { *(&raw mut GDT) = gdt };
 
-    let gdt_ptr = DescriptorTablePointer { limit: (size_of::<[u64; 7]>() - 1) as u16, base: VirtAddr::new((&raw const GDT) as u64) };
+    let gdt_ptr = DescriptorTablePointer {
+        limit: (size_of::<[u64; 7]>() - 1) as u16,
+        base: VirtAddr::new((&raw const GDT) as u64),
+    };
     // SAFETY: the GDT is static, complete, and keeps the selectors the loader's boot GDT
     // used, so reloading CS/SS/DS/ES with them is valid; the TSS descriptor is well formed.
     unsafe {
@@ -82,14 +92,29 @@ pub fn init() {
 
     // SAFETY: the stub table is defined in entry.rs's assembly, 34 addresses.
     let stubs = unsafe { &*(&raw const hull_trap_stubs) };
-    let mut idt = [[0u64; 2]; 256];
-    for (vector, slot) in (0..32usize).chain([crate::apic::TIMER_VECTOR as usize, crate::apic::SPURIOUS_VECTOR as usize]).enumerate() {
-        let ist = if matches!(slot, 2 | 8 | 18) { IST_CRITICAL } else { 0 };
+    // Every vector has a present DPL-0 gate, so `int n` from user mode is a #GP (SIGSEGV),
+    // as on Linux; vectors nothing raises share the spurious stub.
+    let mut idt = [gate(stubs[33], 0); 256];
+    for (vector, slot) in (0..32usize)
+        .chain([
+            crate::apic::TIMER_VECTOR as usize,
+            crate::apic::SPURIOUS_VECTOR as usize,
+        ])
+        .enumerate()
+    {
+        let ist = if matches!(slot, 2 | 8 | 18) {
+            IST_CRITICAL
+        } else {
+            0
+        };
         idt[slot] = gate(stubs[vector], ist);
     }
     // SAFETY: single-threaded init.
     unsafe { *(&raw mut IDT) = idt };
-    let idt_ptr = DescriptorTablePointer { limit: (size_of::<[[u64; 2]; 256]>() - 1) as u16, base: VirtAddr::new((&raw const IDT) as u64) };
+    let idt_ptr = DescriptorTablePointer {
+        limit: (size_of::<[[u64; 2]; 256]>() - 1) as u16,
+        base: VirtAddr::new((&raw const IDT) as u64),
+    };
     // SAFETY: the IDT is static and every present gate points at a stub in entry.rs.
     unsafe { lidt(&idt_ptr) };
 
@@ -104,9 +129,17 @@ pub fn init() {
         SegmentSelector(selectors::KERNEL_DATA),
     )
     .expect("STAR selectors are laid out as SYSRET requires");
-    SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK | RFlags::NESTED_TASK);
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::ALIGNMENT_CHECK
+            | RFlags::NESTED_TASK,
+    );
     // SAFETY: enabling SYSCALL and NX; the loader already set both, this only makes sure.
-    unsafe { Efer::update(|e| e.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE)) };
+    unsafe {
+        Efer::update(|e| e.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE))
+    };
 }
 
 /// An interrupt gate: present, DPL 0, kernel code segment.

@@ -41,6 +41,9 @@ const _: () = assert!(TRAPFRAME_SIZE == 22 * 8);
 impl TrapFrame {
     /// The syscall number and six arguments, per the x86_64 Linux convention.
     pub fn syscall_args(&self) -> (u64, [u64; 6]) {
-        (self.rax, [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9])
+        (
+            self.rax,
+            [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9],
+        )
     }
 }

@@ -35,11 +35,20 @@ pub fn heap_size(ram: u64) -> u64 {
 
 /// Builds the kernel's page tables: the direct map of all RAM (2 MiB pages, NX) and the
 /// kernel image with each segment's own permissions (text RX, rodata R, data RW NX).
-pub fn build_kernel_tables(frames: &mut FrameAllocator, ram_size: u64, segments: &[KernelSegment]) -> Result<PageTable, OutOfFrames> {
+pub fn build_kernel_tables(
+    frames: &mut FrameAllocator,
+    ram_size: u64,
+    segments: &[KernelSegment],
+) -> Result<PageTable, OutOfFrames> {
     let mut pt = PageTable::new(frames)?;
     let mut pa = 0;
     while pa < ram_size {
-        pt.map_large(PHYS_OFFSET + pa, pa, flags::WRITABLE | flags::NO_EXECUTE | flags::GLOBAL, frames)?;
+        pt.map_large(
+            PHYS_OFFSET + pa,
+            pa,
+            flags::WRITABLE | flags::NO_EXECUTE | flags::GLOBAL,
+            frames,
+        )?;
         pa += LARGE_PAGE_SIZE;
     }
     for s in segments.iter().filter(|s| s.len > 0) {
@@ -114,7 +123,10 @@ pub fn start_program(
     let table_end = if head.len() == 64 && &head[..4] == b"\x7fELF" {
         let phoff = u64::from_le_bytes(head[32..40].try_into().expect("8 bytes"));
         let phnum = u16::from_le_bytes(head[56..58].try_into().expect("2 bytes")) as u64;
-        phoff.saturating_add(phnum.min(elf::MAX_PHNUM as u64 + 1) * 56).min(image_len).max(64)
+        phoff
+            .saturating_add(phnum.min(elf::MAX_PHNUM as u64 + 1) * 56)
+            .min(image_len)
+            .max(64)
     } else {
         head.len() as u64
     };
@@ -122,13 +134,22 @@ pub fn start_program(
     platform::read(image_pa, &mut headers);
     let plan = elf::plan_with_len(&headers, image_len).map_err(StartError::Elf)?;
 
-    let image_frames = (page_floor(image_pa), page_ceil(image_pa + image_len).expect("image fits"));
-    let mut aspace = AddressSpace::new(kernel_pt, frames, image_frames, MMAP_TOP).map_err(|_| StartError::NoMemory)?;
-    let loaded = plan.load(image_pa, &mut aspace, frames).map_err(StartError::Elf)?;
+    let image_frames = (
+        page_floor(image_pa),
+        page_ceil(image_pa + image_len).expect("image fits"),
+    );
+    let mut aspace = AddressSpace::new(kernel_pt, frames, image_frames, MMAP_TOP)
+        .map_err(|_| StartError::NoMemory)?;
+    let loaded = plan
+        .load(image_pa, &mut aspace, frames)
+        .map_err(StartError::Elf)?;
     aspace.brk_start = loaded.brk_start;
     aspace.brk = loaded.brk_start;
     let stack_prot = if loaded.exec_stack { Prot(7) } else { Prot::RW };
-    aspace.insert(Vma::anon(STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot, Label::Stack), frames);
+    aspace.insert(
+        Vma::anon(STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot, Label::Stack),
+        frames,
+    );
 
     use initstack::*;
     let auxv = [
@@ -149,14 +170,27 @@ pub fn start_program(
         (AT_SECURE, 0),
         (AT_HWCAP2, 0),
     ];
-    let img = StackImage { argv, envp, execfn: exe_path, platform: b"x86_64", random, auxv: &auxv };
+    let img = StackImage {
+        argv,
+        envp,
+        execfn: exe_path,
+        platform: b"x86_64",
+        random,
+        auxv: &auxv,
+    };
     let (bytes, sp) = initstack::build(STACK_TOP, &img).map_err(|_| StartError::TooBig)?;
-    crate::mm::uaccess::copy_to_user(&mut aspace, frames, sp, &bytes).map_err(|_| StartError::NoMemory)?;
+    crate::mm::uaccess::copy_to_user(&mut aspace, frames, sp, &bytes)
+        .map_err(|_| StartError::NoMemory)?;
 
     let rlimits = default_rlimits();
     let mut fds = FdTable::new(rlimits[RLIMIT_NOFILE].cur as usize);
     for (h, fl) in stdio_flags.iter().enumerate() {
-        fds.install(OpenFile::new(FileKind::Host { handle: h as u64 }, *fl), h, false).map_err(|_| StartError::NoMemory)?;
+        fds.install(
+            OpenFile::new(FileKind::Host { handle: h as u64 }, *fl),
+            h,
+            false,
+        )
+        .map_err(|_| StartError::NoMemory)?;
     }
     let proc = Process {
         pid: 1,
@@ -164,22 +198,40 @@ pub fn start_program(
         aspace,
         fds,
         signals: SignalState::default(),
-        altstack: AltStack { sp: 0, flags: 2, size: 0 },
+        altstack: AltStack {
+            sp: 0,
+            flags: 2,
+            size: 0,
+        },
         clear_child_tid: 0,
         robust_list: (0, 0),
         rlimits,
         exe_path: exe_path.to_vec(),
         start_ns: now_ns,
     };
-    Ok(Started { proc, entry: loaded.entry, sp })
+    Ok(Started {
+        proc,
+        entry: loaded.entry,
+        sp,
+    })
 }
 
 /// Ends the run because the program could not start.
 pub fn exec_failed(exe: &[u8], err: StartError) -> ! {
     let msg = match err {
-        StartError::Elf(e) => alloc::format!("{}: cannot execute: {}", alloc::string::String::from_utf8_lossy(exe), e.message()),
-        StartError::TooBig => alloc::format!("{}: argument list too long", alloc::string::String::from_utf8_lossy(exe)),
-        StartError::NoMemory => alloc::format!("{}: not enough sandbox memory to start the program (raise --memory)", alloc::string::String::from_utf8_lossy(exe)),
+        StartError::Elf(e) => alloc::format!(
+            "{}: cannot execute: {}",
+            alloc::string::String::from_utf8_lossy(exe),
+            e.message()
+        ),
+        StartError::TooBig => alloc::format!(
+            "{}: argument list too long",
+            alloc::string::String::from_utf8_lossy(exe)
+        ),
+        StartError::NoMemory => alloc::format!(
+            "{}: not enough sandbox memory to start the program (raise --memory)",
+            alloc::string::String::from_utf8_lossy(exe)
+        ),
     };
     hypercall::exit(ExitKind::ExecFailed, 126, None, 0, msg.as_bytes())
 }
@@ -193,11 +245,15 @@ pub fn check_boot_info(info: &BootInfo) -> Result<(), &'static str> {
         return Err("hypercall ABI version mismatch between loader and kernel");
     }
     let ram = info.ram_size;
-    let inside = |start: u64, len: u64| start.checked_add(len).is_some_and(|e| e <= info.free_start);
+    let inside =
+        |start: u64, len: u64| start.checked_add(len).is_some_and(|e| e <= info.free_start);
     if ram % LARGE_PAGE_SIZE != 0 || info.free_start % PAGE_SIZE != 0 || info.free_start > ram {
         return Err("bad memory layout in boot info");
     }
-    if !inside(info.program_gpa, info.program_len) || !inside(info.strings_gpa, info.strings_len) || !inside(info.exe_path_gpa, info.exe_path_len) {
+    if !inside(info.program_gpa, info.program_len)
+        || !inside(info.strings_gpa, info.strings_len)
+        || !inside(info.exe_path_gpa, info.exe_path_len)
+    {
         return Err("boot blobs outside the reserved region");
     }
     if info.program_gpa % PAGE_SIZE != 0 {
@@ -237,6 +293,9 @@ mod guest {
         }
         hull_arch::tables::init();
         let features = hull_arch::cpu::enable_features();
+        if features.xsave_size as usize > 4096 {
+            fail("the CPU's XSAVE area is larger than hull supports");
+        }
         if features.tsc_deadline {
             hull_arch::apic::init();
         }
@@ -246,7 +305,8 @@ mod guest {
         }
         hull_arch::heap::init(info.free_start, heap);
         let mut frames = FrameAllocator::new(info.free_start + heap, info.ram_size);
-        let kernel_pt = match build_kernel_tables(&mut frames, info.ram_size, &info.kernel_segments) {
+        let kernel_pt = match build_kernel_tables(&mut frames, info.ram_size, &info.kernel_segments)
+        {
             Ok(pt) => pt,
             Err(_) => fail("out of memory building the kernel page tables"),
         };
@@ -259,7 +319,10 @@ mod guest {
 
         let strings = read_blob(info.strings_gpa, info.strings_len);
         let exe = read_blob(info.exe_path_gpa, info.exe_path_len);
-        let Some((argv, envp)) = split_strings(&strings, info.argc as usize, info.envc as usize) else { fail("malformed argument blob") };
+        let Some((argv, envp)) = split_strings(&strings, info.argc as usize, info.envc as usize)
+        else {
+            fail("malformed argument blob")
+        };
         let mut rng = Rng::new(info.seed);
         let mut random = [0u8; 16];
         rng.fill(&mut random);
@@ -289,10 +352,31 @@ mod guest {
         hull_arch::tables::set_kernel_stack(top);
         hull_arch::entry::set_handlers(crate::syscall::handle, crate::trap::handle);
 
-        let machine = Machine { uid: info.uid, gid: info.gid, ram_size: info.ram_size, idle_ns: 0, tsc_deadline: features.tsc_deadline };
+        let machine = Machine {
+            uid: info.uid,
+            gid: info.gid,
+            ram_size: info.ram_size,
+            idle_ns: 0,
+            tsc_deadline: features.tsc_deadline,
+            xcr0: features.xcr0,
+            xsave_size: features.xsave_size,
+        };
         let strace = info.flags & hull_arch::abi::BOOT_FLAG_STRACE != 0;
-        let entry = TrapFrame { rip: started.entry, rsp: started.sp, rflags: 0x202, ..Default::default() };
-        *KERNEL.lock() = Some(Kernel { frames, kernel_pt, proc: started.proc, clock, rng, machine, strace });
+        let entry = TrapFrame {
+            rip: started.entry,
+            rsp: started.sp,
+            rflags: 0x202,
+            ..Default::default()
+        };
+        *KERNEL.lock() = Some(Kernel {
+            frames,
+            kernel_pt,
+            proc: started.proc,
+            clock,
+            rng,
+            machine,
+            strace,
+        });
         hull_arch::entry::enter_user(&entry)
     }
 }
@@ -306,9 +390,21 @@ mod tests {
         platform::test_memory(16 << 20);
         let mut f = FrameAllocator::new(8 << 20, 16 << 20);
         let segs = [
-            KernelSegment { gpa: 0x200000, len: 0x3000, flags: 5 },
-            KernelSegment { gpa: 0x203000, len: 0x1000, flags: 4 },
-            KernelSegment { gpa: 0x204000, len: 0x2800, flags: 6 },
+            KernelSegment {
+                gpa: 0x200000,
+                len: 0x3000,
+                flags: 5,
+            },
+            KernelSegment {
+                gpa: 0x203000,
+                len: 0x1000,
+                flags: 4,
+            },
+            KernelSegment {
+                gpa: 0x204000,
+                len: 0x2800,
+                flags: 6,
+            },
             KernelSegment::default(),
         ];
         let pt = build_kernel_tables(&mut f, 16 << 20, &segs).unwrap();
@@ -316,13 +412,25 @@ mod tests {
         assert_eq!(pa, 0x201000);
         assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE), 0, "text is RX");
         let (_, fl) = pt.lookup(KERNEL_VIRT_BASE + 0x203000).unwrap();
-        assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE), flags::NO_EXECUTE, "rodata is R");
+        assert_eq!(
+            fl & (flags::WRITABLE | flags::NO_EXECUTE),
+            flags::NO_EXECUTE,
+            "rodata is R"
+        );
         let (_, fl) = pt.lookup(KERNEL_VIRT_BASE + 0x206000).unwrap();
-        assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE), flags::WRITABLE | flags::NO_EXECUTE, "data is RW NX");
+        assert_eq!(
+            fl & (flags::WRITABLE | flags::NO_EXECUTE),
+            flags::WRITABLE | flags::NO_EXECUTE,
+            "data is RW NX"
+        );
         assert!(pt.lookup(KERNEL_VIRT_BASE + 0x207000).is_none());
         let (pa, fl) = pt.lookup(PHYS_OFFSET + 0x00a1_2345).unwrap();
         assert_eq!(pa, 0x00a1_2000);
-        assert_ne!(fl & flags::NO_EXECUTE, 0, "the direct map is never executable");
+        assert_ne!(
+            fl & flags::NO_EXECUTE,
+            0,
+            "the direct map is never executable"
+        );
         assert_eq!(fl & flags::USER, 0);
     }
 

@@ -12,7 +12,10 @@ pub struct FixedBuf<const N: usize> {
 
 impl<const N: usize> FixedBuf<N> {
     pub const fn new() -> Self {
-        FixedBuf { buf: [0; N], len: 0 }
+        FixedBuf {
+            buf: [0; N],
+            len: 0,
+        }
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
@@ -52,5 +55,11 @@ macro_rules! klog {
 pub fn panic_exit(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut b = FixedBuf::<2048>::new();
     let _ = write!(b, "{info}");
-    hypercall::exit(hull_arch::abi::ExitKind::KernelPanic, 0, None, 0, b.as_bytes())
+    hypercall::exit(
+        hull_arch::abi::ExitKind::KernelPanic,
+        0,
+        None,
+        0,
+        b.as_bytes(),
+    )
 }

@@ -6,9 +6,9 @@ use alloc::vec::Vec;
 
 use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::header;
+use goblin::elf::program_header::{self, ProgramHeader};
 use goblin::elf64::header::{Header, SIZEOF_EHDR};
 use goblin::elf64::program_header::SIZEOF_PHDR;
-use goblin::elf::program_header::{self, ProgramHeader};
 
 use crate::mm::frame::FrameAllocator;
 use crate::mm::vma::{Backing, Label, Prot, Vma};
@@ -110,7 +110,10 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
     if h.e_phentsize as usize != SIZEOF_PHDR || phnum == 0 || phnum > MAX_PHNUM {
         return Err(ElfError::BadProgramHeaders);
     }
-    let table_end = h.e_phoff.checked_add((phnum * SIZEOF_PHDR) as u64).ok_or(ElfError::BadProgramHeaders)?;
+    let table_end = h
+        .e_phoff
+        .checked_add((phnum * SIZEOF_PHDR) as u64)
+        .ok_or(ElfError::BadProgramHeaders)?;
     if table_end > file_len {
         return Err(ElfError::Truncated);
     }
@@ -118,7 +121,8 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
         return Err(ElfError::BadProgramHeaders);
     }
     let ctx = Ctx::new(Container::Big, Endian::Little);
-    let phdrs = ProgramHeader::parse(image, h.e_phoff as usize, phnum, ctx).map_err(|_| ElfError::BadProgramHeaders)?;
+    let phdrs = ProgramHeader::parse(image, h.e_phoff as usize, phnum, ctx)
+        .map_err(|_| ElfError::BadProgramHeaders)?;
 
     let mut segments = Vec::new();
     let mut exec_stack = false;
@@ -130,21 +134,37 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
                 if ph.p_filesz > ph.p_memsz || (ph.p_align > 1 && !ph.p_align.is_power_of_two()) {
                     return Err(ElfError::BadSegment("bad TLS segment"));
                 }
-                if ph.p_offset.checked_add(ph.p_filesz).is_none_or(|e| e > file_len) {
+                if ph
+                    .p_offset
+                    .checked_add(ph.p_filesz)
+                    .is_none_or(|e| e > file_len)
+                {
                     return Err(ElfError::Truncated);
                 }
             }
             program_header::PT_LOAD if ph.p_memsz > 0 => {
                 if ph.p_filesz > ph.p_memsz {
-                    return Err(ElfError::BadSegment("segment file size exceeds its memory size"));
+                    return Err(ElfError::BadSegment(
+                        "segment file size exceeds its memory size",
+                    ));
                 }
-                if ph.p_offset.checked_add(ph.p_filesz).is_none_or(|e| e > file_len) {
+                if ph
+                    .p_offset
+                    .checked_add(ph.p_filesz)
+                    .is_none_or(|e| e > file_len)
+                {
                     return Err(ElfError::Truncated);
                 }
                 if ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE {
-                    return Err(ElfError::BadSegment("segment offset and address are not congruent"));
+                    return Err(ElfError::BadSegment(
+                        "segment offset and address are not congruent",
+                    ));
                 }
-                if ph.p_vaddr.checked_add(ph.p_memsz).is_none_or(|e| e > hull_arch::layout::USER_END) {
+                if ph
+                    .p_vaddr
+                    .checked_add(ph.p_memsz)
+                    .is_none_or(|e| e > hull_arch::layout::USER_END)
+                {
                     return Err(ElfError::BadSegment("segment outside user space"));
                 }
                 let mut prot = 0;
@@ -157,7 +177,13 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
                 if ph.p_flags & program_header::PF_X != 0 {
                     prot |= Prot::EXEC;
                 }
-                segments.push(Segment { vaddr: ph.p_vaddr, memsz: ph.p_memsz, filesz: ph.p_filesz, offset: ph.p_offset, prot: Prot(prot) });
+                segments.push(Segment {
+                    vaddr: ph.p_vaddr,
+                    memsz: ph.p_memsz,
+                    filesz: ph.p_filesz,
+                    offset: ph.p_offset,
+                    prot: Prot(prot),
+                });
             }
             _ => {}
         }
@@ -176,15 +202,28 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
         }
     }
     let first = page_floor(segments[0].vaddr);
-    let last = segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
+    let last = segments
+        .iter()
+        .map(|s| s.vaddr + s.memsz)
+        .max()
+        .unwrap_or(0);
     if last - first > MAX_SPAN {
         return Err(ElfError::BadSegment("segments span too much memory"));
     }
     let pie = h.e_type == header::ET_DYN;
     if !pie && first < crate::mm::aspace::MMAP_MIN_ADDR {
-        return Err(ElfError::BadSegment("segment below the lowest mappable address"));
+        return Err(ElfError::BadSegment(
+            "segment below the lowest mappable address",
+        ));
     }
-    Ok(Plan { entry: h.e_entry, phoff: h.e_phoff, phnum: phnum as u64, segments, pie, exec_stack })
+    Ok(Plan {
+        entry: h.e_entry,
+        phoff: h.e_phoff,
+        phnum: phnum as u64,
+        segments,
+        pie,
+        exec_stack,
+    })
 }
 
 /// Where a loaded image ended up.
@@ -204,20 +243,42 @@ pub struct Loaded {
 impl Plan {
     /// The load bias: 0 for ET_EXEC, [`PIE_BASE`] minus the first page for ET_DYN.
     pub fn bias(&self) -> u64 {
-        if self.pie { PIE_BASE - page_floor(self.segments[0].vaddr) } else { 0 }
+        if self.pie {
+            PIE_BASE - page_floor(self.segments[0].vaddr)
+        } else {
+            0
+        }
     }
 
     /// Maps the segments into `aspace` as areas backed by the image at guest-physical
     /// `image_pa` (page aligned). Nothing is copied now; pages fill on first touch.
-    pub fn load(&self, image_pa: u64, aspace: &mut AddressSpace, frames: &mut FrameAllocator) -> Result<Loaded, ElfError> {
+    pub fn load(
+        &self,
+        image_pa: u64,
+        aspace: &mut AddressSpace,
+        frames: &mut FrameAllocator,
+    ) -> Result<Loaded, ElfError> {
         let bias = self.bias();
         let mut brk = 0;
         for s in &self.segments {
             let start = page_floor(s.vaddr + bias);
-            let end = page_ceil(s.vaddr + bias + s.memsz).ok_or(ElfError::BadSegment("segment outside user space"))?;
+            let end = page_ceil(s.vaddr + bias + s.memsz)
+                .ok_or(ElfError::BadSegment("segment outside user space"))?;
             let pa_at_start = image_pa + s.offset - (s.vaddr + bias - start);
-            let backing = Backing::Image { pa_at_start, data_end: s.vaddr + bias + s.filesz };
-            aspace.insert(Vma { start, end, prot: s.prot, backing, label: Label::Program }, frames);
+            let backing = Backing::Image {
+                pa_at_start,
+                data_end: s.vaddr + bias + s.filesz,
+            };
+            aspace.insert(
+                Vma {
+                    start,
+                    end,
+                    prot: s.prot,
+                    backing,
+                    label: Label::Program,
+                },
+                frames,
+            );
             brk = brk.max(end);
         }
         // AT_PHDR: the headers' address inside the segment that maps file offset phoff.
@@ -227,7 +288,14 @@ impl Plan {
             .find(|s| s.offset <= self.phoff && self.phoff < s.offset + s.filesz)
             .map(|s| s.vaddr + bias + (self.phoff - s.offset))
             .unwrap_or(0);
-        Ok(Loaded { entry: self.entry + bias, phdr, phnum: self.phnum, bias, brk_start: brk, exec_stack: self.exec_stack })
+        Ok(Loaded {
+            entry: self.entry + bias,
+            phdr,
+            phnum: self.phnum,
+            bias,
+            brk_start: brk,
+            exec_stack: self.exec_stack,
+        })
     }
 }
 
@@ -236,7 +304,11 @@ mod tests {
     use super::*;
 
     /// A minimal ELF64 with the given type, machine and program headers.
-    pub(crate) fn image(e_type: u16, machine: u16, phdrs: &[(u32, u32, u64, u64, u64, u64)]) -> Vec<u8> {
+    pub(crate) fn image(
+        e_type: u16,
+        machine: u16,
+        phdrs: &[(u32, u32, u64, u64, u64, u64)],
+    ) -> Vec<u8> {
         let mut v = vec![0u8; 0x3000];
         v[..4].copy_from_slice(b"\x7fELF");
         v[4] = 2;
@@ -266,7 +338,15 @@ mod tests {
 
     #[test]
     fn accepts_a_static_executable() {
-        let img = image(2, 62, &[(LOAD, 4, 0, 0x400000, 0x1000, 0x1000), (LOAD, 5, 0x1000, 0x401000, 0x800, 0x800), (LOAD, 6, 0x2000, 0x402000, 0x100, 0x5000)]);
+        let img = image(
+            2,
+            62,
+            &[
+                (LOAD, 4, 0, 0x400000, 0x1000, 0x1000),
+                (LOAD, 5, 0x1000, 0x401000, 0x800, 0x800),
+                (LOAD, 6, 0x2000, 0x402000, 0x100, 0x5000),
+            ],
+        );
         let p = plan(&img).unwrap();
         assert_eq!(p.segments.len(), 3);
         assert!(!p.pie);
@@ -286,9 +366,25 @@ mod tests {
     fn refuses_what_it_cannot_run() {
         assert_eq!(plan(b"#!/bin/sh\necho hi\n"), Err(ElfError::NotElf));
         assert_eq!(plan(b""), Err(ElfError::NotElf));
-        assert_eq!(plan(&image(2, 183, &[(LOAD, 5, 0, 0x400000, 0x10, 0x10)])), Err(ElfError::WrongMachine(183)));
-        assert_eq!(plan(&image(1, 62, &[(LOAD, 5, 0, 0x400000, 0x10, 0x10)])), Err(ElfError::NotExecutable(1)));
-        assert_eq!(plan(&image(2, 62, &[(program_header::PT_INTERP, 4, 0, 0, 1, 1), (LOAD, 5, 0, 0x400000, 0x10, 0x10)])), Err(ElfError::Dynamic));
+        assert_eq!(
+            plan(&image(2, 183, &[(LOAD, 5, 0, 0x400000, 0x10, 0x10)])),
+            Err(ElfError::WrongMachine(183))
+        );
+        assert_eq!(
+            plan(&image(1, 62, &[(LOAD, 5, 0, 0x400000, 0x10, 0x10)])),
+            Err(ElfError::NotExecutable(1))
+        );
+        assert_eq!(
+            plan(&image(
+                2,
+                62,
+                &[
+                    (program_header::PT_INTERP, 4, 0, 0, 1, 1),
+                    (LOAD, 5, 0, 0x400000, 0x10, 0x10)
+                ]
+            )),
+            Err(ElfError::Dynamic)
+        );
         assert_eq!(plan(&image(2, 62, &[])), Err(ElfError::BadProgramHeaders));
         let full = image(2, 62, &[(LOAD, 5, 0, 0x400000, 0x10, 0x10)]);
         assert_eq!(plan(&full[..100]), Err(ElfError::Truncated));
@@ -298,12 +394,36 @@ mod tests {
     #[test]
     fn refuses_malformed_segments() {
         let bad = |ph: &[(u32, u32, u64, u64, u64, u64)]| plan(&image(2, 62, ph));
-        assert!(matches!(bad(&[(LOAD, 5, 0, 0x400000, 0x20, 0x10)]), Err(ElfError::BadSegment(_))));
-        assert_eq!(bad(&[(LOAD, 5, 0x2f00, 0x400f00, 0x1000, 0x1000)]), Err(ElfError::Truncated));
-        assert!(matches!(bad(&[(LOAD, 5, 0x10, 0x400000, 0x10, 0x10)]), Err(ElfError::BadSegment(_))));
-        assert!(matches!(bad(&[(LOAD, 5, 0, 0x7fff_ffff_f000, 0x10, 0x10_0000)]), Err(ElfError::BadSegment(_))));
-        assert!(matches!(bad(&[(LOAD, 5, 0, 0x400000, 0x10, u64::MAX)]), Err(ElfError::BadSegment(_))));
-        assert!(matches!(bad(&[(LOAD, 5, 0, 0x400000, 0x10, 0x3000), (LOAD, 6, 0x1000, 0x401000, 0x10, 0x10)]), Err(ElfError::BadSegment(_))));
-        assert!(matches!(bad(&[(LOAD, 5, 0, 0x1000, 0x10, 0x10)]), Err(ElfError::BadSegment(_))));
+        assert!(matches!(
+            bad(&[(LOAD, 5, 0, 0x400000, 0x20, 0x10)]),
+            Err(ElfError::BadSegment(_))
+        ));
+        assert_eq!(
+            bad(&[(LOAD, 5, 0x2f00, 0x400f00, 0x1000, 0x1000)]),
+            Err(ElfError::Truncated)
+        );
+        assert!(matches!(
+            bad(&[(LOAD, 5, 0x10, 0x400000, 0x10, 0x10)]),
+            Err(ElfError::BadSegment(_))
+        ));
+        assert!(matches!(
+            bad(&[(LOAD, 5, 0, 0x7fff_ffff_f000, 0x10, 0x10_0000)]),
+            Err(ElfError::BadSegment(_))
+        ));
+        assert!(matches!(
+            bad(&[(LOAD, 5, 0, 0x400000, 0x10, u64::MAX)]),
+            Err(ElfError::BadSegment(_))
+        ));
+        assert!(matches!(
+            bad(&[
+                (LOAD, 5, 0, 0x400000, 0x10, 0x3000),
+                (LOAD, 6, 0x1000, 0x401000, 0x10, 0x10)
+            ]),
+            Err(ElfError::BadSegment(_))
+        ));
+        assert!(matches!(
+            bad(&[(LOAD, 5, 0, 0x1000, 0x10, 0x10)]),
+            Err(ElfError::BadSegment(_))
+        ));
     }
 }

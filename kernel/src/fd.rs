@@ -24,7 +24,10 @@ pub struct OpenFile {
 
 impl OpenFile {
     pub fn new(kind: FileKind, flags: u32) -> Arc<Self> {
-        Arc::new(OpenFile { kind, flags: Mutex::new(flags) })
+        Arc::new(OpenFile {
+            kind,
+            flags: Mutex::new(flags),
+        })
     }
 }
 
@@ -57,17 +60,32 @@ pub struct FdTable {
 
 impl FdTable {
     pub fn new(limit: usize) -> Self {
-        FdTable { slots: Vec::new(), limit }
+        FdTable {
+            slots: Vec::new(),
+            limit,
+        }
     }
 
     /// The open file behind `fd`.
     pub fn get(&self, fd: i32) -> Result<&Arc<OpenFile>, Errno> {
-        usize::try_from(fd).ok().and_then(|i| self.slots.get(i)).and_then(|s| s.as_ref()).map(|s| &s.file).ok_or(Errno::EBADF)
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get(i))
+            .and_then(|s| s.as_ref())
+            .map(|s| &s.file)
+            .ok_or(Errno::EBADF)
     }
 
     /// Installs `file` at the lowest free descriptor ≥ `min`.
-    pub fn install(&mut self, file: Arc<OpenFile>, min: usize, cloexec: bool) -> Result<i32, Errno> {
-        let fd = (min..self.limit).find(|&i| self.slots.get(i).is_none_or(|s| s.is_none())).ok_or(Errno::EMFILE)?;
+    pub fn install(
+        &mut self,
+        file: Arc<OpenFile>,
+        min: usize,
+        cloexec: bool,
+    ) -> Result<i32, Errno> {
+        let fd = (min..self.limit)
+            .find(|&i| self.slots.get(i).is_none_or(|s| s.is_none()))
+            .ok_or(Errno::EMFILE)?;
         self.put(fd, file, cloexec);
         Ok(fd as i32)
     }
@@ -80,10 +98,22 @@ impl FdTable {
     }
 
     /// `dup2`/`dup3`: makes `new` refer to `old`'s file; returns what `new` held.
-    pub fn dup_to(&mut self, old: i32, new: i32, cloexec: bool) -> Result<Option<Arc<OpenFile>>, Errno> {
+    pub fn dup_to(
+        &mut self,
+        old: i32,
+        new: i32,
+        cloexec: bool,
+    ) -> Result<Option<Arc<OpenFile>>, Errno> {
         let file = self.get(old)?.clone();
-        let new = usize::try_from(new).ok().filter(|&n| n < self.limit).ok_or(Errno::EBADF)?;
-        let prev = self.slots.get_mut(new).and_then(|s| s.take()).map(|s| s.file);
+        let new = usize::try_from(new)
+            .ok()
+            .filter(|&n| n < self.limit)
+            .ok_or(Errno::EBADF)?;
+        let prev = self
+            .slots
+            .get_mut(new)
+            .and_then(|s| s.take())
+            .map(|s| s.file);
         self.put(new, file, cloexec);
         Ok(prev)
     }
@@ -91,7 +121,11 @@ impl FdTable {
     /// Removes `fd`, returning its file.
     pub fn remove(&mut self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
         let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.slots.get_mut(i).and_then(|s| s.take()).map(|s| s.file).ok_or(Errno::EBADF)
+        self.slots
+            .get_mut(i)
+            .and_then(|s| s.take())
+            .map(|s| s.file)
+            .ok_or(Errno::EBADF)
     }
 
     pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {
@@ -127,7 +161,10 @@ mod tests {
         assert_eq!(t.install(t.get(1).unwrap().clone(), 0, false), Ok(0));
         assert!(Arc::ptr_eq(t.get(0).unwrap(), t.get(1).unwrap()));
         *t.get(0).unwrap().flags.lock() |= oflags::O_APPEND;
-        assert_eq!(*t.get(1).unwrap().flags.lock() & oflags::O_APPEND, oflags::O_APPEND);
+        assert_eq!(
+            *t.get(1).unwrap().flags.lock() & oflags::O_APPEND,
+            oflags::O_APPEND
+        );
     }
 
     #[test]

@@ -31,15 +31,36 @@ fn call(op: Op, args: [u64; abi::NARGS], data: &[u8]) -> (i64, [u64; abi::NARGS]
 }
 
 fn result(ret: i64) -> Result<u64, Errno> {
-    if ret < 0 { Err(Errno((-ret) as i32)) } else { Ok(ret as u64) }
+    if ret < 0 {
+        Err(Errno((-ret) as i32))
+    } else {
+        Ok(ret as u64)
+    }
 }
 
 /// Ends the run. `message` (truncated to the block) is shown by the host.
-pub fn exit(kind: ExitKind, status: u64, fault: Option<(u64, u64)>, signo: u64, message: &[u8]) -> ! {
+pub fn exit(
+    kind: ExitKind,
+    status: u64,
+    fault: Option<(u64, u64)>,
+    signo: u64,
+    message: &[u8],
+) -> ! {
     let msg = &message[..message.len().min(abi::DATA_SIZE)];
     let (addr, rip) = fault.unwrap_or((0, 0));
     loop {
-        call(Op::Exit, [kind as u64, status | ((fault.is_some() as u64) << 32), addr, rip, signo, msg.len() as u64], msg);
+        call(
+            Op::Exit,
+            [
+                kind as u64,
+                status | ((fault.is_some() as u64) << 32),
+                addr,
+                rip,
+                signo,
+                msg.len() as u64,
+            ],
+            msg,
+        );
     }
 }
 
@@ -59,7 +80,10 @@ pub fn time_sync() -> (u64, u64) {
 }
 
 fn encode_segments(segs: &[Segment]) -> ([u8; abi::DATA_SIZE], usize) {
-    assert!(segs.len() <= abi::MAX_SEGMENTS, "too many segments for one hypercall");
+    assert!(
+        segs.len() <= abi::MAX_SEGMENTS,
+        "too many segments for one hypercall"
+    );
     let mut data = [0u8; abi::DATA_SIZE];
     for (i, s) in segs.iter().enumerate() {
         data[16 * i..16 * i + 8].copy_from_slice(&s.gpa.to_le_bytes());
@@ -71,13 +95,27 @@ fn encode_segments(segs: &[Segment]) -> ([u8; abi::DATA_SIZE], usize) {
 /// `readv`/`preadv` from host `handle` into guest-physical `segs` (at most MAX_SEGMENTS).
 pub fn read(handle: u64, segs: &[Segment], offset: u64) -> Result<u64, Errno> {
     let (data, n) = encode_segments(segs);
-    result(call(Op::Read, [handle, segs.len() as u64, offset, 0, 0, 0], &data[..n]).0)
+    result(
+        call(
+            Op::Read,
+            [handle, segs.len() as u64, offset, 0, 0, 0],
+            &data[..n],
+        )
+        .0,
+    )
 }
 
 /// `writev`/`pwritev` from guest-physical `segs` to host `handle`.
 pub fn write(handle: u64, segs: &[Segment], offset: u64) -> Result<u64, Errno> {
     let (data, n) = encode_segments(segs);
-    result(call(Op::Write, [handle, segs.len() as u64, offset, 0, 0, 0], &data[..n]).0)
+    result(
+        call(
+            Op::Write,
+            [handle, segs.len() as u64, offset, 0, 0, 0],
+            &data[..n],
+        )
+        .0,
+    )
 }
 
 /// `fstat` of a host handle.
@@ -112,7 +150,14 @@ pub fn tty_ioctl(handle: u64, request: u64, out: &mut [u8]) -> Result<u64, Errno
 
 /// `lseek` on a host handle.
 pub fn seek(handle: u64, offset: i64, whence: u32) -> Result<u64, Errno> {
-    result(call(Op::Seek, [handle, offset as u64, whence as u64, 0, 0, 0], &[]).0)
+    result(
+        call(
+            Op::Seek,
+            [handle, offset as u64, whence as u64, 0, 0, 0],
+            &[],
+        )
+        .0,
+    )
 }
 
 /// Closes a host handle.

@@ -48,7 +48,13 @@ pub struct StackImage<'a> {
 /// The bytes of [sp, top) and sp.
 pub fn build(top: u64, img: &StackImage<'_>) -> Result<(Vec<u8>, u64), Errno> {
     let strings: usize = img.argv.iter().chain(img.envp).map(|s| s.len() + 1).sum();
-    if strings > MAX_ARG_BYTES || img.argv.iter().chain(img.envp).any(|s| s.len() >= MAX_ARG_STRLEN) {
+    if strings > MAX_ARG_BYTES
+        || img
+            .argv
+            .iter()
+            .chain(img.envp)
+            .any(|s| s.len() >= MAX_ARG_STRLEN)
+    {
         return Err(Errno::E2BIG);
     }
     let mut pos = top - 8; // Linux leaves a zero word at the very top.
@@ -89,7 +95,16 @@ pub fn build(top: u64, img: &StackImage<'_>) -> Result<(Vec<u8>, u64), Errno> {
     for &(k, v) in img.auxv {
         words_out.extend([k, v]);
     }
-    words_out.extend([AT_RANDOM, random_at, AT_EXECFN, execfn_at, AT_PLATFORM, platform_at, AT_NULL, 0]);
+    words_out.extend([
+        AT_RANDOM,
+        random_at,
+        AT_EXECFN,
+        execfn_at,
+        AT_PLATFORM,
+        platform_at,
+        AT_NULL,
+        0,
+    ]);
     for (i, w) in words_out.iter().enumerate() {
         put(sp + 8 * i as u64, &w.to_le_bytes());
     }
@@ -113,7 +128,14 @@ mod tests {
     #[test]
     fn layout_matches_linux() {
         let top = 0x7fff_ffff_f000;
-        let img = StackImage { argv: &[b"prog", b"a b", b""], envp: &[b"PATH=/bin"], execfn: b"/prog", platform: b"x86_64", random: [7; 16], auxv: &[(AT_PAGESZ, 4096), (AT_ENTRY, 0x401000)] };
+        let img = StackImage {
+            argv: &[b"prog", b"a b", b""],
+            envp: &[b"PATH=/bin"],
+            execfn: b"/prog",
+            platform: b"x86_64",
+            random: [7; 16],
+            auxv: &[(AT_PAGESZ, 4096), (AT_ENTRY, 0x401000)],
+        };
         let (mem, sp) = build(top, &img).unwrap();
         assert_eq!(sp % 16, 0);
         assert_eq!(sp + mem.len() as u64, top);
@@ -147,7 +169,14 @@ mod tests {
     #[test]
     fn oversized_arguments_are_e2big() {
         let big = vec![b'x'; MAX_ARG_STRLEN];
-        let img = StackImage { argv: &[&big], envp: &[], execfn: b"/p", platform: b"x86_64", random: [0; 16], auxv: &[] };
+        let img = StackImage {
+            argv: &[&big],
+            envp: &[],
+            execfn: b"/p",
+            platform: b"x86_64",
+            random: [0; 16],
+            auxv: &[],
+        };
         assert_eq!(build(0x7fff_ffff_f000, &img).unwrap_err(), Errno::E2BIG);
     }
 }

@@ -6,6 +6,8 @@ hull_arch::entry_point!(hull_kernel::boot::start);
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    eprintln!("hull-kernel runs only inside the hull VM (target x86_64-unknown-none); run `hull run PROGRAM` instead");
+    eprintln!(
+        "hull-kernel runs only inside the hull VM (target x86_64-unknown-none); run `hull run PROGRAM` instead"
+    );
     std::process::exit(2);
 }

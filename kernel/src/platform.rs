@@ -5,8 +5,12 @@
 #[cfg(target_os = "none")]
 mod imp {
     pub use hull_arch::apic::eoi as apic_eoi;
+    pub use hull_arch::cpu::{XsaveArea, xrstor, xsave};
+    pub use hull_arch::cpu::{
+        fs_base, halt_until_interrupt, hypercall, invlpg, load_cr3, rdtsc, read_cr2, set_fs_base,
+        set_user_gs_base, user_gs_base,
+    };
     pub use hull_arch::entry::syscall_entry_address;
-    pub use hull_arch::cpu::{fs_base, halt_until_interrupt, hypercall, invlpg, load_cr3, rdtsc, read_cr2, set_fs_base, set_user_gs_base, user_gs_base};
     pub use hull_arch::phys::{copy, fill, read, read_u64, write, write_u64};
 
     /// Arms the APIC timer at TSC `tsc` (0 disarms).
@@ -34,7 +38,12 @@ mod imp {
     fn range(pa: u64, len: usize) -> core::ops::Range<usize> {
         let start = pa as usize;
         let end = start.checked_add(len).expect("physical range overflows");
-        MEM.with(|m| assert!(end <= m.borrow().len() && pa != 0, "physical access out of range: {pa:#x}+{len:#x}"));
+        MEM.with(|m| {
+            assert!(
+                end <= m.borrow().len() && pa != 0,
+                "physical access out of range: {pa:#x}+{len:#x}"
+            )
+        });
         start..end
     }
 
@@ -79,6 +88,17 @@ mod imp {
     pub fn syscall_entry_address() -> u64 {
         u64::MAX
     }
+
+    /// The host model of the FPU state buffer.
+    #[derive(Clone)]
+    pub struct XsaveArea(pub [u8; 4096]);
+    impl Default for XsaveArea {
+        fn default() -> Self {
+            XsaveArea([0; 4096])
+        }
+    }
+    pub fn xsave(_area: &mut XsaveArea, _xcr0: u64) {}
+    pub fn xrstor(_area: &XsaveArea, _xcr0: u64) {}
     pub fn load_cr3(_pa: u64) {}
     pub fn halt_until_interrupt() {}
     pub fn hypercall(op: u32) {

@@ -29,15 +29,39 @@ pub struct Rlimit {
 
 /// Linux's defaults for a process started from a login shell.
 pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
-    let inf = Rlimit { cur: RLIM_INFINITY, max: RLIM_INFINITY };
+    let inf = Rlimit {
+        cur: RLIM_INFINITY,
+        max: RLIM_INFINITY,
+    };
     let mut r = [inf; RLIM_NLIMITS];
-    r[RLIMIT_STACK] = Rlimit { cur: 8 << 20, max: RLIM_INFINITY };
-    r[4] = Rlimit { cur: 0, max: RLIM_INFINITY }; // RLIMIT_CORE
-    r[6] = Rlimit { cur: 4096, max: 4096 }; // RLIMIT_NPROC
-    r[RLIMIT_NOFILE] = Rlimit { cur: 1024, max: 4096 };
-    r[8] = Rlimit { cur: 8 << 20, max: 8 << 20 }; // RLIMIT_MEMLOCK
-    r[11] = Rlimit { cur: 4096, max: 4096 }; // RLIMIT_SIGPENDING
-    r[12] = Rlimit { cur: 819200, max: 819200 }; // RLIMIT_MSGQUEUE
+    r[RLIMIT_STACK] = Rlimit {
+        cur: 8 << 20,
+        max: RLIM_INFINITY,
+    };
+    r[4] = Rlimit {
+        cur: 0,
+        max: RLIM_INFINITY,
+    }; // RLIMIT_CORE
+    r[6] = Rlimit {
+        cur: 4096,
+        max: 4096,
+    }; // RLIMIT_NPROC
+    r[RLIMIT_NOFILE] = Rlimit {
+        cur: 1024,
+        max: 4096,
+    };
+    r[8] = Rlimit {
+        cur: 8 << 20,
+        max: 8 << 20,
+    }; // RLIMIT_MEMLOCK
+    r[11] = Rlimit {
+        cur: 4096,
+        max: 4096,
+    }; // RLIMIT_SIGPENDING
+    r[12] = Rlimit {
+        cur: 819200,
+        max: 819200,
+    }; // RLIMIT_MSGQUEUE
     r[13] = Rlimit { cur: 0, max: 0 }; // RLIMIT_NICE
     r[14] = Rlimit { cur: 0, max: 0 }; // RLIMIT_RTPRIO
     r
@@ -78,6 +102,9 @@ pub struct Machine {
     /// Nanoseconds the vCPU spent halted (idle), for CPU-time clocks.
     pub idle_ns: u64,
     pub tsc_deadline: bool,
+    /// XCR0 (0 without XSAVE) and the XSAVE area size for signal frames.
+    pub xcr0: u64,
+    pub xsave_size: u32,
 }
 
 /// All kernel state, behind one lock.
@@ -122,11 +149,20 @@ impl Kernel {
 
     /// Reads a NUL-terminated path (ENAMETOOLONG past PATH_MAX).
     pub fn read_path(&mut self, va: u64) -> Result<Vec<u8>, Errno> {
-        uaccess::read_cstring(&mut self.proc.aspace, &mut self.frames, va, 4095, Errno::ENAMETOOLONG)
+        uaccess::read_cstring(
+            &mut self.proc.aspace,
+            &mut self.frames,
+            va,
+            4095,
+            Errno::ENAMETOOLONG,
+        )
     }
 
     /// CPU time used by the process, in ns: wall time since start minus idle time.
     pub fn cpu_time_ns(&self) -> u64 {
-        self.clock.monotonic().saturating_sub(self.proc.start_ns).saturating_sub(self.machine.idle_ns)
+        self.clock
+            .monotonic()
+            .saturating_sub(self.proc.start_ns)
+            .saturating_sub(self.machine.idle_ns)
     }
 }

@@ -71,10 +71,20 @@ mod tests {
 
     #[test]
     fn rfc8439_block_vector() {
-        let key: [u32; 8] = core::array::from_fn(|i| u32::from_le_bytes([4 * i as u8, 4 * i as u8 + 1, 4 * i as u8 + 2, 4 * i as u8 + 3]));
+        let key: [u32; 8] = core::array::from_fn(|i| {
+            u32::from_le_bytes([
+                4 * i as u8,
+                4 * i as u8 + 1,
+                4 * i as u8 + 2,
+                4 * i as u8 + 3,
+            ])
+        });
         let out = chacha20_block(&key, 1, [0x0900_0000, 0x4a00_0000, 0]);
         assert_eq!(&out[..8], &[0x10, 0xf1, 0xe7, 0xe4, 0xd1, 0x3b, 0x59, 0x15]);
-        assert_eq!(&out[56..], &[0xcb, 0xd0, 0x83, 0xe8, 0xa2, 0x50, 0x3c, 0x4e]);
+        assert_eq!(
+            &out[56..],
+            &[0xcb, 0xd0, 0x83, 0xe8, 0xa2, 0x50, 0x3c, 0x4e]
+        );
     }
 
     #[test]

@@ -41,8 +41,38 @@ pub const SIG_IGN: u64 = 1;
 /// The name of a signal, as `kill -l` and the host's note print it.
 pub fn name(sig: u32) -> &'static str {
     const NAMES: [&str; 32] = [
-        "SIG0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",
-        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "SIG0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     NAMES.get(sig as usize).copied().unwrap_or("SIGRT")
 }
@@ -62,7 +92,8 @@ pub fn default_action(sig: u32) -> DefaultAction {
         SIGCHLD | SIGURG | SIGWINCH => DefaultAction::Ignore,
         SIGCONT => DefaultAction::Continue,
         SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
-        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ | SIGSYS => DefaultAction::CoreDump,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
+        | SIGSYS => DefaultAction::CoreDump,
         _ => DefaultAction::Terminate,
     }
 }
@@ -89,13 +120,28 @@ pub struct SignalState {
     actions: [SigAction; NSIG as usize],
     pub blocked: u64,
     pub pending: u64,
+    /// The siginfo of each pending signal (one instance per signal, as for Linux's
+    /// standard signals).
+    info: [crate::sigframe::SigInfo; NSIG as usize],
 }
 
 impl Default for SignalState {
     fn default() -> Self {
-        SignalState { actions: [SigAction::default(); NSIG as usize], blocked: 0, pending: 0 }
+        SignalState {
+            actions: [SigAction::default(); NSIG as usize],
+            blocked: 0,
+            pending: 0,
+            info: [Default::default(); NSIG as usize],
+        }
     }
 }
+
+/// `sa_flags` bits.
+pub const SA_SIGINFO: u64 = 4;
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTORER: u64 = 0x0400_0000;
+pub const SA_NODEFER: u64 = 0x4000_0000;
+pub const SA_RESETHAND: u64 = 0x8000_0000;
 
 /// Whether `sig` is a valid signal number.
 pub fn valid(sig: u32) -> bool {
@@ -117,7 +163,11 @@ pub enum Delivery {
 
 impl SignalState {
     /// `rt_sigaction`: returns the old action.
-    pub fn set_action(&mut self, sig: u32, new: Option<SigAction>) -> Result<SigAction, crate::errno::Errno> {
+    pub fn set_action(
+        &mut self,
+        sig: u32,
+        new: Option<SigAction>,
+    ) -> Result<SigAction, crate::errno::Errno> {
         if !valid(sig) || (new.is_some() && (sig == SIGKILL || sig == SIGSTOP)) {
             return Err(crate::errno::Errno::EINVAL);
         }
@@ -167,31 +217,50 @@ impl SignalState {
 
     /// Makes `sig` pending unless it would be ignored.
     pub fn raise(&mut self, sig: u32) {
-        if self.delivery(sig) != Delivery::Ignore || self.blocked & bit(sig) != 0 {
+        self.raise_with(crate::sigframe::SigInfo {
+            signo: sig,
+            ..Default::default()
+        });
+    }
+
+    /// Makes `info.signo` pending with its siginfo, unless it would be ignored.
+    pub fn raise_with(&mut self, info: crate::sigframe::SigInfo) {
+        let sig = info.signo;
+        if (self.delivery(sig) != Delivery::Ignore || self.blocked & bit(sig) != 0)
+            && self.pending & bit(sig) == 0
+        {
             self.pending |= bit(sig);
+            self.info[sig as usize - 1] = info;
         }
     }
 
-    /// Takes the lowest pending, unblocked signal.
-    pub fn take_deliverable(&mut self) -> Option<u32> {
+    /// Takes the lowest pending, unblocked signal and its siginfo.
+    pub fn take_deliverable(&mut self) -> Option<crate::sigframe::SigInfo> {
         let ready = self.pending & !self.blocked;
         if ready == 0 {
             return None;
         }
         let sig = ready.trailing_zeros() + 1;
         self.pending &= !bit(sig);
-        Some(sig)
+        Some(self.info[sig as usize - 1])
     }
 
     /// A synchronous fault: like Linux's force_sig, a blocked or ignored signal is
     /// unblocked and reset to its default action so the fault cannot loop.
-    pub fn force(&mut self, sig: u32) {
+    pub fn force(&mut self, info: crate::sigframe::SigInfo) {
+        let sig = info.signo;
         let a = &mut self.actions[sig as usize - 1];
         if a.handler == SIG_IGN || self.blocked & bit(sig) != 0 {
             a.handler = SIG_DFL;
             self.blocked &= !bit(sig);
         }
         self.pending |= bit(sig);
+        self.info[sig as usize - 1] = info;
+    }
+
+    /// Resets a handler to SIG_DFL (SA_RESETHAND).
+    pub fn reset(&mut self, sig: u32) {
+        self.actions[sig as usize - 1] = SigAction::default();
     }
 }
 
@@ -202,11 +271,20 @@ mod tests {
     #[test]
     fn kill_and_stop_cannot_be_caught_or_blocked() {
         let mut s = SignalState::default();
-        assert!(s.set_action(SIGKILL, Some(SigAction { handler: 0x1000, ..Default::default() })).is_err());
+        assert!(
+            s.set_action(
+                SIGKILL,
+                Some(SigAction {
+                    handler: 0x1000,
+                    ..Default::default()
+                })
+            )
+            .is_err()
+        );
         s.procmask(2, Some(u64::MAX)).unwrap();
         assert_eq!(s.blocked & UNBLOCKABLE, 0);
         s.raise(SIGKILL);
-        assert_eq!(s.take_deliverable(), Some(SIGKILL));
+        assert_eq!(s.take_deliverable().map(|i| i.signo), Some(SIGKILL));
     }
 
     #[test]
@@ -216,10 +294,17 @@ mod tests {
         s.raise(SIGTERM);
         assert_eq!(s.take_deliverable(), None);
         s.procmask(1, Some(bit(SIGTERM))).unwrap();
-        assert_eq!(s.take_deliverable(), Some(SIGTERM));
+        assert_eq!(s.take_deliverable().map(|i| i.signo), Some(SIGTERM));
         s.raise(SIGCHLD);
         assert_eq!(s.pending, 0);
-        s.set_action(SIGUSR1, Some(SigAction { handler: SIG_IGN, ..Default::default() })).unwrap();
+        s.set_action(
+            SIGUSR1,
+            Some(SigAction {
+                handler: SIG_IGN,
+                ..Default::default()
+            }),
+        )
+        .unwrap();
         s.raise(SIGUSR1);
         assert_eq!(s.take_deliverable(), None);
         assert_eq!(s.delivery(SIGSEGV), Delivery::Kill);
@@ -228,10 +313,24 @@ mod tests {
     #[test]
     fn forced_faults_override_blocking_and_ignoring() {
         let mut s = SignalState::default();
-        s.set_action(SIGSEGV, Some(SigAction { handler: SIG_IGN, ..Default::default() })).unwrap();
+        s.set_action(
+            SIGSEGV,
+            Some(SigAction {
+                handler: SIG_IGN,
+                ..Default::default()
+            }),
+        )
+        .unwrap();
         s.procmask(0, Some(bit(SIGSEGV))).unwrap();
-        s.force(SIGSEGV);
-        assert_eq!(s.take_deliverable(), Some(SIGSEGV));
+        s.force(crate::sigframe::SigInfo {
+            signo: SIGSEGV,
+            addr: 8,
+            ..Default::default()
+        });
+        assert_eq!(
+            s.take_deliverable().map(|i| (i.signo, i.addr)),
+            Some((SIGSEGV, 8))
+        );
         assert_eq!(s.delivery(SIGSEGV), Delivery::Kill);
     }
 }

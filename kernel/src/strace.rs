@@ -10,9 +10,25 @@ use crate::process::Kernel;
 /// Which argument (0-based) is a path string, for syscalls that take one.
 fn path_arg(nr: u64) -> Option<usize> {
     match nr {
-        2 | 4 | 6 | 21 | 76 | 80 | 82..=90 | 92 | 94 | 132 | 133 | 137 | 161 | 165 | 166 | 188..=197 => Some(0),
+        2
+        | 4
+        | 6
+        | 21
+        | 76
+        | 80
+        | 82..=90
+        | 92
+        | 94
+        | 132
+        | 133
+        | 137
+        | 161
+        | 165
+        | 166
+        | 188..=197 => Some(0),
         59 => Some(0),
-        257 | 258 | 259 | 260 | 262 | 263 | 265 | 266 | 267 | 268 | 269 | 280 | 322 | 332 | 437 | 439 => Some(1),
+        257 | 258 | 259 | 260 | 262 | 263 | 265 | 266 | 267 | 268 | 269 | 280 | 322 | 332 | 437
+        | 439 => Some(1),
         _ => None,
     }
 }
@@ -48,7 +64,12 @@ fn quoted(out: &mut String, bytes: &[u8]) {
 }
 
 /// Formats one line. `result` is `None` for a call that does not return (exit).
-pub fn format_call(nr: u64, args: &[u64; 6], result: Option<SysResult>, path: Option<&[u8]>) -> String {
+pub fn format_call(
+    nr: u64,
+    args: &[u64; 6],
+    result: Option<SysResult>,
+    path: Option<&[u8]>,
+) -> String {
     let mut s = String::new();
     match crate::sysnames::name(nr) {
         Some(n) => s.push_str(n),
@@ -57,7 +78,11 @@ pub fn format_call(nr: u64, args: &[u64; 6], result: Option<SysResult>, path: Op
         }
     }
     s.push('(');
-    let n = if crate::sysnames::name(nr).is_some() { arg_count(nr) } else { 6 };
+    let n = if crate::sysnames::name(nr).is_some() {
+        arg_count(nr)
+    } else {
+        6
+    };
     for (i, &a) in args.iter().take(n).enumerate() {
         if i > 0 {
             s.push_str(", ");
@@ -106,9 +131,25 @@ mod tests {
 
     #[test]
     fn lines_look_like_strace() {
-        assert_eq!(format_call(1, &[1, 0x4c1f20, 13, 0, 0, 0], Some(Ok(13)), None), "write(1, 0x4c1f20, 13) = 13\n");
-        assert_eq!(format_call(257, &[(-100i64) as u64, 0x1000_0000, 0, 0, 0, 0], Some(Err(Errno::ENOSYS)), Some(b"/etc/x")), "openat(AT_FDCWD, \"/etc/x\", 0, 0) = -1 ENOSYS (Function not implemented)\n");
-        assert_eq!(format_call(231, &[3, 0, 0, 0, 0, 0], None, None), "exit_group(3) = ?\n");
-        assert!(format_call(1000, &[0; 6], Some(Err(Errno::ENOSYS)), None).starts_with("syscall_1000("));
+        assert_eq!(
+            format_call(1, &[1, 0x4c1f20, 13, 0, 0, 0], Some(Ok(13)), None),
+            "write(1, 0x4c1f20, 13) = 13\n"
+        );
+        assert_eq!(
+            format_call(
+                257,
+                &[(-100i64) as u64, 0x1000_0000, 0, 0, 0, 0],
+                Some(Err(Errno::ENOSYS)),
+                Some(b"/etc/x")
+            ),
+            "openat(AT_FDCWD, \"/etc/x\", 0, 0) = -1 ENOSYS (Function not implemented)\n"
+        );
+        assert_eq!(
+            format_call(231, &[3, 0, 0, 0, 0, 0], None, None),
+            "exit_group(3) = ?\n"
+        );
+        assert!(
+            format_call(1000, &[0; 6], Some(Err(Errno::ENOSYS)), None).starts_with("syscall_1000(")
+        );
     }
 }

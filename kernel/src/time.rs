@@ -17,7 +17,13 @@ impl Clock {
     /// Anchors the clock: at TSC `tsc0` the host read `real0` and `mono0`.
     pub fn new(tsc0: u64, real0: u64, mono0: u64, tsc_khz: u64) -> Self {
         let khz = tsc_khz.max(1);
-        Clock { tsc0, mono0, real0, mult: ((1_000_000u128 << 32) / khz as u128) as u64, khz }
+        Clock {
+            tsc0,
+            mono0,
+            real0,
+            mult: ((1_000_000u128 << 32) / khz as u128) as u64,
+            khz,
+        }
     }
 
     fn ns_since(&self, tsc: u64) -> u64 {
@@ -46,7 +52,9 @@ impl Clock {
 
     /// The TSC value `ns` nanoseconds after TSC `from` (saturating).
     pub fn tsc_after(&self, from: u64, ns: u64) -> u64 {
-        from.saturating_add(((ns as u128 * self.khz as u128) / 1_000_000).min(u64::MAX as u128) as u64)
+        from.saturating_add(
+            ((ns as u128 * self.khz as u128) / 1_000_000).min(u64::MAX as u128) as u64,
+        )
     }
 
     /// The TSC frequency in kHz.
@@ -65,6 +73,10 @@ mod tests {
         assert_eq!(c.monotonic_at(1_000 + 2_000_000_000), 7_000 + 1_000_000_000);
         assert_eq!(c.realtime_at(1_000 + 2), 5_000_000_001);
         assert_eq!(c.tsc_after(10, 1_000_000_000), 10 + 2_000_000_000);
-        assert_eq!(c.monotonic_at(0), 7_000, "a TSC before the anchor does not go backwards");
+        assert_eq!(
+            c.monotonic_at(0),
+            7_000,
+            "a TSC before the anchor does not go backwards"
+        );
     }
 }

@@ -6,6 +6,7 @@ use hull_arch::trapframe::TrapFrame;
 
 use crate::mm::aspace::{Access, Fault};
 use crate::process::KERNEL;
+use crate::sigframe::{SigInfo, code};
 use crate::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use crate::syscall::signals;
 use crate::{hypercall, platform};
@@ -19,10 +20,10 @@ const SPURIOUS_VECTOR: u64 = 0xff;
 /// The signal a user-mode exception raises, per Linux's trap handlers.
 pub fn signal_for(vector: u64) -> Option<u32> {
     Some(match vector {
-        0 | 16 | 19 => SIGFPE,     // #DE, #MF, #XM
-        1 | 3 => SIGTRAP,          // #DB, #BP
-        4 | 5 | 13 => SIGSEGV,     // #OF, #BR, #GP
-        6 => SIGILL,               // #UD
+        0 | 16 | 19 => SIGFPE,       // #DE, #MF, #XM
+        1 | 3 => SIGTRAP,            // #DB, #BP
+        4 | 5 | 13 => SIGSEGV,       // #OF, #BR, #GP
+        6 => SIGILL,                 // #UD
         10 | 11 | 12 | 17 => SIGBUS, // #TS, #NP, #SS, #AC
         _ => return None,
     })
@@ -42,7 +43,10 @@ pub fn handle(frame: &mut TrapFrame) {
     if frame.cs & 3 == 0 {
         kernel_fault(frame);
     }
-    if frame.vector == 14 && frame.error_code & PF_INSTR != 0 && frame.rip == platform::syscall_entry_address() {
+    if frame.vector == 14
+        && frame.error_code & PF_INSTR != 0
+        && frame.rip == platform::syscall_entry_address()
+    {
         // SYSCALL that reached LSTAR without the switch to ring 0 (seen under nested AMD
         // virtualization): RCX and R11 hold the return state, so serve it as a syscall.
         frame.rip = frame.rcx;
@@ -52,7 +56,7 @@ pub fn handle(frame: &mut TrapFrame) {
     }
     let mut guard = KERNEL.lock();
     let k = guard.as_mut().expect("user trap before the kernel booted");
-    let (sig, addr) = if frame.vector == 14 {
+    let (info, addr) = if frame.vector == 14 {
         let addr = platform::read_cr2();
         let access = if frame.error_code & PF_INSTR != 0 {
             Access::Exec
@@ -67,15 +71,49 @@ pub fn handle(frame: &mut TrapFrame) {
                 let msg = b"out of memory: the program used all of the sandbox's memory (raise --memory); killed as by the OOM killer";
                 hypercall::exit(ExitKind::OutOfMemory, 0, Some((addr, frame.rip)), 9, msg)
             }
-            Err(_) => (SIGSEGV, addr),
+            Err(f) => {
+                let code = if f == Fault::Unmapped {
+                    code::SEGV_MAPERR
+                } else {
+                    code::SEGV_ACCERR
+                };
+                (
+                    SigInfo {
+                        signo: SIGSEGV,
+                        code,
+                        addr,
+                        trapno: 14,
+                        err: frame.error_code,
+                        ..Default::default()
+                    },
+                    addr,
+                )
+            }
         }
     } else {
-        match signal_for(frame.vector) {
-            Some(sig) => (sig, if sig == SIGSEGV && frame.vector == 13 { 0 } else { frame.rip }),
-            None => kernel_fault(frame),
-        }
+        let Some(signo) = signal_for(frame.vector) else {
+            kernel_fault(frame)
+        };
+        let (code, addr) = match frame.vector {
+            0 => (code::FPE_INTDIV, frame.rip),
+            6 => (code::ILL_ILLOPN, frame.rip),
+            17 => (code::BUS_ADRALN, frame.rip),
+            3 | 1 => (code::TRAP_BRKPT, frame.rip),
+            _ => (code::SI_KERNEL, 0),
+        };
+        (
+            SigInfo {
+                signo,
+                code,
+                addr,
+                trapno: frame.vector,
+                err: frame.error_code,
+                ..Default::default()
+            },
+            addr,
+        )
     };
-    k.proc.signals.force(sig);
+    k.proc.signals.force(info);
     signals::deliver(k, frame, Some((addr, frame.rip)));
 }
 

@@ -4,7 +4,11 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "hull", version, about = "Run an untrusted Linux x86_64 program in a KVM sandbox with its own kernel")]
+#[command(
+    name = "hull",
+    version,
+    about = "Run an untrusted Linux x86_64 program in a KVM sandbox with its own kernel"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -33,11 +37,22 @@ pub struct RunArgs {
     /// Use this guest kernel ELF instead of the embedded one (development).
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<std::path::PathBuf>,
-    /// The program to run.
-    pub program: std::path::PathBuf,
-    /// Its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<std::ffi::OsString>,
+    /// The program to run, then its arguments (everything after PROGRAM is the program's,
+    /// including words that look like hull's options).
+    #[arg(value_name = "PROGRAM [ARGS]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+impl RunArgs {
+    /// The program path (the first word of the command).
+    pub fn program(&self) -> std::path::PathBuf {
+        self.command[0].clone().into()
+    }
+
+    /// The program's arguments after argv[0].
+    pub fn args(&self) -> &[std::ffi::OsString] {
+        &self.command[1..]
+    }
 }
 
 /// Parses a size like `512M`, `1G`, `256MiB` or a byte count; the result is rounded up to
@@ -46,21 +61,35 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a number with an optional K, M or G suffix"))?;
+    let n: u64 = num.parse().map_err(|_| {
+        format!("invalid size {s:?}: expected a number with an optional K, M or G suffix")
+    })?;
     let mult: u64 = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
         "M" | "MB" | "MIB" => 1 << 20,
         "G" | "GB" | "GIB" => 1 << 30,
-        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?} (use K, M or G)")),
+        _ => {
+            return Err(format!(
+                "invalid size {s:?}: unknown unit {unit:?} (use K, M or G)"
+            ));
+        }
     };
-    let bytes = n.checked_mul(mult).ok_or(format!("size {s:?} is too large"))?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or(format!("size {s:?} is too large"))?;
     let rounded = bytes.div_ceil(2 << 20) * (2 << 20);
     if rounded < hull_arch::layout::MIN_RAM {
-        return Err(format!("--memory {s}: at least {} MiB is needed", hull_arch::layout::MIN_RAM >> 20));
+        return Err(format!(
+            "--memory {s}: at least {} MiB is needed",
+            hull_arch::layout::MIN_RAM >> 20
+        ));
     }
     if rounded > hull_arch::layout::MAX_RAM {
-        return Err(format!("--memory {s}: at most {} GiB is supported", hull_arch::layout::MAX_RAM >> 30));
+        return Err(format!(
+            "--memory {s}: at most {} GiB is supported",
+            hull_arch::layout::MAX_RAM >> 30
+        ));
     }
     Ok(rounded)
 }
@@ -68,15 +97,23 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// Parses a duration like `10s`, `500ms`, `2m`, `1h`, or a number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s, 500ms or 2m"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s, 500ms or 2m"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
     };
     if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("invalid duration {s:?}: must be positive"));
@@ -86,8 +123,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// The program's environment: the defaults (PATH, HOME=/, TERM if set), then each
 /// `--env` (KEY=VALUE sets; a bare KEY copies the host's value, or is dropped if unset).
-pub fn build_env(specs: &[String], host: impl Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>, String> {
-    let mut env: Vec<(String, String)> = vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()), ("HOME".into(), "/".into())];
+pub fn build_env(
+    specs: &[String],
+    host: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("HOME".into(), "/".into()),
+    ];
     if let Some(term) = host("TERM") {
         env.push(("TERM".into(), term));
     }
@@ -113,6 +156,32 @@ pub fn build_env(specs: &[String], host: impl Fn(&str) -> Option<String>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn everything_after_program_belongs_to_it() {
+        let cli = Cli::try_parse_from([
+            "hull",
+            "run",
+            "--strace",
+            "./p",
+            "--env",
+            "X=1",
+            "--timeout",
+            "1s",
+            "-h",
+            "--",
+            "run",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command;
+        assert!(r.strace);
+        assert!(r.env.is_empty() && r.timeout.is_none());
+        assert_eq!(r.program(), std::path::PathBuf::from("./p"));
+        assert_eq!(
+            r.args(),
+            ["--env", "X=1", "--timeout", "1s", "-h", "--", "run"].map(std::ffi::OsString::from)
+        );
+    }
 
     #[test]
     fn sizes() {
@@ -142,8 +211,26 @@ mod tests {
             "USER" => Some("me".to_string()),
             _ => None,
         };
-        let env = build_env(&["A=1".into(), "USER".into(), "MISSING".into(), "HOME=/root".into()], host).unwrap();
-        assert_eq!(env, [("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()), ("TERM".into(), "xterm".into()), ("A".into(), "1".into()), ("USER".into(), "me".into()), ("HOME".into(), "/root".into())]);
+        let env = build_env(
+            &[
+                "A=1".into(),
+                "USER".into(),
+                "MISSING".into(),
+                "HOME=/root".into(),
+            ],
+            host,
+        )
+        .unwrap();
+        assert_eq!(
+            env,
+            [
+                ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+                ("TERM".into(), "xterm".into()),
+                ("A".into(), "1".into()),
+                ("USER".into(), "me".into()),
+                ("HOME".into(), "/root".into())
+            ]
+        );
         assert!(build_env(&["=x".into()], host).is_err());
     }
 }

@@ -37,12 +37,25 @@ impl GuestMemory {
         // SAFETY: an anonymous private mapping at an address the kernel picks; no existing
         // memory is affected.
         let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
-            return Err(MemoryError::Map { size, errno: io::Error::last_os_error().to_string() });
+            return Err(MemoryError::Map {
+                size,
+                errno: io::Error::last_os_error().to_string(),
+            });
         }
-        let base = NonNull::new(p.cast::<u8>()).ok_or(MemoryError::Map { size, errno: "null mapping".into() })?;
+        let base = NonNull::new(p.cast::<u8>()).ok_or(MemoryError::Map {
+            size,
+            errno: "null mapping".into(),
+        })?;
         Ok(GuestMemory { base, size })
     }
 
@@ -60,7 +73,11 @@ impl GuestMemory {
     pub fn translate(&self, gpa: u64, len: u64) -> Result<*mut u8, MemoryError> {
         match gpa.checked_add(len) {
             Some(end) if end <= self.size => Ok(self.base.as_ptr().wrapping_add(gpa as usize)),
-            _ => Err(MemoryError::OutOfRange { gpa, len, size: self.size }),
+            _ => Err(MemoryError::OutOfRange {
+                gpa,
+                len,
+                size: self.size,
+            }),
         }
     }
 
@@ -95,11 +112,23 @@ impl GuestMemory {
     }
 
     fn iovecs(&self, segs: &[Segment]) -> Result<Vec<libc::iovec>, MemoryError> {
-        segs.iter().map(|s| Ok(libc::iovec { iov_base: self.translate(s.gpa, s.len)?.cast(), iov_len: s.len as usize })).collect()
+        segs.iter()
+            .map(|s| {
+                Ok(libc::iovec {
+                    iov_base: self.translate(s.gpa, s.len)?.cast(),
+                    iov_len: s.len as usize,
+                })
+            })
+            .collect()
     }
 
     /// `readv`/`preadv` from `fd` straight into guest segments (no bounce buffer).
-    pub fn read_from(&self, fd: BorrowedFd<'_>, segs: &[Segment], offset: Option<i64>) -> Result<io::Result<usize>, MemoryError> {
+    pub fn read_from(
+        &self,
+        fd: BorrowedFd<'_>,
+        segs: &[Segment],
+        offset: Option<i64>,
+    ) -> Result<io::Result<usize>, MemoryError> {
         let iov = self.iovecs(segs)?;
         // SAFETY: every iovec was produced by `translate` and lies inside the mapping, which
         // outlives the call; the kernel writes only within them.
@@ -109,11 +138,20 @@ impl GuestMemory {
                 None => libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32),
             }
         };
-        Ok(if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) })
+        Ok(if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        })
     }
 
     /// `writev`/`pwritev` from guest segments straight to `fd`.
-    pub fn write_to(&self, fd: BorrowedFd<'_>, segs: &[Segment], offset: Option<i64>) -> Result<io::Result<usize>, MemoryError> {
+    pub fn write_to(
+        &self,
+        fd: BorrowedFd<'_>,
+        segs: &[Segment],
+        offset: Option<i64>,
+    ) -> Result<io::Result<usize>, MemoryError> {
         let iov = self.iovecs(segs)?;
         // SAFETY: as in `read_from`; the kernel only reads the iovecs' memory.
         let n = unsafe {
@@ -122,7 +160,11 @@ impl GuestMemory {
                 None => libc::writev(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32),
             }
         };
-        Ok(if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) })
+        Ok(if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        })
     }
 }
 
@@ -146,7 +188,10 @@ mod tests {
         assert!(m.translate((1 << 20) - 1, 2).is_err());
         assert!(m.translate(u64::MAX, 2).is_err(), "overflow fails closed");
         assert!(m.translate(2, u64::MAX - 1).is_err());
-        assert!(m.translate(1 << 20, 0).is_ok(), "an empty range at the end is fine");
+        assert!(
+            m.translate(1 << 20, 0).is_ok(),
+            "an empty range at the end is fine"
+        );
     }
 
     #[test]
@@ -167,12 +212,28 @@ mod tests {
         let (r, w) = std::io::pipe().unwrap();
         use std::io::Write;
         (&w).write_all(b"abcdef").unwrap();
-        let segs = [Segment { gpa: 0x10, len: 3 }, Segment { gpa: 0x2000, len: 3 }];
+        let segs = [
+            Segment { gpa: 0x10, len: 3 },
+            Segment {
+                gpa: 0x2000,
+                len: 3,
+            },
+        ];
         use std::os::fd::AsFd;
         assert_eq!(m.read_from(r.as_fd(), &segs, None).unwrap().unwrap(), 6);
         let mut b = [0u8; 3];
         m.read(0x2000, &mut b).unwrap();
         assert_eq!(&b, b"def");
-        assert!(m.read_from(r.as_fd(), &[Segment { gpa: 1 << 20, len: 1 }], None).is_err());
+        assert!(
+            m.read_from(
+                r.as_fd(),
+                &[Segment {
+                    gpa: 1 << 20,
+                    len: 1
+                }],
+                None
+            )
+            .is_err()
+        );
     }
 }

@@ -7,7 +7,10 @@ use hull_arch::abi::{HostStat, tty};
 
 /// Reads a host clock in ns.
 pub fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer for the duration of the call.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -40,14 +43,22 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<HostStat> {
 pub fn lseek(fd: BorrowedFd<'_>, offset: i64, whence: i32) -> io::Result<u64> {
     // SAFETY: lseek touches no memory.
     let r = unsafe { libc::lseek(fd.as_raw_fd(), offset, whence) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as u64) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u64)
+    }
 }
 
 /// The status flags (`F_GETFL`) of a host fd.
 pub fn status_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
     // SAFETY: F_GETFL touches no memory.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as u32) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u32)
+    }
 }
 
 /// A terminal ioctl the guest may ask for: `TCGETS` (kernel `struct termios`) or
@@ -61,5 +72,9 @@ pub fn tty_ioctl(fd: BorrowedFd<'_>, request: u64) -> Option<io::Result<Vec<u8>>
     let mut buf = [0u8; 64];
     // SAFETY: both requests write at most `size` (≤ 36) bytes into the 64-byte buffer.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::c_ulong, buf.as_mut_ptr()) };
-    Some(if r < 0 { Err(io::Error::last_os_error()) } else { Ok(buf[..size].to_vec()) })
+    Some(if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(buf[..size].to_vec())
+    })
 }

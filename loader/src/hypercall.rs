@@ -25,8 +25,14 @@ pub enum ProtocolError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
     Exited(u8),
-    Signaled { signo: u32, fault: Option<(u64, u64)> },
-    ExecFailed { status: u8, message: String },
+    Signaled {
+        signo: u32,
+        fault: Option<(u64, u64)>,
+    },
+    ExecFailed {
+        status: u8,
+        message: String,
+    },
     KernelPanic(String),
     OutOfMemory(String),
 }
@@ -41,18 +47,30 @@ impl HandleTable {
     /// A table whose handles 0, 1 and 2 are duplicates of the host's stdio.
     pub fn with_stdio() -> std::io::Result<Self> {
         let mut t = HandleTable::default();
-        for fd in [std::io::stdin().as_fd(), std::io::stdout().as_fd(), std::io::stderr().as_fd()] {
+        for fd in [
+            std::io::stdin().as_fd(),
+            std::io::stdout().as_fd(),
+            std::io::stderr().as_fd(),
+        ] {
             t.slots.push(Some(fd.try_clone_to_owned()?));
         }
         Ok(t)
     }
 
     fn get(&self, handle: u64) -> Option<BorrowedFd<'_>> {
-        usize::try_from(handle).ok().and_then(|h| self.slots.get(h)).and_then(|s| s.as_ref()).map(|f| f.as_fd())
+        usize::try_from(handle)
+            .ok()
+            .and_then(|h| self.slots.get(h))
+            .and_then(|s| s.as_ref())
+            .map(|f| f.as_fd())
     }
 
     fn close(&mut self, handle: u64) -> bool {
-        usize::try_from(handle).ok().and_then(|h| self.slots.get_mut(h)).and_then(|s| s.take()).is_some()
+        usize::try_from(handle)
+            .ok()
+            .and_then(|h| self.slots.get_mut(h))
+            .and_then(|s| s.take())
+            .is_some()
     }
 }
 
@@ -69,7 +87,11 @@ fn errno_of(e: &std::io::Error) -> i64 {
 
 impl<'m> Server<'m> {
     pub fn new(mem: &'m GuestMemory, handles: HandleTable) -> Self {
-        Server { mem, handles, epoch: std::time::Instant::now() }
+        Server {
+            mem,
+            handles,
+            epoch: std::time::Instant::now(),
+        }
     }
 
     /// Handles the hypercall `op`. `Ok(Some(end))` when the guest ended the run.
@@ -77,14 +99,19 @@ impl<'m> Server<'m> {
         let op = Op::from_u32(op_raw).ok_or(ProtocolError::UnknownOp(op_raw))?;
         let mut header = [0u8; 8 * (abi::NARGS + 2)];
         self.mem.read(HYPERCALL_BLOCK_GPA, &mut header)?;
-        let a: [u64; abi::NARGS] = std::array::from_fn(|i| u64::from_le_bytes(header[8 * i..8 * i + 8].try_into().expect("8 bytes")));
+        let a: [u64; abi::NARGS] = std::array::from_fn(|i| {
+            u64::from_le_bytes(header[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+        });
         let data_gpa = HYPERCALL_BLOCK_GPA + header.len() as u64;
         let bad = |why| ProtocolError::Malformed { op, why };
         let mut out = a;
         let ret: i64 = match op {
             Op::Exit => return self.exit(a, data_gpa).map(Some),
             Op::Log => {
-                let len = usize::try_from(a[0]).ok().filter(|&n| n <= abi::DATA_SIZE).ok_or(bad("length exceeds the data area"))?;
+                let len = usize::try_from(a[0])
+                    .ok()
+                    .filter(|&n| n <= abi::DATA_SIZE)
+                    .ok_or(bad("length exceeds the data area"))?;
                 let mut msg = vec![0u8; len];
                 self.mem.read(data_gpa, &mut msg)?;
                 let _ = std::io::stderr().write_all(&msg);
@@ -97,10 +124,19 @@ impl<'m> Server<'m> {
                 0
             }
             Op::Read | Op::Write => {
-                let n = usize::try_from(a[1]).ok().filter(|&n| n <= abi::MAX_SEGMENTS).ok_or(bad("too many segments"))?;
+                let n = usize::try_from(a[1])
+                    .ok()
+                    .filter(|&n| n <= abi::MAX_SEGMENTS)
+                    .ok_or(bad("too many segments"))?;
                 let mut raw = vec![0u8; 16 * n];
                 self.mem.read(data_gpa, &mut raw)?;
-                let segs: Vec<Segment> = raw.chunks_exact(16).map(|c| Segment { gpa: u64::from_le_bytes(c[..8].try_into().expect("8")), len: u64::from_le_bytes(c[8..].try_into().expect("8")) }).collect();
+                let segs: Vec<Segment> = raw
+                    .chunks_exact(16)
+                    .map(|c| Segment {
+                        gpa: u64::from_le_bytes(c[..8].try_into().expect("8")),
+                        len: u64::from_le_bytes(c[8..].try_into().expect("8")),
+                    })
+                    .collect();
                 let offset = match a[2] {
                     OFFSET_CURRENT => None,
                     o => Some(i64::try_from(o).map_err(|_| bad("offset out of range"))?),
@@ -108,7 +144,11 @@ impl<'m> Server<'m> {
                 match self.handles.get(a[0]) {
                     None => -(libc::EBADF as i64),
                     Some(fd) => {
-                        let r = if op == Op::Read { self.mem.read_from(fd, &segs, offset)? } else { write_all(self.mem, fd, &segs, offset)? };
+                        let r = if op == Op::Read {
+                            self.mem.read_from(fd, &segs, offset)?
+                        } else {
+                            write_all(self.mem, fd, &segs, offset)?
+                        };
                         match r {
                             Ok(n) => n as i64,
                             Err(e) => errno_of(&e),
@@ -168,7 +208,10 @@ impl<'m> Server<'m> {
     fn exit(&self, a: [u64; abi::NARGS], data_gpa: u64) -> Result<RunEnd, ProtocolError> {
         let bad = |why| ProtocolError::Malformed { op: Op::Exit, why };
         let kind = ExitKind::from_u64(a[0]).ok_or(bad("unknown exit kind"))?;
-        let len = usize::try_from(a[5]).ok().filter(|&n| n <= abi::DATA_SIZE).ok_or(bad("message exceeds the data area"))?;
+        let len = usize::try_from(a[5])
+            .ok()
+            .filter(|&n| n <= abi::DATA_SIZE)
+            .ok_or(bad("message exceeds the data area"))?;
         let mut msg = vec![0u8; len];
         self.mem.read(data_gpa, &mut msg)?;
         let message = String::from_utf8_lossy(&msg).into_owned();
@@ -176,10 +219,19 @@ impl<'m> Server<'m> {
         Ok(match kind {
             ExitKind::Exited => RunEnd::Exited(a[1] as u8),
             ExitKind::Signaled => {
-                let signo = u32::try_from(a[4]).ok().filter(|s| (1..=64).contains(s)).ok_or(bad("bad signal number"))?;
-                RunEnd::Signaled { signo, fault: has_fault.then_some((a[2], a[3])) }
+                let signo = u32::try_from(a[4])
+                    .ok()
+                    .filter(|s| (1..=64).contains(s))
+                    .ok_or(bad("bad signal number"))?;
+                RunEnd::Signaled {
+                    signo,
+                    fault: has_fault.then_some((a[2], a[3])),
+                }
             }
-            ExitKind::ExecFailed => RunEnd::ExecFailed { status: (a[1] as u8).max(1), message },
+            ExitKind::ExecFailed => RunEnd::ExecFailed {
+                status: (a[1] as u8).max(1),
+                message,
+            },
             ExitKind::KernelPanic => RunEnd::KernelPanic(message),
             ExitKind::OutOfMemory => RunEnd::OutOfMemory(message),
         })
@@ -188,7 +240,12 @@ impl<'m> Server<'m> {
 
 /// Writes all of `segs` (retrying short writes and EINTR), as a blocking write to a pipe or
 /// terminal does on Linux.
-fn write_all(mem: &GuestMemory, fd: BorrowedFd<'_>, segs: &[Segment], offset: Option<i64>) -> Result<std::io::Result<usize>, MemoryError> {
+fn write_all(
+    mem: &GuestMemory,
+    fd: BorrowedFd<'_>,
+    segs: &[Segment],
+    offset: Option<i64>,
+) -> Result<std::io::Result<usize>, MemoryError> {
     let total: u64 = segs.iter().map(|s| s.len).sum();
     let mut done = 0u64;
     let mut rest: Vec<Segment> = segs.to_vec();
@@ -236,7 +293,8 @@ mod tests {
 
     fn put_block(mem: &GuestMemory, args: [u64; 6]) {
         for (i, a) in args.iter().enumerate() {
-            mem.write_u64(HYPERCALL_BLOCK_GPA + 8 * i as u64, *a).unwrap();
+            mem.write_u64(HYPERCALL_BLOCK_GPA + 8 * i as u64, *a)
+                .unwrap();
         }
     }
 
@@ -246,20 +304,33 @@ mod tests {
         let mut s = Server::new(&mem, HandleTable::default());
         assert!(matches!(s.handle(999), Err(ProtocolError::UnknownOp(999))));
         put_block(&mem, [2, (abi::MAX_SEGMENTS + 1) as u64, 0, 0, 0, 0]);
-        assert!(matches!(s.handle(Op::Write as u32), Err(ProtocolError::Malformed { .. })));
+        assert!(matches!(
+            s.handle(Op::Write as u32),
+            Err(ProtocolError::Malformed { .. })
+        ));
         put_block(&mem, [(abi::DATA_SIZE + 1) as u64, 0, 0, 0, 0, 0]);
-        assert!(matches!(s.handle(Op::Log as u32), Err(ProtocolError::Malformed { .. })));
+        assert!(matches!(
+            s.handle(Op::Log as u32),
+            Err(ProtocolError::Malformed { .. })
+        ));
         put_block(&mem, [77, 0, 0, 0, 0, 0]);
-        assert!(matches!(s.handle(Op::Exit as u32), Err(ProtocolError::Malformed { .. })));
+        assert!(matches!(
+            s.handle(Op::Exit as u32),
+            Err(ProtocolError::Malformed { .. })
+        ));
         // A segment outside guest RAM is a protocol error, never a host fault.
         let (_r, w) = std::io::pipe().unwrap();
         let mut t = HandleTable::default();
         t.slots.push(Some(w.into()));
         let mut s = Server::new(&mem, t);
         put_block(&mem, [0, 1, OFFSET_CURRENT, 0, 0, 0]);
-        mem.write_u64(HYPERCALL_BLOCK_GPA + 64, u64::MAX - 8).unwrap();
+        mem.write_u64(HYPERCALL_BLOCK_GPA + 64, u64::MAX - 8)
+            .unwrap();
         mem.write_u64(HYPERCALL_BLOCK_GPA + 72, 64).unwrap();
-        assert!(matches!(s.handle(Op::Write as u32), Err(ProtocolError::Memory(_))));
+        assert!(matches!(
+            s.handle(Op::Write as u32),
+            Err(ProtocolError::Memory(_))
+        ));
     }
 
     #[test]
@@ -268,8 +339,20 @@ mod tests {
         let mut s = Server::new(&mem, HandleTable::default());
         put_block(&mem, [42, 0, OFFSET_CURRENT, 0, 0, 0]);
         assert_eq!(s.handle(Op::Read as u32).unwrap(), None);
-        assert_eq!(mem.read_u64(HYPERCALL_BLOCK_GPA + 48).unwrap() as i64, -(libc::EBADF as i64));
-        put_block(&mem, [ExitKind::Signaled as u64, 1 << 32, 0x10, 0x401000, 11, 0]);
-        assert_eq!(s.handle(Op::Exit as u32).unwrap(), Some(RunEnd::Signaled { signo: 11, fault: Some((0x10, 0x401000)) }));
+        assert_eq!(
+            mem.read_u64(HYPERCALL_BLOCK_GPA + 48).unwrap() as i64,
+            -(libc::EBADF as i64)
+        );
+        put_block(
+            &mem,
+            [ExitKind::Signaled as u64, 1 << 32, 0x10, 0x401000, 11, 0],
+        );
+        assert_eq!(
+            s.handle(Op::Exit as u32).unwrap(),
+            Some(RunEnd::Signaled {
+                signo: 11,
+                fault: Some((0x10, 0x401000))
+            })
+        );
     }
 }

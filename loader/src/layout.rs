@@ -15,7 +15,11 @@ pub enum LayoutError {
     #[error("the guest kernel image does not fit the memory map: {0}")]
     KernelLayout(&'static str),
     #[error("{what} ({size} bytes) does not fit in guest memory ({ram} MiB); raise --memory")]
-    TooBig { what: &'static str, size: u64, ram: u64 },
+    TooBig {
+        what: &'static str,
+        size: u64,
+        ram: u64,
+    },
     #[error(transparent)]
     Memory(#[from] MemoryError),
 }
@@ -44,7 +48,10 @@ pub fn boot_page_tables(ram_size: u64) -> Vec<(u64, u64)> {
     let mut w = vec![
         (pml4 + 8 * slot(PHYS_OFFSET, 4), pdpt_direct | table),
         (pml4 + 8 * slot(KERNEL_VIRT_BASE, 4), pdpt_kernel | table),
-        (pdpt_kernel + 8 * slot(KERNEL_VIRT_BASE, 3), pd_kernel | table),
+        (
+            pdpt_kernel + 8 * slot(KERNEL_VIRT_BASE, 3),
+            pd_kernel | table,
+        ),
     ];
     let gibs = ram_size.div_ceil(GIB);
     for g in 0..gibs {
@@ -52,9 +59,15 @@ pub fn boot_page_tables(ram_size: u64) -> Vec<(u64, u64)> {
     }
     let mut pa = 0;
     while pa < ram_size {
-        w.push((pd_direct + 8 * (pa / LARGE_PAGE_SIZE), pa | table | PTE_HUGE | PTE_NX));
+        w.push((
+            pd_direct + 8 * (pa / LARGE_PAGE_SIZE),
+            pa | table | PTE_HUGE | PTE_NX,
+        ));
         if pa < KERNEL_WINDOW {
-            w.push((pd_kernel + 8 * (pa / LARGE_PAGE_SIZE), pa | table | PTE_HUGE));
+            w.push((
+                pd_kernel + 8 * (pa / LARGE_PAGE_SIZE),
+                pa | table | PTE_HUGE,
+            ));
         }
         pa += LARGE_PAGE_SIZE;
     }
@@ -88,40 +101,76 @@ pub struct BootParams<'a> {
 
 /// Loads the kernel ELF into guest memory; returns the entry point, its segments and the
 /// end of its image.
-pub fn load_kernel(mem: &GuestMemory, elf_bytes: &[u8]) -> Result<(u64, [KernelSegment; MAX_KERNEL_SEGMENTS], u64), LayoutError> {
-    let elf = goblin::elf::Elf::parse(elf_bytes).map_err(|e| LayoutError::KernelElf(e.to_string()))?;
+pub fn load_kernel(
+    mem: &GuestMemory,
+    elf_bytes: &[u8],
+) -> Result<(u64, [KernelSegment; MAX_KERNEL_SEGMENTS], u64), LayoutError> {
+    let elf =
+        goblin::elf::Elf::parse(elf_bytes).map_err(|e| LayoutError::KernelElf(e.to_string()))?;
     if !elf.is_64 || elf.header.e_machine != goblin::elf::header::EM_X86_64 {
         return Err(LayoutError::KernelElf("not an x86_64 ELF64".into()));
     }
     let mut segs = [KernelSegment::default(); MAX_KERNEL_SEGMENTS];
     let mut end = 0;
-    let loads: Vec<_> = elf.program_headers.iter().filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD && p.p_memsz > 0).collect();
+    let loads: Vec<_> = elf
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD && p.p_memsz > 0)
+        .collect();
     if loads.is_empty() || loads.len() > MAX_KERNEL_SEGMENTS {
-        return Err(LayoutError::KernelLayout("expected 1 to 4 loadable segments"));
+        return Err(LayoutError::KernelLayout(
+            "expected 1 to 4 loadable segments",
+        ));
     }
     for (slot, p) in segs.iter_mut().zip(&loads) {
         let pa = p.p_paddr;
-        let file_end = p.p_offset.checked_add(p.p_filesz).ok_or(LayoutError::KernelLayout("segment overflows"))?;
-        if pa < KERNEL_PHYS_BASE || p.p_vaddr != KERNEL_VIRT_BASE + pa || p.p_filesz > p.p_memsz || file_end > elf_bytes.len() as u64 || pa % PAGE_SIZE != 0 {
-            return Err(LayoutError::KernelLayout("segment is not linked as linker.ld says"));
+        let file_end = p
+            .p_offset
+            .checked_add(p.p_filesz)
+            .ok_or(LayoutError::KernelLayout("segment overflows"))?;
+        if pa < KERNEL_PHYS_BASE
+            || p.p_vaddr != KERNEL_VIRT_BASE + pa
+            || p.p_filesz > p.p_memsz
+            || file_end > elf_bytes.len() as u64
+            || pa % PAGE_SIZE != 0
+        {
+            return Err(LayoutError::KernelLayout(
+                "segment is not linked as linker.ld says",
+            ));
         }
-        let seg_end = pa.checked_add(p.p_memsz).ok_or(LayoutError::KernelLayout("segment overflows"))?;
+        let seg_end = pa
+            .checked_add(p.p_memsz)
+            .ok_or(LayoutError::KernelLayout("segment overflows"))?;
         if seg_end > KERNEL_WINDOW {
-            return Err(LayoutError::KernelLayout("kernel larger than its 1 GiB window"));
+            return Err(LayoutError::KernelLayout(
+                "kernel larger than its 1 GiB window",
+            ));
         }
         mem.write(pa, &elf_bytes[p.p_offset as usize..file_end as usize])?;
-        *slot = KernelSegment { gpa: pa, len: p.p_memsz, flags: p.p_flags as u64 };
+        *slot = KernelSegment {
+            gpa: pa,
+            len: p.p_memsz,
+            flags: p.p_flags as u64,
+        };
         end = end.max(seg_end);
     }
     Ok((elf.entry, segs, page_ceil(end)))
 }
 
 /// Writes the whole boot image: page tables, GDT, kernel, blobs, program and boot info.
-pub fn build(mem: &GuestMemory, kernel_elf: &[u8], p: &BootParams<'_>) -> Result<BootImage, LayoutError> {
+pub fn build(
+    mem: &GuestMemory,
+    kernel_elf: &[u8],
+    p: &BootParams<'_>,
+) -> Result<BootImage, LayoutError> {
     let ram = mem.size();
     for (gpa, v) in boot_page_tables(ram) {
         if gpa >= BOOT_TABLES_END {
-            return Err(LayoutError::TooBig { what: "guest RAM's page tables", size: ram, ram: ram >> 20 });
+            return Err(LayoutError::TooBig {
+                what: "guest RAM's page tables",
+                size: ram,
+                ram: ram >> 20,
+            });
         }
         mem.write_u64(gpa, v)?;
     }
@@ -135,11 +184,17 @@ pub fn build(mem: &GuestMemory, kernel_elf: &[u8], p: &BootParams<'_>) -> Result
         strings.extend_from_slice(s);
         strings.push(0);
     }
-    let too_big = |what, size| LayoutError::TooBig { what, size, ram: ram >> 20 };
+    let too_big = |what, size| LayoutError::TooBig {
+        what,
+        size,
+        ram: ram >> 20,
+    };
     let strings_gpa = kernel_end;
     let exe_path_gpa = strings_gpa + strings.len() as u64;
     let program_gpa = page_ceil(exe_path_gpa + p.exe_path.len() as u64);
-    let free_start = program_gpa.checked_add(page_ceil(p.program_len)).ok_or_else(|| too_big("the program", p.program_len))?;
+    let free_start = program_gpa
+        .checked_add(page_ceil(p.program_len))
+        .ok_or_else(|| too_big("the program", p.program_len))?;
     // Leave the kernel room for its heap and page tables and the program some memory.
     if free_start + (16 << 20) > ram {
         return Err(too_big("the program", p.program_len));
@@ -181,11 +236,31 @@ pub fn encode_boot_info(i: &BootInfo) -> Vec<u8> {
     b.extend_from_slice(&i.magic.to_le_bytes());
     b.extend_from_slice(&i.abi_version.to_le_bytes());
     b.extend_from_slice(&i.flags.to_le_bytes());
-    for v in [i.ram_size, i.free_start, i.kernel_end, i.program_gpa, i.program_len, i.strings_gpa, i.strings_len, i.argc, i.envc, i.exe_path_gpa, i.exe_path_len, i.tsc_khz] {
+    for v in [
+        i.ram_size,
+        i.free_start,
+        i.kernel_end,
+        i.program_gpa,
+        i.program_len,
+        i.strings_gpa,
+        i.strings_len,
+        i.argc,
+        i.envc,
+        i.exe_path_gpa,
+        i.exe_path_len,
+        i.tsc_khz,
+    ] {
         b.extend_from_slice(&v.to_le_bytes());
     }
     b.extend_from_slice(&i.seed);
-    for v in [i.uid, i.gid, i.stdio_flags[0], i.stdio_flags[1], i.stdio_flags[2], i.reserved] {
+    for v in [
+        i.uid,
+        i.gid,
+        i.stdio_flags[0],
+        i.stdio_flags[1],
+        i.stdio_flags[2],
+        i.reserved,
+    ] {
         b.extend_from_slice(&v.to_le_bytes());
     }
     for s in &i.kernel_segments {
@@ -197,13 +272,19 @@ pub fn encode_boot_info(i: &BootInfo) -> Vec<u8> {
     b
 }
 
-fn read_file_into(mem: &GuestMemory, file: &std::fs::File, gpa: u64, len: u64) -> Result<(), LayoutError> {
+fn read_file_into(
+    mem: &GuestMemory,
+    file: &std::fs::File,
+    gpa: u64,
+    len: u64,
+) -> Result<(), LayoutError> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; (1 << 20).min(len as usize)];
     let mut off = 0;
     while off < len {
         let n = (len - off).min(buf.len() as u64) as usize;
-        file.read_exact_at(&mut buf[..n], off).map_err(|e| LayoutError::KernelElf(format!("reading the program: {e}")))?;
+        file.read_exact_at(&mut buf[..n], off)
+            .map_err(|e| LayoutError::KernelElf(format!("reading the program: {e}")))?;
         mem.write(gpa + off, &buf[..n])?;
         off += n as u64;
     }
@@ -224,17 +305,32 @@ mod tests {
         assert_eq!(get(0x6000 + 8 * 510), Some(0x7000 | 3));
         assert_eq!(get(0x5000), Some(0x8000 | 3));
         // 32 large pages of RAM, NX in the direct map, executable in the kernel window.
-        assert_eq!(get(0x8000), Some(PTE_PRESENT | PTE_WRITABLE | PTE_HUGE | PTE_NX));
-        assert_eq!(get(0x8000 + 8 * 31), Some((31 << 21) | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE | PTE_NX));
+        assert_eq!(
+            get(0x8000),
+            Some(PTE_PRESENT | PTE_WRITABLE | PTE_HUGE | PTE_NX)
+        );
+        assert_eq!(
+            get(0x8000 + 8 * 31),
+            Some((31 << 21) | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE | PTE_NX)
+        );
         assert_eq!(get(0x8000 + 8 * 32), None);
-        assert_eq!(get(0x7000 + 8), Some((1 << 21) | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE));
-        assert!(w.iter().all(|(a, _)| *a >= BOOT_TABLES_GPA && *a < BOOT_TABLES_END));
+        assert_eq!(
+            get(0x7000 + 8),
+            Some((1 << 21) | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE)
+        );
+        assert!(
+            w.iter()
+                .all(|(a, _)| *a >= BOOT_TABLES_GPA && *a < BOOT_TABLES_END)
+        );
     }
 
     #[test]
     fn large_ram_uses_one_pd_per_gib() {
         let w = boot_page_tables(3 << 30);
-        let pdpt: Vec<_> = w.iter().filter(|(a, _)| (0x5000..0x6000).contains(a)).collect();
+        let pdpt: Vec<_> = w
+            .iter()
+            .filter(|(a, _)| (0x5000..0x6000).contains(a))
+            .collect();
         assert_eq!(pdpt.len(), 3);
         assert!(w.iter().all(|(a, _)| *a < BOOT_TABLES_END));
     }
@@ -262,7 +358,11 @@ mod tests {
             gid: 16,
             stdio_flags: [17, 18, 19],
             reserved: 0,
-            kernel_segments: [KernelSegment { gpa: 20, len: 21, flags: 22 }; MAX_KERNEL_SEGMENTS],
+            kernel_segments: [KernelSegment {
+                gpa: 20,
+                len: 21,
+                flags: 22,
+            }; MAX_KERNEL_SEGMENTS],
         };
         let b = encode_boot_info(&info);
         assert_eq!(b.len(), std::mem::size_of::<BootInfo>());
@@ -271,12 +371,18 @@ mod tests {
         assert_eq!(b[std::mem::offset_of!(BootInfo, seed)], 14);
         assert_eq!(at(std::mem::offset_of!(BootInfo, kernel_segments) + 8), 21);
         let off = std::mem::offset_of!(BootInfo, stdio_flags);
-        assert_eq!(u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()), 18);
+        assert_eq!(
+            u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()),
+            18
+        );
     }
 
     #[test]
     fn refuses_a_malformed_kernel() {
         let mem = GuestMemory::new(64 << 20).unwrap();
-        assert!(matches!(load_kernel(&mem, b"not an elf"), Err(LayoutError::KernelElf(_))));
+        assert!(matches!(
+            load_kernel(&mem, b"not an elf"),
+            Err(LayoutError::KernelElf(_))
+        ));
     }
 }

@@ -17,13 +17,26 @@ mod vm;
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; a usage error is hull's own (125).
+            let code = if e.use_stderr() {
+                run::EXIT_HULL_ERROR
+            } else {
+                0
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let code = match cli.command {
         cli::Command::Run(args) => match run::run(args) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("hull: {e:#}");
-                e.downcast_ref::<run::ProgramError>().map_or(run::EXIT_HULL_ERROR, |p| p.status())
+                e.downcast_ref::<run::ProgramError>()
+                    .map_or(run::EXIT_HULL_ERROR, |p| p.status())
             }
         },
     };

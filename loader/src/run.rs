@@ -49,9 +49,15 @@ impl ProgramError {
 fn open_program(path: &Path) -> Result<(File, u64, PathBuf), ProgramError> {
     let file = File::open(path).map_err(|err| match err.kind() {
         std::io::ErrorKind::NotFound => ProgramError::NotFound(path.into()),
-        _ => ProgramError::Open { path: path.into(), err },
+        _ => ProgramError::Open {
+            path: path.into(),
+            err,
+        },
     })?;
-    let meta = file.metadata().map_err(|err| ProgramError::Open { path: path.into(), err })?;
+    let meta = file.metadata().map_err(|err| ProgramError::Open {
+        path: path.into(),
+        err,
+    })?;
     if meta.is_dir() {
         return Err(ProgramError::IsDirectory(path.into()));
     }
@@ -64,37 +70,83 @@ fn open_program(path: &Path) -> Result<(File, u64, PathBuf), ProgramError> {
 
 fn signal_name(sig: u32) -> String {
     const NAMES: [&str; 32] = [
-        "SIG0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",
-        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "SIG0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
-    NAMES.get(sig as usize).map_or_else(|| format!("SIGRTMIN+{}", sig - 34), |s| s.to_string())
+    NAMES
+        .get(sig as usize)
+        .map_or_else(|| format!("SIGRTMIN+{}", sig - 34), |s| s.to_string())
 }
 
 /// Runs the program; returns its exit status.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let (program, program_len, abs_path) = open_program(&args.program)?;
+    let program_path = args.program();
+    let (program, program_len, abs_path) = open_program(&program_path)?;
     let kernel_elf: std::borrow::Cow<'static, [u8]> = match &args.kernel {
-        Some(p) => std::fs::read(p).with_context(|| format!("reading --kernel {}", p.display()))?.into(),
+        Some(p) => std::fs::read(p)
+            .with_context(|| format!("reading --kernel {}", p.display()))?
+            .into(),
         None => KERNEL_ELF.into(),
     };
     let env = build_env(&args.env, |k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
-    let mut argv: Vec<Vec<u8>> = vec![args.program.as_os_str().as_bytes().to_vec()];
-    argv.extend(args.args.iter().map(|a| a.as_bytes().to_vec()));
-    let envp: Vec<Vec<u8>> = env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()).collect();
+    let mut argv: Vec<Vec<u8>> = vec![program_path.as_os_str().as_bytes().to_vec()];
+    argv.extend(args.args().iter().map(|a| a.as_bytes().to_vec()));
+    let envp: Vec<Vec<u8>> = env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .collect();
 
     let mem = GuestMemory::new(args.memory).context("reserving guest memory")?;
     let machine = Machine::new(&mem)?;
     let mut seed = [0u8; 32];
     getrandom(&mut seed).context("reading host randomness")?;
     let handles = HandleTable::with_stdio().context("duplicating stdio")?;
-    let stdio_flags = [std::io::stdin().as_fd_flags(), std::io::stdout().as_fd_flags(), std::io::stderr().as_fd_flags()];
+    let stdio_flags = [
+        std::io::stdin().as_fd_flags(),
+        std::io::stdout().as_fd_flags(),
+        std::io::stderr().as_fd_flags(),
+    ];
     let params = BootParams {
         argv: &argv,
         envp: &envp,
         exe_path: abs_path.as_os_str().as_bytes(),
         program: &program,
         program_len,
-        flags: if args.strace { hull_arch::abi::BOOT_FLAG_STRACE } else { 0 },
+        flags: if args.strace {
+            hull_arch::abi::BOOT_FLAG_STRACE
+        } else {
+            0
+        },
         tsc_khz: machine.tsc_khz,
         seed,
         // SAFETY-free: getuid/getgid cannot fail.
@@ -137,15 +189,45 @@ fn serve(mut machine: Machine, mem: &GuestMemory, handles: HandleTable) -> anyho
                 match server.handle(op) {
                     Ok(None) => {}
                     Ok(Some(end)) => return Ok(end),
-                    Err(e) => return Ok(RunEnd::KernelPanic(format!("guest broke the hypercall protocol: {e}"))),
+                    Err(e) => {
+                        return Ok(RunEnd::KernelPanic(format!(
+                            "guest broke the hypercall protocol: {e}"
+                        )));
+                    }
                 }
             }
-            VcpuExit::IoOut(port, _) | VcpuExit::IoIn(port, _) => return Ok(RunEnd::KernelPanic(format!("guest accessed I/O port {port:#x}, which hull does not serve"))),
-            VcpuExit::MmioRead(addr, _) | VcpuExit::MmioWrite(addr, _) => return Ok(RunEnd::KernelPanic(format!("guest accessed physical address {addr:#x} outside its RAM"))),
-            VcpuExit::Shutdown => return Ok(RunEnd::KernelPanic(format!("guest triple fault (vCPU shutdown); {}", regs_summary(&machine)))),
-            VcpuExit::Hlt => return Ok(RunEnd::KernelPanic("guest halted with interrupts off".into())),
-            VcpuExit::FailEntry(reason, _) => return Ok(RunEnd::KernelPanic(format!("KVM could not enter the guest (hardware entry failure {reason:#x})"))),
-            VcpuExit::InternalError => return Ok(RunEnd::KernelPanic(format!("KVM internal error; {}", regs_summary(&machine)))),
+            VcpuExit::IoOut(port, _) | VcpuExit::IoIn(port, _) => {
+                return Ok(RunEnd::KernelPanic(format!(
+                    "guest accessed I/O port {port:#x}, which hull does not serve"
+                )));
+            }
+            VcpuExit::MmioRead(addr, _) | VcpuExit::MmioWrite(addr, _) => {
+                return Ok(RunEnd::KernelPanic(format!(
+                    "guest accessed physical address {addr:#x} outside its RAM"
+                )));
+            }
+            VcpuExit::Shutdown => {
+                return Ok(RunEnd::KernelPanic(format!(
+                    "guest triple fault (vCPU shutdown); {}",
+                    regs_summary(&machine)
+                )));
+            }
+            VcpuExit::Hlt => {
+                return Ok(RunEnd::KernelPanic(
+                    "guest halted with interrupts off".into(),
+                ));
+            }
+            VcpuExit::FailEntry(reason, _) => {
+                return Ok(RunEnd::KernelPanic(format!(
+                    "KVM could not enter the guest (hardware entry failure {reason:#x})"
+                )));
+            }
+            VcpuExit::InternalError => {
+                return Ok(RunEnd::KernelPanic(format!(
+                    "KVM internal error; {}",
+                    regs_summary(&machine)
+                )));
+            }
             VcpuExit::Intr => continue,
             other => return Ok(RunEnd::KernelPanic(format!("unexpected VM exit {other:?}"))),
         }
@@ -165,7 +247,10 @@ fn report(end: RunEnd) -> i32 {
         RunEnd::Exited(code) => code as i32,
         RunEnd::Signaled { signo, fault } => {
             match fault {
-                Some((addr, rip)) => eprintln!("hull: program killed by {} (address {addr:#x}, rip {rip:#x})", signal_name(signo)),
+                Some((addr, rip)) => eprintln!(
+                    "hull: program killed by {} (address {addr:#x}, rip {rip:#x})",
+                    signal_name(signo)
+                ),
                 None => eprintln!("hull: program killed by {}", signal_name(signo)),
             }
             128 + signo as i32

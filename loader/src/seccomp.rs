@@ -4,7 +4,10 @@
 //! that found a bug in the hypercall server still cannot open files, sockets or devices.
 use std::collections::BTreeMap;
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
 
 /// Why the filter could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +22,12 @@ const KVM_RUN: u64 = 0xae80;
 const KVM_GET_REGS: u64 = 0x8090_ae81;
 
 fn ioctl_is(request: u64) -> Result<SeccompRule, seccompiler::BackendError> {
-    SeccompRule::new(vec![SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request)?])
+    SeccompRule::new(vec![SeccompCondition::new(
+        1,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::Eq,
+        request,
+    )?])
 }
 
 /// The rules: syscall number → conditions (empty = always allowed).
@@ -55,9 +63,22 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError>
         libc::SYS_exit_group,
     ];
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = always.iter().map(|&n| (n, vec![])).collect();
-    rules.insert(libc::SYS_ioctl, vec![ioctl_is(KVM_RUN)?, ioctl_is(KVM_GET_REGS)?, ioctl_is(libc::TCGETS)?, ioctl_is(libc::TIOCGWINSZ)?]);
+    rules.insert(
+        libc::SYS_ioctl,
+        vec![
+            ioctl_is(KVM_RUN)?,
+            ioctl_is(KVM_GET_REGS)?,
+            ioctl_is(libc::TCGETS)?,
+            ioctl_is(libc::TIOCGWINSZ)?,
+        ],
+    );
     // The allocator may map memory, never executable memory.
-    let no_exec = SeccompRule::new(vec![SeccompCondition::new(2, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(libc::PROT_EXEC as u64), 0)?])?;
+    let no_exec = SeccompRule::new(vec![SeccompCondition::new(
+        2,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::MaskedEq(libc::PROT_EXEC as u64),
+        0,
+    )?])?;
     rules.insert(libc::SYS_mmap, vec![no_exec.clone()]);
     rules.insert(libc::SYS_mprotect, vec![no_exec]);
     Ok(rules)
@@ -65,7 +86,12 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError>
 
 /// Installs the filter on every thread of the process.
 pub fn confine() -> Result<(), SeccompError> {
-    let filter = SeccompFilter::new(rules()?, SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64)?;
+    let filter = SeccompFilter::new(
+        rules()?,
+        SeccompAction::KillProcess,
+        SeccompAction::Allow,
+        TargetArch::x86_64,
+    )?;
     let program: BpfProgram = filter.try_into()?;
     seccompiler::apply_filter_all_threads(&program)?;
     Ok(())
@@ -77,7 +103,13 @@ mod tests {
 
     #[test]
     fn filter_compiles() {
-        let filter = SeccompFilter::new(rules().unwrap(), SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64).unwrap();
+        let filter = SeccompFilter::new(
+            rules().unwrap(),
+            SeccompAction::KillProcess,
+            SeccompAction::Allow,
+            TargetArch::x86_64,
+        )
+        .unwrap();
         let program: BpfProgram = filter.try_into().unwrap();
         assert!(program.len() > 20);
     }

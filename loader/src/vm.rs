@@ -1,23 +1,32 @@
 //! The KVM machine: one VM with an in-kernel local APIC, one memory slot of guest RAM, and
 //! one vCPU started directly in 64-bit long mode at the kernel's entry point. Built on
 //! rust-vmm's kvm-ioctls, as Firecracker is.
-use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_fpu, kvm_regs, kvm_segment, kvm_userspace_memory_region};
+use kvm_bindings::{
+    CpuId, KVM_MAX_CPUID_ENTRIES, kvm_fpu, kvm_regs, kvm_segment, kvm_userspace_memory_region,
+};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 
 use crate::guest_memory::GuestMemory;
-use hull_arch::layout::{BOOT_GDT_GPA, BOOT_INFO_GPA, BOOT_STACK_TOP, BOOT_TABLES_GPA, phys_to_virt, selectors};
+use hull_arch::layout::{
+    BOOT_GDT_GPA, BOOT_INFO_GPA, BOOT_STACK_TOP, BOOT_TABLES_GPA, phys_to_virt, selectors,
+};
 
 /// Why the VM could not be created or started.
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
     #[error("/dev/kvm: permission denied; run as root or join the kvm group")]
     KvmPermission,
-    #[error("/dev/kvm: not found; this machine has no KVM (enable virtualization in the firmware or load kvm_intel/kvm_amd)")]
+    #[error(
+        "/dev/kvm: not found; this machine has no KVM (enable virtualization in the firmware or load kvm_intel/kvm_amd)"
+    )]
     KvmMissing,
     #[error("/dev/kvm: {0}")]
     KvmOpen(kvm_ioctls::Error),
     #[error("KVM: {what} failed: {err}")]
-    Ioctl { what: &'static str, err: kvm_ioctls::Error },
+    Ioctl {
+        what: &'static str,
+        err: kvm_ioctls::Error,
+    },
 }
 
 fn ioctl<T>(what: &'static str, r: Result<T, kvm_ioctls::Error>) -> Result<T, VmError> {
@@ -90,13 +99,24 @@ impl Machine {
         })?;
         let vm = ioctl("KVM_CREATE_VM", kvm.create_vm())?;
         ioctl("KVM_CREATE_IRQCHIP", vm.create_irq_chip())?;
-        let region = kvm_userspace_memory_region { slot: 0, flags: 0, guest_phys_addr: 0, memory_size: mem.size(), userspace_addr: mem.host_base() };
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: mem.size(),
+            userspace_addr: mem.host_base(),
+        };
         // SAFETY: the region is exactly `mem`'s mapping, which the caller keeps alive for as
         // long as the VM (both live until the process exits or `run` returns).
-        ioctl("KVM_SET_USER_MEMORY_REGION", unsafe { vm.set_user_memory_region(region) })?;
+        ioctl("KVM_SET_USER_MEMORY_REGION", unsafe {
+            vm.set_user_memory_region(region)
+        })?;
         let vcpu = ioctl("KVM_CREATE_VCPU", vm.create_vcpu(0))?;
 
-        let mut cpuid = ioctl("KVM_GET_SUPPORTED_CPUID", kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES))?;
+        let mut cpuid = ioctl(
+            "KVM_GET_SUPPORTED_CPUID",
+            kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES),
+        )?;
         filter_cpuid(&mut cpuid);
         ioctl("KVM_SET_CPUID2", vcpu.set_cpuid2(&cpuid))?;
 
@@ -114,16 +134,31 @@ impl Machine {
         sregs.idt.limit = 0;
         ioctl("KVM_SET_SREGS", vcpu.set_sregs(&sregs))?;
 
-        let fpu = kvm_fpu { fcw: 0x37f, mxcsr: 0x1f80, ..Default::default() };
+        let fpu = kvm_fpu {
+            fcw: 0x37f,
+            mxcsr: 0x1f80,
+            ..Default::default()
+        };
         ioctl("KVM_SET_FPU", vcpu.set_fpu(&fpu))?;
         let tsc_khz = ioctl("KVM_GET_TSC_KHZ", vcpu.get_tsc_khz())? as u64;
-        Ok(Machine { _kvm: kvm, _vm: vm, vcpu, tsc_khz })
+        Ok(Machine {
+            _kvm: kvm,
+            _vm: vm,
+            vcpu,
+            tsc_khz,
+        })
     }
 
     /// Points the vCPU at the kernel's entry, on the boot stack, with the boot-info block's
     /// address in RDI.
     pub fn set_entry(&self, entry: u64) -> Result<(), VmError> {
-        let regs = kvm_regs { rip: entry, rsp: phys_to_virt(BOOT_STACK_TOP) - 8, rdi: phys_to_virt(BOOT_INFO_GPA), rflags: 2, ..Default::default() };
+        let regs = kvm_regs {
+            rip: entry,
+            rsp: phys_to_virt(BOOT_STACK_TOP) - 8,
+            rdi: phys_to_virt(BOOT_INFO_GPA),
+            rflags: 2,
+            ..Default::default()
+        };
         ioctl("KVM_SET_REGS", self.vcpu.set_regs(&regs))
     }
 }

@@ -78,24 +78,42 @@ fn run(args: &[String]) -> Result<ExitCode> {
 /// the tests build programs with (Debian packages, as root).
 fn setup() -> Result<()> {
     util::step("rustup target add x86_64-unknown-none");
-    let status = std::process::Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).status();
+    let status = std::process::Command::new("rustup")
+        .args(["target", "add", "x86_64-unknown-none"])
+        .status();
     if !util::status_ok(status, "rustup target add")? {
-        return Err("could not add the x86_64-unknown-none target (rustup target add x86_64-unknown-none)".into());
+        return Err(
+            "could not add the x86_64-unknown-none target (rustup target add x86_64-unknown-none)"
+                .into(),
+        );
     }
-    let missing: Vec<&str> = [("gcc", "gcc"), ("musl-gcc", "musl-tools"), ("busybox", "busybox-static")]
-        .iter()
-        .filter(|(tool, _)| util::which(tool).is_none())
-        .map(|(_, pkg)| *pkg)
-        .collect();
+    let missing: Vec<&str> = [
+        ("gcc", "gcc"),
+        ("musl-gcc", "musl-tools"),
+        ("busybox", "busybox-static"),
+    ]
+    .iter()
+    .filter(|(tool, _)| util::which(tool).is_none())
+    .map(|(_, pkg)| *pkg)
+    .collect();
     if !missing.is_empty() {
         util::step(&format!("apt-get install {}", missing.join(" ")));
-        let update = std::process::Command::new("apt-get").args(["update", "-qq"]).status();
+        let update = std::process::Command::new("apt-get")
+            .args(["update", "-qq"])
+            .status();
         if !util::status_ok(update, "apt-get update")? {
             return Err("apt-get update failed; install the packages by hand".into());
         }
-        let install = std::process::Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive").status();
+        let install = std::process::Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
         if !util::status_ok(install, "apt-get install")? {
-            return Err(format!("apt-get install {} failed; install them by hand", missing.join(" ")));
+            return Err(format!(
+                "apt-get install {} failed; install them by hand",
+                missing.join(" ")
+            ));
         }
     }
     Ok(())
@@ -108,13 +126,26 @@ fn demo(ws: &Workspace, rest: &[String]) -> Result<ExitCode> {
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     let hello = out.join("hello");
     util::step("gcc -static -O2 examples/hello.c");
-    let status = std::process::Command::new("gcc").args(["-static", "-O2", "-o"]).arg(&hello).arg(ws.root.join("examples/hello.c")).status();
+    let status = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&hello)
+        .arg(ws.root.join("examples/hello.c"))
+        .status();
     if !util::status_ok(status, "gcc")? {
         return Err("compiling examples/hello.c failed".into());
     }
     util::step(&format!("hull run {}", hello.display()));
-    let args: Vec<String> = if rest.is_empty() { vec!["world".into()] } else { rest.to_vec() };
-    let status = std::process::Command::new(&bin).arg("run").arg(&hello).args(&args).status().map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let args: Vec<String> = if rest.is_empty() {
+        vec!["world".into()]
+    } else {
+        rest.to_vec()
+    };
+    let status = std::process::Command::new(&bin)
+        .arg("run")
+        .arg(&hello)
+        .args(&args)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     Ok(util::exit_code(status))
 }
 

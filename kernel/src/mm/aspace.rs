@@ -59,8 +59,20 @@ pub struct AddressSpace {
 
 impl AddressSpace {
     /// An empty address space sharing the kernel half of `kernel`.
-    pub fn new(kernel: &PageTable, frames: &mut FrameAllocator, image: (u64, u64), mmap_top: u64) -> Result<Self, OutOfFrames> {
-        Ok(AddressSpace { pt: PageTable::new_user(kernel, frames)?, vmas: BTreeMap::new(), brk_start: 0, brk: 0, mmap_top, image })
+    pub fn new(
+        kernel: &PageTable,
+        frames: &mut FrameAllocator,
+        image: (u64, u64),
+        mmap_top: u64,
+    ) -> Result<Self, OutOfFrames> {
+        Ok(AddressSpace {
+            pt: PageTable::new_user(kernel, frames)?,
+            vmas: BTreeMap::new(),
+            brk_start: 0,
+            brk: 0,
+            mmap_top,
+            image,
+        })
     }
 
     /// Iterates the areas in address order.
@@ -70,12 +82,19 @@ impl AddressSpace {
 
     /// The area containing `va`.
     pub fn find(&self, va: u64) -> Option<&Vma> {
-        self.vmas.range(..=va).next_back().map(|(_, v)| v).filter(|v| va < v.end)
+        self.vmas
+            .range(..=va)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| va < v.end)
     }
 
     /// Whether any area overlaps [start, end).
     pub fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.vmas.range(..end).next_back().is_some_and(|(_, v)| v.end > start)
+        self.vmas
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, v)| v.end > start)
     }
 
     /// Inserts an area, replacing whatever overlapped it (MAP_FIXED semantics).
@@ -140,7 +159,12 @@ impl AddressSpace {
     }
 
     /// `madvise(MADV_DONTNEED)`: drop the pages; anonymous memory reads as zero again.
-    pub fn discard(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) -> Result<(), Errno> {
+    pub fn discard(
+        &mut self,
+        start: u64,
+        end: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), Errno> {
         if !self.fully_mapped(start, end) {
             return Err(Errno::ENOMEM);
         }
@@ -191,7 +215,11 @@ impl AddressSpace {
     /// writable (the first write copies them).
     fn page_flags(&self, pa: u64, prot: Prot, exec_phase: bool) -> u64 {
         let f = leaf_flags(prot, exec_phase);
-        if self.owns_frame(pa) { f } else { f & !flags::WRITABLE }
+        if self.owns_frame(pa) {
+            f
+        } else {
+            f & !flags::WRITABLE
+        }
     }
 
     /// Finds a free, page-aligned range of `len` bytes, top-down below `mmap_top`.
@@ -207,7 +235,12 @@ impl AddressSpace {
     }
 
     /// Resolves a fault at `va`. On success the page is mapped for the access.
-    pub fn fault(&mut self, va: u64, access: Access, frames: &mut FrameAllocator) -> Result<(), Fault> {
+    pub fn fault(
+        &mut self,
+        va: u64,
+        access: Access,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), Fault> {
         let page = page_floor(va);
         let vma = *self.find(va).ok_or(Fault::Unmapped)?;
         let allowed = match access {
@@ -224,7 +257,8 @@ impl AddressSpace {
                 // First write to a page shared with the program image: copy it.
                 let copy = frames.alloc().ok_or(Fault::OutOfMemory)?;
                 platform::copy(copy, pa, PAGE_SIZE as usize);
-                self.pt.map(page, copy, leaf_flags(vma.prot, false), frames)?;
+                self.pt
+                    .map(page, copy, leaf_flags(vma.prot, false), frames)?;
                 return Ok(());
             }
             let ok = match access {
@@ -244,7 +278,10 @@ impl AddressSpace {
                 let pa = frames.alloc_zeroed().ok_or(Fault::OutOfMemory)?;
                 self.map_new(page, pa, fl, frames)?;
             }
-            Backing::Image { pa_at_start, data_end } => {
+            Backing::Image {
+                pa_at_start,
+                data_end,
+            } => {
                 let src = pa_at_start + (page - vma.start);
                 let data = data_end.saturating_sub(page).min(PAGE_SIZE);
                 if data == PAGE_SIZE && !vma.prot.write() {
@@ -263,7 +300,13 @@ impl AddressSpace {
         Ok(())
     }
 
-    fn map_new(&mut self, page: u64, pa: u64, fl: u64, frames: &mut FrameAllocator) -> Result<(), Fault> {
+    fn map_new(
+        &mut self,
+        page: u64,
+        pa: u64,
+        fl: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), Fault> {
         if let Err(e) = self.pt.map(page, pa, fl, frames) {
             frames.free(pa);
             return Err(e.into());
@@ -277,9 +320,13 @@ impl AddressSpace {
         if new < self.brk_start || new >= USER_END {
             return self.brk;
         }
-        let (Some(old_end), Some(new_end)) = (page_ceil(self.brk), page_ceil(new)) else { return self.brk };
+        let (Some(old_end), Some(new_end)) = (page_ceil(self.brk), page_ceil(new)) else {
+            return self.brk;
+        };
         if new_end > old_end {
-            if self.overlaps(old_end, new_end) || new_end - self.brk_start > frames.total() * PAGE_SIZE {
+            if self.overlaps(old_end, new_end)
+                || new_end - self.brk_start > frames.total() * PAGE_SIZE
+            {
                 return self.brk;
             }
             self.insert(Vma::anon(old_end, new_end, Prot::RW, Label::Heap), frames);
@@ -291,11 +338,22 @@ impl AddressSpace {
     }
 
     /// Moves the pages of [old, old+len) to [new, new+len) (no frames copied).
-    fn move_pages(&mut self, old: u64, new: u64, len: u64, frames: &mut FrameAllocator) -> Result<(), OutOfFrames> {
+    fn move_pages(
+        &mut self,
+        old: u64,
+        new: u64,
+        len: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), OutOfFrames> {
         let mut off = 0;
         while off < len {
             if let Some((pa, fl)) = self.pt.lookup(old + off) {
-                self.pt.map(new + off, pa, fl & !(flags::ACCESSED | flags::DIRTY | flags::PRESENT), frames)?;
+                self.pt.map(
+                    new + off,
+                    pa,
+                    fl & !(flags::ACCESSED | flags::DIRTY | flags::PRESENT),
+                    frames,
+                )?;
                 self.pt.unmap(old + off);
             }
             off += PAGE_SIZE;
@@ -304,7 +362,15 @@ impl AddressSpace {
     }
 
     /// `mremap`. `fixed` is `Some(addr)` for MREMAP_FIXED.
-    pub fn remap(&mut self, old: u64, old_len: u64, new_len: u64, may_move: bool, fixed: Option<u64>, frames: &mut FrameAllocator) -> Result<u64, Errno> {
+    pub fn remap(
+        &mut self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+        frames: &mut FrameAllocator,
+    ) -> Result<u64, Errno> {
         let vma = *self.find(old).ok_or(Errno::EFAULT)?;
         if old + old_len > vma.end {
             return Err(Errno::EFAULT);
@@ -313,7 +379,11 @@ impl AddressSpace {
             self.unmap(old + new_len, old + old_len, frames);
             return Ok(old);
         }
-        if fixed.is_none() && old + old_len == vma.end && !self.overlaps(vma.end, old + new_len) && old + new_len <= USER_END {
+        if fixed.is_none()
+            && old + old_len == vma.end
+            && !self.overlaps(vma.end, old + new_len)
+            && old + new_len <= USER_END
+        {
             let mut grown = vma.slice(old, vma.end);
             grown.end = old + new_len;
             self.carve(old, vma.end);
@@ -325,7 +395,10 @@ impl AddressSpace {
         }
         let dest = match fixed {
             Some(addr) => {
-                if addr % PAGE_SIZE != 0 || addr.checked_add(new_len).is_none_or(|e| e > USER_END) || (addr < old + old_len && old < addr + new_len) {
+                if addr % PAGE_SIZE != 0
+                    || addr.checked_add(new_len).is_none_or(|e| e > USER_END)
+                    || (addr < old + old_len && old < addr + new_len)
+                {
                     return Err(Errno::EINVAL);
                 }
                 self.unmap(addr, addr + new_len, frames);
@@ -335,10 +408,17 @@ impl AddressSpace {
         };
         let moved = old_len.min(new_len);
         let mut area = vma.slice(old, old + old_len);
-        self.move_pages(old, dest, moved, frames).map_err(|_| Errno::ENOMEM)?;
+        self.move_pages(old, dest, moved, frames)
+            .map_err(|_| Errno::ENOMEM)?;
         self.unmap(old, old + old_len, frames);
         area.backing = match area.backing {
-            Backing::Image { pa_at_start, data_end } => Backing::Image { pa_at_start, data_end: dest + data_end.saturating_sub(old) },
+            Backing::Image {
+                pa_at_start,
+                data_end,
+            } => Backing::Image {
+                pa_at_start,
+                data_end: dest + data_end.saturating_sub(old),
+            },
             b => b,
         };
         area.start = dest;
@@ -387,12 +467,21 @@ mod tests {
     #[test]
     fn demand_paging_zero_fills_and_checks_permissions() {
         let (mut a, mut f) = space();
-        a.insert(Vma::anon(0x10000, 0x20000, Prot(Prot::READ), Label::None), &mut f);
-        assert_eq!(a.fault(0x10008, Access::Write, &mut f), Err(Fault::Forbidden));
+        a.insert(
+            Vma::anon(0x10000, 0x20000, Prot(Prot::READ), Label::None),
+            &mut f,
+        );
+        assert_eq!(
+            a.fault(0x10008, Access::Write, &mut f),
+            Err(Fault::Forbidden)
+        );
         assert_eq!(a.fault(0x30000, Access::Read, &mut f), Err(Fault::Unmapped));
         a.fault(0x10008, Access::Read, &mut f).unwrap();
         let (pa, fl) = a.pt.lookup(0x10000).unwrap();
-        assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE | flags::USER), flags::NO_EXECUTE | flags::USER);
+        assert_eq!(
+            fl & (flags::WRITABLE | flags::NO_EXECUTE | flags::USER),
+            flags::NO_EXECUTE | flags::USER
+        );
         let mut b = [1u8; 16];
         platform::read(pa, &mut b);
         assert_eq!(b, [0; 16]);
@@ -414,13 +503,29 @@ mod tests {
     fn image_pages_are_shared_read_only_and_copied_on_write() {
         let (mut a, mut f) = space();
         platform::write(0x2000, b"hello image");
-        let v = Vma { start: 0x400000, end: 0x402000, prot: Prot(Prot::READ), backing: Backing::Image { pa_at_start: 0x2000, data_end: 0x401800 }, label: Label::Program };
+        let v = Vma {
+            start: 0x400000,
+            end: 0x402000,
+            prot: Prot(Prot::READ),
+            backing: Backing::Image {
+                pa_at_start: 0x2000,
+                data_end: 0x401800,
+            },
+            label: Label::Program,
+        };
         a.insert(v, &mut f);
         a.fault(0x400000, Access::Read, &mut f).unwrap();
-        assert_eq!(a.pt.lookup(0x400000).unwrap().0, 0x2000, "whole read-only page shares the image frame");
+        assert_eq!(
+            a.pt.lookup(0x400000).unwrap().0,
+            0x2000,
+            "whole read-only page shares the image frame"
+        );
         a.fault(0x401000, Access::Read, &mut f).unwrap();
         let (pa, _) = a.pt.lookup(0x401000).unwrap();
-        assert_ne!(pa, 0x3000, "partial page is a private copy with a zeroed tail");
+        assert_ne!(
+            pa, 0x3000,
+            "partial page is a private copy with a zeroed tail"
+        );
         let mut tail = [9u8; 8];
         platform::read(pa + 0x800, &mut tail);
         assert_eq!(tail, [0; 8]);
@@ -439,12 +544,15 @@ mod tests {
         let (mut a, mut f) = space();
         a.insert(Vma::anon(0x10000, 0x14000, Prot::RW, Label::None), &mut f);
         for p in 0..4 {
-            a.fault(0x10000 + p * PAGE_SIZE, Access::Write, &mut f).unwrap();
+            a.fault(0x10000 + p * PAGE_SIZE, Access::Write, &mut f)
+                .unwrap();
         }
         let before = f.available();
         a.unmap(0x11000, 0x13000, &mut f);
         assert_eq!(f.available(), before + 2);
-        assert!(a.find(0x10000).is_some() && a.find(0x11000).is_none() && a.find(0x13000).is_some());
+        assert!(
+            a.find(0x10000).is_some() && a.find(0x11000).is_none() && a.find(0x13000).is_some()
+        );
         assert_eq!(a.protect(0x10000, 0x14000, Prot::NONE), Err(Errno::ENOMEM));
     }
 
@@ -454,7 +562,10 @@ mod tests {
         let top = a.mmap_top;
         a.insert(Vma::anon(top - 0x3000, top, Prot::RW, Label::None), &mut f);
         assert_eq!(a.find_free(0x1000), Some(top - 0x4000));
-        a.insert(Vma::anon(top - 0x5000, top - 0x4000, Prot::RW, Label::None), &mut f);
+        a.insert(
+            Vma::anon(top - 0x5000, top - 0x4000, Prot::RW, Label::None),
+            &mut f,
+        );
         assert_eq!(a.find_free(0x2000), Some(top - 0x7000));
     }
 
@@ -467,19 +578,31 @@ mod tests {
         a.fault(0x60_2000, Access::Write, &mut f).unwrap();
         assert_eq!(a.set_brk(0x60_1000, &mut f), 0x60_1000);
         assert!(a.find(0x60_1000).is_none());
-        assert_eq!(a.set_brk(0x10, &mut f), 0x60_1000, "below the start fails, returning the old break");
+        assert_eq!(
+            a.set_brk(0x10, &mut f),
+            0x60_1000,
+            "below the start fails, returning the old break"
+        );
     }
 
     #[test]
     fn mremap_moves_pages_with_contents() {
         let (mut a, mut f) = space();
         a.insert(Vma::anon(0x10000, 0x12000, Prot::RW, Label::None), &mut f);
-        a.insert(Vma::anon(0x12000, 0x13000, Prot(Prot::READ), Label::None), &mut f);
+        a.insert(
+            Vma::anon(0x12000, 0x13000, Prot(Prot::READ), Label::None),
+            &mut f,
+        );
         a.fault(0x10000, Access::Write, &mut f).unwrap();
         let pa = a.pt.lookup(0x10000).unwrap().0;
         platform::write(pa, b"moved");
-        assert_eq!(a.remap(0x10000, 0x2000, 0x4000, false, None, &mut f), Err(Errno::ENOMEM));
-        let new = a.remap(0x10000, 0x2000, 0x4000, true, None, &mut f).unwrap();
+        assert_eq!(
+            a.remap(0x10000, 0x2000, 0x4000, false, None, &mut f),
+            Err(Errno::ENOMEM)
+        );
+        let new = a
+            .remap(0x10000, 0x2000, 0x4000, true, None, &mut f)
+            .unwrap();
         assert_ne!(new, 0x10000);
         assert!(a.find(0x10000).is_none());
         assert_eq!(a.pt.lookup(new).unwrap().0, pa);

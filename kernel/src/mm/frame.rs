@@ -18,8 +18,16 @@ pub struct FrameAllocator {
 impl FrameAllocator {
     /// Manages frames in [start, end) (both page aligned).
     pub fn new(start: u64, end: u64) -> Self {
-        assert!(start % PAGE_SIZE == 0 && end % PAGE_SIZE == 0 && start <= end, "bad frame range {start:#x}..{end:#x}");
-        FrameAllocator { next: start, end, free: Vec::new(), total: (end - start) / PAGE_SIZE }
+        assert!(
+            start % PAGE_SIZE == 0 && end % PAGE_SIZE == 0 && start <= end,
+            "bad frame range {start:#x}..{end:#x}"
+        );
+        FrameAllocator {
+            next: start,
+            end,
+            free: Vec::new(),
+            total: (end - start) / PAGE_SIZE,
+        }
     }
 
     /// A frame with undefined contents, or `None` when memory is exhausted.

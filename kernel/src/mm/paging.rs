@@ -37,7 +37,9 @@ fn index(va: u64, level: u32) -> u64 {
 impl PageTable {
     /// A new, empty hierarchy.
     pub fn new(frames: &mut FrameAllocator) -> Result<Self, OutOfFrames> {
-        Ok(PageTable { root: frames.alloc_zeroed().ok_or(OutOfFrames)? })
+        Ok(PageTable {
+            root: frames.alloc_zeroed().ok_or(OutOfFrames)?,
+        })
     }
 
     /// A new hierarchy whose kernel half (PML4 slots 256..512) is shared with `kernel`.
@@ -57,15 +59,26 @@ impl PageTable {
     /// Physical address of the entry for `va` at `level` (1 = PT), creating intermediate
     /// tables when `frames` is given. `None` if a table on the way is missing (and not
     /// created) or a huge page is in the way.
-    fn entry_at(&self, va: u64, level: u32, mut frames: Option<&mut FrameAllocator>) -> Result<Option<u64>, OutOfFrames> {
+    fn entry_at(
+        &self,
+        va: u64,
+        level: u32,
+        mut frames: Option<&mut FrameAllocator>,
+    ) -> Result<Option<u64>, OutOfFrames> {
         let mut table = self.root;
         for l in (level + 1..=4).rev() {
             let slot = table + 8 * index(va, l);
             let e = platform::read_u64(slot);
             if e & PRESENT == 0 {
-                let Some(f) = frames.as_deref_mut() else { return Ok(None) };
+                let Some(f) = frames.as_deref_mut() else {
+                    return Ok(None);
+                };
                 let new = f.alloc_zeroed().ok_or(OutOfFrames)?;
-                let user = if va < hull_arch::layout::USER_END { USER } else { 0 };
+                let user = if va < hull_arch::layout::USER_END {
+                    USER
+                } else {
+                    0
+                };
                 platform::write_u64(slot, new | PRESENT | WRITABLE | user);
                 table = new;
             } else if e & HUGE != 0 {
@@ -78,16 +91,32 @@ impl PageTable {
     }
 
     /// Maps the 4 KiB page at `va` to `pa` with leaf `flags` (PRESENT is added).
-    pub fn map(&mut self, va: u64, pa: u64, flags: u64, frames: &mut FrameAllocator) -> Result<(), OutOfFrames> {
-        let slot = self.entry_at(va, 1, Some(frames))?.expect("created tables are never huge");
+    pub fn map(
+        &mut self,
+        va: u64,
+        pa: u64,
+        flags: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), OutOfFrames> {
+        let slot = self
+            .entry_at(va, 1, Some(frames))?
+            .expect("created tables are never huge");
         platform::write_u64(slot, (pa & ADDR_MASK) | flags | PRESENT);
         platform::invlpg(va);
         Ok(())
     }
 
     /// Maps the 2 MiB page at `va` to `pa` (kernel direct map and image).
-    pub fn map_large(&mut self, va: u64, pa: u64, flags: u64, frames: &mut FrameAllocator) -> Result<(), OutOfFrames> {
-        let slot = self.entry_at(va, 2, Some(frames))?.expect("created tables are never huge");
+    pub fn map_large(
+        &mut self,
+        va: u64,
+        pa: u64,
+        flags: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), OutOfFrames> {
+        let slot = self
+            .entry_at(va, 2, Some(frames))?
+            .expect("created tables are never huge");
         platform::write_u64(slot, (pa & ADDR_MASK) | flags | PRESENT | HUGE);
         Ok(())
     }
@@ -102,7 +131,10 @@ impl PageTable {
             }
             if l == 1 || e & HUGE != 0 {
                 let size = PAGE_SIZE << (9 * (l - 1));
-                return Some(((e & ADDR_MASK & !(size - 1)) + (va & (size - 1) & !(PAGE_SIZE - 1)), e & !ADDR_MASK));
+                return Some((
+                    (e & ADDR_MASK & !(size - 1)) + (va & (size - 1) & !(PAGE_SIZE - 1)),
+                    e & !ADDR_MASK,
+                ));
             }
             table = e & ADDR_MASK;
         }
@@ -123,7 +155,9 @@ impl PageTable {
 
     /// Replaces the leaf flags of a mapped 4 KiB page; false if it is not mapped.
     pub fn set_flags(&mut self, va: u64, flags: u64) -> bool {
-        let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else { return false };
+        let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
+            return false;
+        };
         let e = platform::read_u64(slot);
         if e & PRESENT == 0 {
             return false;
@@ -171,7 +205,8 @@ mod tests {
         let mut f = setup();
         let mut pt = PageTable::new(&mut f).unwrap();
         let va = 0x0000_7fff_1234_5000;
-        pt.map(va, 0x42000, USER | WRITABLE | NO_EXECUTE, &mut f).unwrap();
+        pt.map(va, 0x42000, USER | WRITABLE | NO_EXECUTE, &mut f)
+            .unwrap();
         let (pa, fl) = pt.lookup(va + 0x123).unwrap();
         assert_eq!(pa, 0x42000);
         assert_eq!(fl, USER | WRITABLE | NO_EXECUTE | PRESENT);
@@ -194,7 +229,10 @@ mod tests {
         let l4 = platform::read_u64(k.root() + 8 * index(kva, 4));
         assert_eq!(l4 & USER, 0);
         let u = PageTable::new_user(&k, &mut f).unwrap();
-        assert_eq!(u.lookup(kva + 0x1234_5), Some((0x12000, WRITABLE | NO_EXECUTE | PRESENT | HUGE)));
+        assert_eq!(
+            u.lookup(kva + 0x1234_5),
+            Some((0x12000, WRITABLE | NO_EXECUTE | PRESENT | HUGE))
+        );
         let before = f.available();
         u.free_user_tables(&mut f);
         assert_eq!(f.available(), before + 1);

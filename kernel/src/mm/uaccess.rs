@@ -14,7 +14,12 @@ use hull_arch::abi::Segment;
 use hull_arch::layout::USER_END;
 
 /// The physical address backing user `va`, faulting it in for `access`.
-pub fn user_page(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u64, access: Access) -> Result<u64, Errno> {
+pub fn user_page(
+    aspace: &mut AddressSpace,
+    frames: &mut FrameAllocator,
+    va: u64,
+    access: Access,
+) -> Result<u64, Errno> {
     if va >= USER_END {
         return Err(Errno::EFAULT);
     }
@@ -45,7 +50,14 @@ fn check_range(va: u64, len: usize) -> Result<(), Errno> {
 }
 
 /// Calls `f(pa, offset, chunk_len)` for each page-bounded piece of [va, va+len).
-fn for_each_piece(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u64, len: usize, access: Access, mut f: impl FnMut(u64, usize, usize)) -> Result<(), Errno> {
+fn for_each_piece(
+    aspace: &mut AddressSpace,
+    frames: &mut FrameAllocator,
+    va: u64,
+    len: usize,
+    access: Access,
+    mut f: impl FnMut(u64, usize, usize),
+) -> Result<(), Errno> {
     check_range(va, len)?;
     let mut done = 0usize;
     while done < len {
@@ -59,24 +71,56 @@ fn for_each_piece(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u6
 }
 
 /// Copies user memory at `va` into `buf`.
-pub fn copy_from_user(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+pub fn copy_from_user(
+    aspace: &mut AddressSpace,
+    frames: &mut FrameAllocator,
+    va: u64,
+    buf: &mut [u8],
+) -> Result<(), Errno> {
     let len = buf.len();
-    for_each_piece(aspace, frames, va, len, Access::Read, |pa, off, n| platform::read(pa, &mut buf[off..off + n]))
+    for_each_piece(aspace, frames, va, len, Access::Read, |pa, off, n| {
+        platform::read(pa, &mut buf[off..off + n])
+    })
 }
 
 /// Copies `buf` to user memory at `va`.
-pub fn copy_to_user(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u64, buf: &[u8]) -> Result<(), Errno> {
-    for_each_piece(aspace, frames, va, buf.len(), Access::Write, |pa, off, n| platform::write(pa, &buf[off..off + n]))
+pub fn copy_to_user(
+    aspace: &mut AddressSpace,
+    frames: &mut FrameAllocator,
+    va: u64,
+    buf: &[u8],
+) -> Result<(), Errno> {
+    for_each_piece(
+        aspace,
+        frames,
+        va,
+        buf.len(),
+        Access::Write,
+        |pa, off, n| platform::write(pa, &buf[off..off + n]),
+    )
 }
 
 /// Zeroes `len` bytes of user memory at `va`.
-pub fn clear_user(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u64, len: usize) -> Result<(), Errno> {
-    for_each_piece(aspace, frames, va, len, Access::Write, |pa, _, n| platform::fill(pa, 0, n))
+pub fn clear_user(
+    aspace: &mut AddressSpace,
+    frames: &mut FrameAllocator,
+    va: u64,
+    len: usize,
+) -> Result<(), Errno> {
+    for_each_piece(aspace, frames, va, len, Access::Write, |pa, _, n| {
+        platform::fill(pa, 0, n)
+    })
 }
 
 /// Reads a NUL-terminated string of at most `max` bytes (excluding the NUL); `too_long`
 /// is the errno when there is no NUL within that.
-pub fn read_cstring(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u64, max: usize, too_long: Errno) -> Result<Vec<u8>, Errno> {
+pub fn read_cstring(
+    aspace: &mut AddressSpace,
+    frames: &mut FrameAllocator,
+    va: u64,
+    max: usize,
+    too_long: Errno,
+) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut at = va;
     loop {
@@ -86,7 +130,11 @@ pub fn read_cstring(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: 
         platform::read(pa, &mut chunk[..n]);
         if let Some(z) = chunk[..n].iter().position(|&b| b == 0) {
             out.extend_from_slice(&chunk[..z]);
-            return if out.len() > max { Err(too_long) } else { Ok(out) };
+            return if out.len() > max {
+                Err(too_long)
+            } else {
+                Ok(out)
+            };
         }
         out.extend_from_slice(&chunk[..n]);
         if out.len() > max {
@@ -98,15 +146,31 @@ pub fn read_cstring(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: 
 
 /// The guest-physical segments backing [va, va+len), faulted in for `access`, with
 /// physically contiguous pages merged: what a Read/Write hypercall carries.
-pub fn user_segments(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u64, len: usize, access: Access, out: &mut Vec<Segment>) -> Result<(), Errno> {
-    for_each_piece(aspace, frames, va, len, access, |pa, _, n| match out.last_mut() {
-        Some(last) if last.gpa + last.len == pa => last.len += n as u64,
-        _ => out.push(Segment { gpa: pa, len: n as u64 }),
+pub fn user_segments(
+    aspace: &mut AddressSpace,
+    frames: &mut FrameAllocator,
+    va: u64,
+    len: usize,
+    access: Access,
+    out: &mut Vec<Segment>,
+) -> Result<(), Errno> {
+    for_each_piece(aspace, frames, va, len, access, |pa, _, n| {
+        match out.last_mut() {
+            Some(last) if last.gpa + last.len == pa => last.len += n as u64,
+            _ => out.push(Segment {
+                gpa: pa,
+                len: n as u64,
+            }),
+        }
     })
 }
 
 /// Reads a plain-old-data value (a `#[repr(C)]` struct of integers) from user memory.
-pub fn read_u64s<const N: usize>(aspace: &mut AddressSpace, frames: &mut FrameAllocator, va: u64) -> Result<[u64; N], Errno> {
+pub fn read_u64s<const N: usize>(
+    aspace: &mut AddressSpace,
+    frames: &mut FrameAllocator,
+    va: u64,
+) -> Result<[u64; N], Errno> {
     let mut bytes = [0u8; 8];
     let mut out = [0u64; N];
     for (i, slot) in out.iter_mut().enumerate() {
@@ -128,7 +192,10 @@ mod tests {
         let k = PageTable::new(&mut f).unwrap();
         let mut a = AddressSpace::new(&k, &mut f, (0, 0), 0x7000_0000_0000).unwrap();
         a.insert(Vma::anon(0x10000, 0x13000, Prot::RW, Label::None), &mut f);
-        a.insert(Vma::anon(0x20000, 0x21000, Prot(Prot::READ), Label::None), &mut f);
+        a.insert(
+            Vma::anon(0x20000, 0x21000, Prot(Prot::READ), Label::None),
+            &mut f,
+        );
         (a, f)
     }
 
@@ -146,19 +213,42 @@ mod tests {
     fn bad_pointers_are_efault() {
         let (mut a, mut f) = space();
         let mut b = [0u8; 8];
-        assert_eq!(copy_from_user(&mut a, &mut f, 0x1, &mut b), Err(Errno::EFAULT));
-        assert_eq!(copy_from_user(&mut a, &mut f, 0xffff_8000_0000_0000, &mut b), Err(Errno::EFAULT));
-        assert_eq!(copy_from_user(&mut a, &mut f, u64::MAX - 3, &mut b), Err(Errno::EFAULT));
-        assert_eq!(copy_to_user(&mut a, &mut f, 0x20000, &b), Err(Errno::EFAULT), "read-only area");
-        assert_eq!(copy_to_user(&mut a, &mut f, 0x12ffc, &b), Err(Errno::EFAULT), "runs off the end");
+        assert_eq!(
+            copy_from_user(&mut a, &mut f, 0x1, &mut b),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            copy_from_user(&mut a, &mut f, 0xffff_8000_0000_0000, &mut b),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            copy_from_user(&mut a, &mut f, u64::MAX - 3, &mut b),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            copy_to_user(&mut a, &mut f, 0x20000, &b),
+            Err(Errno::EFAULT),
+            "read-only area"
+        );
+        assert_eq!(
+            copy_to_user(&mut a, &mut f, 0x12ffc, &b),
+            Err(Errno::EFAULT),
+            "runs off the end"
+        );
     }
 
     #[test]
     fn cstrings_and_segments() {
         let (mut a, mut f) = space();
         copy_to_user(&mut a, &mut f, 0x10ffe, b"hello\0").unwrap();
-        assert_eq!(read_cstring(&mut a, &mut f, 0x10ffe, 100, Errno::ENAMETOOLONG).unwrap(), b"hello");
-        assert_eq!(read_cstring(&mut a, &mut f, 0x10ffe, 3, Errno::ENAMETOOLONG), Err(Errno::ENAMETOOLONG));
+        assert_eq!(
+            read_cstring(&mut a, &mut f, 0x10ffe, 100, Errno::ENAMETOOLONG).unwrap(),
+            b"hello"
+        );
+        assert_eq!(
+            read_cstring(&mut a, &mut f, 0x10ffe, 3, Errno::ENAMETOOLONG),
+            Err(Errno::ENAMETOOLONG)
+        );
         let mut segs = Vec::new();
         user_segments(&mut a, &mut f, 0x10800, 0x1000, Access::Read, &mut segs).unwrap();
         assert_eq!(segs.iter().map(|s| s.len).sum::<u64>(), 0x1000);

@@ -60,7 +60,13 @@ pub enum Label {
 impl Vma {
     /// An anonymous area.
     pub fn anon(start: u64, end: u64, prot: Prot, label: Label) -> Self {
-        Vma { start, end, prot, backing: Backing::Anon, label }
+        Vma {
+            start,
+            end,
+            prot,
+            backing: Backing::Anon,
+            label,
+        }
     }
 
     /// The part of this area within [start, end) (which must overlap it).
@@ -70,14 +76,30 @@ impl Vma {
         debug_assert!(s < e);
         let backing = match self.backing {
             Backing::Anon => Backing::Anon,
-            Backing::Image { pa_at_start, data_end } => Backing::Image { pa_at_start: pa_at_start + (s - self.start), data_end },
+            Backing::Image {
+                pa_at_start,
+                data_end,
+            } => Backing::Image {
+                pa_at_start: pa_at_start + (s - self.start),
+                data_end,
+            },
         };
-        Vma { start: s, end: e, prot: self.prot, backing, label: self.label }
+        Vma {
+            start: s,
+            end: e,
+            prot: self.prot,
+            backing,
+            label: self.label,
+        }
     }
 
     /// Whether two adjacent areas can be one.
     pub fn joins(&self, next: &Vma) -> bool {
-        self.end == next.start && self.prot == next.prot && self.label == next.label && self.backing == Backing::Anon && next.backing == Backing::Anon
+        self.end == next.start
+            && self.prot == next.prot
+            && self.label == next.label
+            && self.backing == Backing::Anon
+            && next.backing == Backing::Anon
     }
 }
 
@@ -87,9 +109,24 @@ mod tests {
 
     #[test]
     fn slicing_an_image_area_moves_its_file_offset() {
-        let v = Vma { start: 0x400000, end: 0x403000, prot: Prot(5), backing: Backing::Image { pa_at_start: 0x10000, data_end: 0x402800 }, label: Label::Program };
+        let v = Vma {
+            start: 0x400000,
+            end: 0x403000,
+            prot: Prot(5),
+            backing: Backing::Image {
+                pa_at_start: 0x10000,
+                data_end: 0x402800,
+            },
+            label: Label::Program,
+        };
         let s = v.slice(0x401000, 0x500000);
         assert_eq!((s.start, s.end), (0x401000, 0x403000));
-        assert_eq!(s.backing, Backing::Image { pa_at_start: 0x11000, data_end: 0x402800 });
+        assert_eq!(
+            s.backing,
+            Backing::Image {
+                pa_at_start: 0x11000,
+                data_end: 0x402800
+            }
+        );
     }
 }

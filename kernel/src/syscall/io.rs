@@ -44,14 +44,28 @@ fn check_access(file: &OpenFile, dir: Dir) -> Result<(), Errno> {
 /// Moves bytes between `file` and the user ranges `iovs`, in hypercalls of at most
 /// MAX_SEGMENTS segments, stopping at the first short transfer. `offset` is `None` for the
 /// file's current position.
-fn transfer(k: &mut Kernel, file: &OpenFile, iovs: &[(u64, u64)], offset: Option<u64>, dir: Dir) -> SysResult {
+fn transfer(
+    k: &mut Kernel,
+    file: &OpenFile,
+    iovs: &[(u64, u64)],
+    offset: Option<u64>,
+    dir: Dir,
+) -> SysResult {
     check_access(file, dir)?;
     let handle = host_handle(file);
-    let access = if dir == Dir::Read { Access::Write } else { Access::Read };
+    let access = if dir == Dir::Read {
+        Access::Write
+    } else {
+        Access::Read
+    };
     let mut total = 0u64;
     let mut segs: Vec<Segment> = Vec::with_capacity(abi::MAX_SEGMENTS);
     let mut pending = 0u64;
-    let flush = |k: &mut Kernel, segs: &mut Vec<Segment>, pending: &mut u64, total: &mut u64| -> Result<bool, Errno> {
+    let flush = |k: &mut Kernel,
+                 segs: &mut Vec<Segment>,
+                 pending: &mut u64,
+                 total: &mut u64|
+     -> Result<bool, Errno> {
         let at = offset.map_or(OFFSET_CURRENT, |o| o + *total);
         let r = match dir {
             Dir::Read => hypercall::read(handle, segs, at),
@@ -76,7 +90,14 @@ fn transfer(k: &mut Kernel, file: &OpenFile, iovs: &[(u64, u64)], offset: Option
             let at = base + done;
             let n = (len - done).min(crate::mm::PAGE_SIZE - (at & (crate::mm::PAGE_SIZE - 1)));
             let before = segs.len();
-            if let Err(e) = uaccess::user_segments(&mut k.proc.aspace, &mut k.frames, at, n as usize, access, &mut segs) {
+            if let Err(e) = uaccess::user_segments(
+                &mut k.proc.aspace,
+                &mut k.frames,
+                at,
+                n as usize,
+                access,
+                &mut segs,
+            ) {
                 segs.truncate(before);
                 if total == 0 && pending == 0 {
                     return Err(e);
@@ -88,7 +109,9 @@ fn transfer(k: &mut Kernel, file: &OpenFile, iovs: &[(u64, u64)], offset: Option
             }
             pending += n;
             done += n;
-            if segs.len() >= abi::MAX_SEGMENTS - 1 && !flush(k, &mut segs, &mut pending, &mut total)? {
+            if segs.len() >= abi::MAX_SEGMENTS - 1
+                && !flush(k, &mut segs, &mut pending, &mut total)?
+            {
                 break 'outer;
             }
         }
@@ -103,8 +126,18 @@ fn file(k: &Kernel, fd: i32) -> Result<Arc<OpenFile>, Errno> {
     k.proc.fds.get(fd).cloned()
 }
 
+/// Linux's access_ok: the whole [buf, buf+len) must be user space, whatever part of it is
+/// then transferred (the length is clamped to MAX_RW_COUNT only after this check).
+fn access_ok(buf: u64, len: u64) -> Result<(), Errno> {
+    match buf.checked_add(len) {
+        Some(end) if end <= hull_arch::layout::USER_END => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
 pub fn read(k: &mut Kernel, fd: i32, buf: u64, len: u64) -> SysResult {
     let f = file(k, fd)?;
+    access_ok(buf, len)?;
     if len == 0 {
         return check_access(&f, Dir::Read).map(|_| 0);
     }
@@ -113,6 +146,7 @@ pub fn read(k: &mut Kernel, fd: i32, buf: u64, len: u64) -> SysResult {
 
 pub fn write(k: &mut Kernel, fd: i32, buf: u64, len: u64) -> SysResult {
     let f = file(k, fd)?;
+    access_ok(buf, len)?;
     if len == 0 {
         return check_access(&f, Dir::Write).map(|_| 0);
     }
@@ -125,14 +159,22 @@ fn positional(offset: i64) -> Result<u64, Errno> {
 
 pub fn pread(k: &mut Kernel, fd: i32, buf: u64, len: u64, offset: i64) -> SysResult {
     let f = file(k, fd)?;
+    access_ok(buf, len)?;
     let off = positional(offset)?;
     transfer(k, &f, &[(buf, len.min(MAX_RW_COUNT))], Some(off), Dir::Read)
 }
 
 pub fn pwrite(k: &mut Kernel, fd: i32, buf: u64, len: u64, offset: i64) -> SysResult {
     let f = file(k, fd)?;
+    access_ok(buf, len)?;
     let off = positional(offset)?;
-    transfer(k, &f, &[(buf, len.min(MAX_RW_COUNT))], Some(off), Dir::Write)
+    transfer(
+        k,
+        &f,
+        &[(buf, len.min(MAX_RW_COUNT))],
+        Some(off),
+        Dir::Write,
+    )
 }
 
 /// Reads and checks an iovec array.
@@ -150,6 +192,7 @@ fn iovecs(k: &mut Kernel, iov: u64, count: u64) -> Result<Vec<(u64, u64)>, Errno
         if len > i64::MAX as u64 {
             return Err(Errno::EINVAL);
         }
+        access_ok(base, len)?;
         let len = len.min(MAX_RW_COUNT - total);
         total += len;
         if len > 0 {
@@ -206,9 +249,17 @@ pub fn dup3(k: &mut Kernel, old: i32, new: i32, flags: u32, legacy: bool) -> Sys
         return Err(Errno::EINVAL);
     }
     if old == new {
-        return if legacy { file(k, old).map(|_| new as u64) } else { Err(Errno::EINVAL) };
+        return if legacy {
+            file(k, old).map(|_| new as u64)
+        } else {
+            Err(Errno::EINVAL)
+        };
     }
-    if let Some(prev) = k.proc.fds.dup_to(old, new, flags & oflags::O_CLOEXEC != 0)? {
+    if let Some(prev) = k
+        .proc
+        .fds
+        .dup_to(old, new, flags & oflags::O_CLOEXEC != 0)?
+    {
         release(prev);
     }
     Ok(new as u64)
@@ -228,7 +279,10 @@ pub fn fcntl(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
             if min >= k.proc.fds.limit {
                 return Err(Errno::EINVAL);
             }
-            k.proc.fds.install(f, min, cmd == F_DUPFD_CLOEXEC).map(|n| n as u64)
+            k.proc
+                .fds
+                .install(f, min, cmd == F_DUPFD_CLOEXEC)
+                .map(|n| n as u64)
         }
         F_GETFD => Ok(k.proc.fds.cloexec(fd)? as u64),
         F_SETFD => k.proc.fds.set_cloexec(fd, arg & 1 != 0).map(|_| 0),

@@ -23,14 +23,24 @@ fn range(addr: u64, len: u64) -> Result<u64, Errno> {
     if addr % PAGE_SIZE != 0 {
         return Err(Errno::EINVAL);
     }
-    let end = page_ceil(len).and_then(|l| addr.checked_add(l)).ok_or(Errno::EINVAL)?;
+    let end = page_ceil(len)
+        .and_then(|l| addr.checked_add(l))
+        .ok_or(Errno::EINVAL)?;
     if end > USER_END {
         return Err(Errno::EINVAL);
     }
     Ok(end)
 }
 
-pub fn mmap(k: &mut Kernel, addr: u64, len: u64, prot: u64, flags: u64, fd: i32, offset: u64) -> SysResult {
+pub fn mmap(
+    k: &mut Kernel,
+    addr: u64,
+    len: u64,
+    prot: u64,
+    flags: u64,
+    fd: i32,
+    offset: u64,
+) -> SysResult {
     if len == 0 || prot & !PROT_MASK != 0 {
         return Err(Errno::EINVAL);
     }
@@ -68,15 +78,27 @@ pub fn mmap(k: &mut Kernel, addr: u64, len: u64, prot: u64, flags: u64, fd: i32,
         addr
     } else {
         let hint = addr & !(PAGE_SIZE - 1);
-        if hint >= MMAP_MIN_ADDR && hint.checked_add(len).is_some_and(|e| e <= k.proc.aspace.mmap_top) && !k.proc.aspace.overlaps(hint, hint + len) {
+        if hint >= MMAP_MIN_ADDR
+            && hint
+                .checked_add(len)
+                .is_some_and(|e| e <= k.proc.aspace.mmap_top)
+            && !k.proc.aspace.overlaps(hint, hint + len)
+        {
             hint
         } else {
             k.proc.aspace.find_free(len).ok_or(Errno::ENOMEM)?
         }
     };
-    k.proc.aspace.insert(Vma::anon(start, start + len, Prot(prot as u32), Label::None), &mut k.frames);
+    k.proc.aspace.insert(
+        Vma::anon(start, start + len, Prot(prot as u32), Label::None),
+        &mut k.frames,
+    );
     if flags & MAP_POPULATE != 0 && prot != 0 {
-        let access = if prot & 2 != 0 { Access::Write } else { Access::Read };
+        let access = if prot & 2 != 0 {
+            Access::Write
+        } else {
+            Access::Read
+        };
         let mut va = start;
         while va < start + len {
             if k.proc.aspace.fault(va, access, &mut k.frames) == Err(Fault::OutOfMemory) {
@@ -101,18 +123,35 @@ pub fn mprotect(k: &mut Kernel, addr: u64, len: u64, prot: u64) -> SysResult {
     if prot & !(PROT_MASK | PROT_GROWS) != 0 || prot & PROT_GROWS == PROT_GROWS {
         return Err(Errno::EINVAL);
     }
-    let end = range(addr, len).map_err(|e| if addr % PAGE_SIZE == 0 { Errno::ENOMEM } else { e })?;
+    let end = range(addr, len).map_err(|e| {
+        if addr % PAGE_SIZE == 0 {
+            Errno::ENOMEM
+        } else {
+            e
+        }
+    })?;
     if end == addr {
         return Ok(0);
     }
-    k.proc.aspace.protect(addr, end, Prot((prot & PROT_MASK) as u32))?;
+    k.proc
+        .aspace
+        .protect(addr, end, Prot((prot & PROT_MASK) as u32))?;
     Ok(0)
 }
 
-pub fn mremap(k: &mut Kernel, old: u64, old_len: u64, new_len: u64, flags: u64, new_addr: u64) -> SysResult {
+pub fn mremap(
+    k: &mut Kernel,
+    old: u64,
+    old_len: u64,
+    new_len: u64,
+    flags: u64,
+    new_addr: u64,
+) -> SysResult {
     const MREMAP_MAYMOVE: u64 = 1;
     const MREMAP_FIXED: u64 = 2;
-    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || (flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0) {
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0
+        || (flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0)
+    {
         return Err(Errno::EINVAL);
     }
     if old % PAGE_SIZE != 0 {
@@ -131,7 +170,14 @@ pub fn mremap(k: &mut Kernel, old: u64, old_len: u64, new_len: u64, flags: u64, 
         return Err(Errno::ENOMEM);
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
-    k.proc.aspace.remap(old, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed, &mut k.frames)
+    k.proc.aspace.remap(
+        old,
+        old_len,
+        new_len,
+        flags & MREMAP_MAYMOVE != 0,
+        fixed,
+        &mut k.frames,
+    )
 }
 
 pub fn madvise(k: &mut Kernel, addr: u64, len: u64, advice: u64) -> SysResult {

@@ -11,7 +11,14 @@ pub fn exit_group(_k: &mut Kernel, status: u64) -> SysResult {
 }
 
 pub fn uname(k: &mut Kernel, buf: u64) -> SysResult {
-    let fields: [&[u8]; 6] = [b"Linux", b"hull", b"6.1.0-hull", b"#1 SMP PREEMPT_DYNAMIC hull", b"x86_64", b"(none)"];
+    let fields: [&[u8]; 6] = [
+        b"Linux",
+        b"hull",
+        b"6.1.0-hull",
+        b"#1 SMP PREEMPT_DYNAMIC hull",
+        b"x86_64",
+        b"(none)",
+    ];
     let mut b = [0u8; 6 * 65];
     for (i, f) in fields.iter().enumerate() {
         b[65 * i..65 * i + f.len()].copy_from_slice(f);
@@ -21,12 +28,21 @@ pub fn uname(k: &mut Kernel, buf: u64) -> SysResult {
 }
 
 fn check_pid(k: &Kernel, pid: i32) -> Result<(), Errno> {
-    if pid == 0 || pid as u32 == k.proc.pid { Ok(()) } else if pid < 0 { Err(Errno::EINVAL) } else { Err(Errno::ESRCH) }
+    if pid == 0 || pid as u32 == k.proc.pid {
+        Ok(())
+    } else if pid < 0 {
+        Err(Errno::EINVAL)
+    } else {
+        Err(Errno::ESRCH)
+    }
 }
 
 pub fn prlimit(k: &mut Kernel, pid: i32, resource: u64, new: u64, old: u64) -> SysResult {
     check_pid(k, pid)?;
-    let r = usize::try_from(resource).ok().filter(|&r| r < RLIM_NLIMITS).ok_or(Errno::EINVAL)?;
+    let r = usize::try_from(resource)
+        .ok()
+        .filter(|&r| r < RLIM_NLIMITS)
+        .ok_or(Errno::EINVAL)?;
     let current = k.proc.rlimits[r];
     let wanted = if new != 0 {
         let [cur, max] = k.read_words::<2>(new)?;
@@ -102,8 +118,12 @@ pub fn arch_prctl(k: &mut Kernel, code: u64, addr: u64) -> SysResult {
             }
             Ok(0)
         }
-        ARCH_GET_FS => k.write_words(addr, &[crate::platform::fs_base()]).map(|_| 0),
-        ARCH_GET_GS => k.write_words(addr, &[crate::platform::user_gs_base()]).map(|_| 0),
+        ARCH_GET_FS => k
+            .write_words(addr, &[crate::platform::fs_base()])
+            .map(|_| 0),
+        ARCH_GET_GS => k
+            .write_words(addr, &[crate::platform::user_gs_base()])
+            .map(|_| 0),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -182,7 +202,9 @@ pub fn futex(k: &mut Kernel, uaddr: u64, op: u64, val: u64, timeout: u64, val3: 
                 if cmd == FUTEX_WAIT {
                     k.clock.monotonic().saturating_add(t)
                 } else if op & FUTEX_CLOCK_REALTIME != 0 {
-                    k.clock.monotonic().saturating_add(t.saturating_sub(k.clock.realtime()))
+                    k.clock
+                        .monotonic()
+                        .saturating_add(t.saturating_sub(k.clock.realtime()))
                 } else {
                     t
                 }

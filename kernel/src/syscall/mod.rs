@@ -49,6 +49,7 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         12 => mem::brk(k, a[0]),
         13 => signals::rt_sigaction(k, a[0], a[1], a[2], a[3]),
         14 => signals::rt_sigprocmask(k, a[0], a[1], a[2], a[3]),
+        15 => signals::rt_sigreturn(k, frame),
         16 => io::ioctl(k, fd, a[1], a[2]),
         17 => io::pread(k, fd, a[1], a[2], a[3] as i64),
         18 => io::pwrite(k, fd, a[1], a[2], a[3] as i64),

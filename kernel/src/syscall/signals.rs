@@ -5,7 +5,9 @@ use hull_arch::trapframe::TrapFrame;
 
 use crate::errno::{Errno, SysResult};
 use crate::hypercall;
+use crate::platform::{self, XsaveArea};
 use crate::process::{AltStack, Kernel};
+use crate::sigframe::{self, SigInfo, StackT, code};
 use crate::signal::{self, Delivery, SigAction};
 
 const SIGSET_SIZE: u64 = 8;
@@ -16,7 +18,12 @@ pub fn rt_sigaction(k: &mut Kernel, sig: u64, act: u64, oldact: u64, setsize: u6
     }
     let new = if act != 0 {
         let [handler, flags, restorer, mask] = k.read_words::<4>(act)?;
-        Some(SigAction { handler, flags, restorer, mask })
+        Some(SigAction {
+            handler,
+            flags,
+            restorer,
+            mask,
+        })
     } else {
         None
     };
@@ -31,7 +38,11 @@ pub fn rt_sigprocmask(k: &mut Kernel, how: u64, set: u64, oldset: u64, setsize: 
     if setsize != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    let new = if set != 0 { Some(k.read_words::<1>(set)?[0]) } else { None };
+    let new = if set != 0 {
+        Some(k.read_words::<1>(set)?[0])
+    } else {
+        None
+    };
     if new.is_none() && how > 2 {
         return Err(Errno::EINVAL);
     }
@@ -42,14 +53,21 @@ pub fn rt_sigprocmask(k: &mut Kernel, how: u64, set: u64, oldset: u64, setsize: 
     Ok(0)
 }
 
-fn send(k: &mut Kernel, sig: u64) -> SysResult {
+fn send(k: &mut Kernel, sig: u64, code: i32) -> SysResult {
     if sig == 0 {
         return Ok(0);
     }
     if !signal::valid(sig as u32) {
         return Err(Errno::EINVAL);
     }
-    k.proc.signals.raise(sig as u32);
+    let info = SigInfo {
+        signo: sig as u32,
+        code,
+        pid: k.proc.pid,
+        uid: k.machine.uid,
+        ..Default::default()
+    };
+    k.proc.signals.raise_with(info);
     Ok(0)
 }
 
@@ -61,7 +79,7 @@ pub fn kill(k: &mut Kernel, pid: i32, sig: u64) -> SysResult {
     }
     let me = k.proc.pid as i32;
     if pid == me || pid == 0 || pid == -1 || pid == -me {
-        send(k, sig)
+        send(k, sig, code::SI_USER)
     } else {
         Err(Errno::ESRCH)
     }
@@ -76,7 +94,7 @@ pub fn tgkill(k: &mut Kernel, tgid: Option<i32>, tid: i32, sig: u64) -> SysResul
     if tid != me || tgid.is_some_and(|g| g != me) {
         return Err(Errno::ESRCH);
     }
-    send(k, sig)
+    send(k, sig, code::SI_TKILL)
 }
 
 pub fn sigaltstack(k: &mut Kernel, ss: u64, old: u64, user_rsp: u64) -> SysResult {
@@ -87,7 +105,11 @@ pub fn sigaltstack(k: &mut Kernel, ss: u64, old: u64, user_rsp: u64) -> SysResul
     let cur = k.proc.altstack;
     let on_stack = cur.flags & SS_DISABLE == 0 && user_rsp.wrapping_sub(cur.sp) < cur.size;
     if old != 0 {
-        let flags = if cur.size == 0 && cur.sp == 0 { SS_DISABLE } else { cur.flags | if on_stack { SS_ONSTACK } else { 0 } };
+        let flags = if cur.size == 0 && cur.sp == 0 {
+            SS_DISABLE
+        } else {
+            cur.flags | if on_stack { SS_ONSTACK } else { 0 }
+        };
         k.write_words(old, &[cur.sp, flags as u64, cur.size])?;
     }
     if ss != 0 {
@@ -101,12 +123,20 @@ pub fn sigaltstack(k: &mut Kernel, ss: u64, old: u64, user_rsp: u64) -> SysResul
             return Err(Errno::EINVAL);
         }
         k.proc.altstack = if mode == SS_DISABLE {
-            AltStack { sp: 0, flags: SS_DISABLE, size: 0 }
+            AltStack {
+                sp: 0,
+                flags: SS_DISABLE,
+                size: 0,
+            }
         } else {
             if size < MINSIGSTKSZ {
                 return Err(Errno::ENOMEM);
             }
-            AltStack { sp, flags: flags & SS_AUTODISARM, size }
+            AltStack {
+                sp,
+                flags: flags & SS_AUTODISARM,
+                size,
+            }
         };
     }
     Ok(0)
@@ -123,22 +153,166 @@ pub fn deliver_pending(k: &mut Kernel, frame: &mut TrapFrame) {
 }
 
 /// Like [`deliver_pending`], with the fault details of a synchronous signal.
-pub fn deliver(k: &mut Kernel, _frame: &mut TrapFrame, fault: Option<(u64, u64)>) {
-    while let Some(sig) = k.proc.signals.take_deliverable() {
+pub fn deliver(k: &mut Kernel, frame: &mut TrapFrame, fault: Option<(u64, u64)>) {
+    while let Some(info) = k.proc.signals.take_deliverable() {
+        let sig = info.signo;
         match k.proc.signals.delivery(sig) {
             Delivery::Ignore => {}
             Delivery::Kill => terminate(sig, fault),
             Delivery::StopOrContinue => {
-                crate::klog!("hull: {} would stop the program; job control is not supported yet, so it is ignored", signal::name(sig));
+                crate::klog!(
+                    "hull: {} would stop the program; job control is not supported yet, so it is ignored",
+                    signal::name(sig)
+                );
             }
-            Delivery::Handler(_) => {
-                // Running user handlers (signal frames, sigreturn) is not implemented yet;
-                // say so, then act as the default disposition would.
-                crate::klog!("hull: the program has a handler for {}, but hull does not run signal handlers yet; taking the default action", signal::name(sig));
-                if signal::default_action(sig) != signal::DefaultAction::Ignore && !matches!(signal::default_action(sig), signal::DefaultAction::Stop | signal::DefaultAction::Continue) {
-                    terminate(sig, fault);
+            Delivery::Handler(action) => {
+                if setup_frame(k, frame, &info, &action).is_err() {
+                    // No room for the frame (bad stack): Linux kills with SIGSEGV.
+                    terminate(signal::SIGSEGV, fault);
                 }
+                // One handler frame at a time; the rest are delivered when it returns.
+                return;
             }
         }
     }
+}
+
+/// Writes the FPU state and the rt_sigframe on the user (or alternate) stack and points
+/// the registers at the handler, as Linux's setup_rt_frame does.
+fn setup_frame(
+    k: &mut Kernel,
+    frame: &mut TrapFrame,
+    info: &SigInfo,
+    action: &SigAction,
+) -> Result<(), Errno> {
+    let alt = k.proc.altstack;
+    let on_alt = alt.flags & 2 == 0 && alt.size > 0 && frame.rsp.wrapping_sub(alt.sp) < alt.size;
+    let mut sp = if action.flags & signal::SA_ONSTACK != 0
+        && alt.flags & 2 == 0
+        && alt.size > 0
+        && !on_alt
+    {
+        alt.sp + alt.size
+    } else {
+        frame.rsp.wrapping_sub(128) // the red zone
+    };
+    // FPU state, 64-byte aligned, with the software-reserved bytes and trailing magic
+    // that Linux writes so user code can find the extended state.
+    let (xcr0, xsize) = (k.machine.xcr0, k.machine.xsave_size.max(512) as u64);
+    let mut area = XsaveArea::default();
+    platform::xsave(&mut area, xcr0);
+    if xcr0 != 0 {
+        let sw = 464;
+        area.0[sw..sw + 4].copy_from_slice(&0x4650_5853u32.to_le_bytes());
+        area.0[sw + 4..sw + 8].copy_from_slice(&((xsize + 4) as u32).to_le_bytes());
+        area.0[sw + 8..sw + 16].copy_from_slice(&xcr0.to_le_bytes());
+        area.0[sw + 16..sw + 20].copy_from_slice(&(xsize as u32).to_le_bytes());
+    }
+    sp = (sp.wrapping_sub(xsize + 4)) & !63;
+    let fpstate = sp;
+    k.copy_out(fpstate, &area.0[..xsize as usize])?;
+    if xcr0 != 0 {
+        k.copy_out(fpstate + xsize, &0x4650_5845u32.to_le_bytes())?;
+    }
+    let frame_at = ((sp.wrapping_sub(sigframe::FRAME_SIZE)) & !15).wrapping_sub(8);
+    let stack = StackT {
+        sp: alt.sp,
+        flags: if alt.size == 0 {
+            2
+        } else {
+            alt.flags | if on_alt { 1 } else { 0 }
+        },
+        size: alt.size,
+    };
+    let restorer = if action.flags & signal::SA_RESTORER != 0 {
+        action.restorer
+    } else {
+        0
+    };
+    let bytes = sigframe::encode(
+        frame,
+        info,
+        restorer,
+        k.proc.signals.blocked,
+        stack,
+        fpstate,
+        if info.trapno == 14 { info.addr } else { 0 },
+    );
+    k.copy_out(frame_at, &bytes)?;
+
+    let mut blocked = k.proc.signals.blocked | action.mask;
+    if action.flags & signal::SA_NODEFER == 0 {
+        blocked |= 1 << (info.signo - 1);
+    }
+    k.proc.signals.procmask(2, Some(blocked))?;
+    if action.flags & signal::SA_RESETHAND != 0 {
+        k.proc.signals.reset(info.signo);
+    }
+    // The handler starts with a clean FPU state (MXCSR and FCW at their defaults).
+    let mut init = XsaveArea::default();
+    init.0[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    init.0[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    platform::xrstor(&init, xcr0);
+
+    frame.rip = action.handler;
+    frame.rsp = frame_at;
+    frame.rdi = info.signo as u64;
+    frame.rsi = frame_at + sigframe::INFO_OFFSET;
+    frame.rdx = frame_at + sigframe::UC_OFFSET;
+    frame.rax = 0;
+    frame.rflags &= !(0x400 | 0x100 | 0x10000); // DF, TF, RF
+    Ok(())
+}
+
+/// `rt_sigreturn`: restores the context saved by [`setup_frame`].
+pub fn rt_sigreturn(k: &mut Kernel, frame: &mut TrapFrame) -> SysResult {
+    let uc_at = frame.rsp; // the handler's `ret` popped pretcode
+    let mut uc = [0u8; sigframe::UC_SIZE];
+    let fail = |k: &mut Kernel, frame: &mut TrapFrame| -> SysResult {
+        k.proc.signals.force(SigInfo {
+            signo: signal::SIGSEGV,
+            code: code::SI_KERNEL,
+            ..Default::default()
+        });
+        Ok(frame.rax)
+    };
+    if k.copy_in(uc_at, &mut uc).is_err() {
+        return fail(k, frame);
+    }
+    let r = sigframe::decode(&uc, frame);
+    if r.regs.rip >= hull_arch::layout::USER_END {
+        // IRET to a non-canonical address would fault in the kernel; Linux sends SIGSEGV.
+        return fail(k, frame);
+    }
+    let (xcr0, xsize) = (k.machine.xcr0, k.machine.xsave_size.max(512) as usize);
+    let mut area = XsaveArea::default();
+    if r.fpstate != 0 {
+        if k.copy_in(r.fpstate, &mut area.0[..xsize]).is_err() || !fpstate_valid(&area, xcr0) {
+            return fail(k, frame);
+        }
+    } else {
+        area.0[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+        area.0[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    }
+    platform::xrstor(&area, xcr0);
+    k.proc.signals.procmask(2, Some(r.blocked))?;
+    let _ = r.stack; // sigaltstack settings are not changed by a plain return
+    *frame = r.regs;
+    Ok(frame.rax)
+}
+
+/// Checks what XRSTOR would refuse with #GP: reserved MXCSR bits, components not enabled,
+/// the compacted format, and a non-zero reserved header.
+pub fn fpstate_valid(area: &XsaveArea, xcr0: u64) -> bool {
+    let mxcsr = u32::from_le_bytes(area.0[24..28].try_into().expect("4 bytes"));
+    if mxcsr & 0xffff_0000 != 0 {
+        return false;
+    }
+    if xcr0 == 0 {
+        return true;
+    }
+    let header = &area.0[512..576];
+    let xstate_bv = u64::from_le_bytes(header[0..8].try_into().expect("8 bytes"));
+    let xcomp_bv = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    xstate_bv & !xcr0 == 0 && xcomp_bv == 0 && header[16..].iter().all(|&b| b == 0)
 }

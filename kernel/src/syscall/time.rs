@@ -21,7 +21,9 @@ pub fn clock_ns(k: &Kernel, id: i32) -> Result<u64, Errno> {
     Ok(match id {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => k.clock.realtime(),
         CLOCK_TAI => k.clock.realtime() + 37 * NS,
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => k.clock.monotonic(),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
+            k.clock.monotonic()
+        }
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => k.cpu_time_ns(),
         _ => return Err(Errno::EINVAL),
     })
@@ -47,7 +49,11 @@ pub fn clock_gettime(k: &mut Kernel, id: i32, tp: u64) -> SysResult {
 
 pub fn clock_getres(k: &mut Kernel, id: i32, res: u64) -> SysResult {
     clock_ns(k, id)?;
-    let r = if matches!(id, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE) { 4_000_000 } else { 1 };
+    let r = if matches!(id, CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE) {
+        4_000_000
+    } else {
+        1
+    };
     if res != 0 {
         put_timespec(k, res, r)?;
     }
@@ -114,7 +120,11 @@ pub fn clock_nanosleep(k: &mut Kernel, id: i32, flags: u64, req: u64, _rem: u64)
     }
     let ns = get_timespec(k, req)?;
     let now = clock_ns(k, id)?;
-    let wait = if flags & TIMER_ABSTIME != 0 { ns.saturating_sub(now) } else { ns };
+    let wait = if flags & TIMER_ABSTIME != 0 {
+        ns.saturating_sub(now)
+    } else {
+        ns
+    };
     let deadline = k.clock.monotonic().saturating_add(wait);
     sleep_until(k, deadline);
     Ok(0)
