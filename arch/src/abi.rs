@@ -199,6 +199,9 @@ pub struct HostStat {
 
 /// `BootInfo::flags`: print every syscall (`--strace`).
 pub const BOOT_FLAG_STRACE: u32 = 1 << 0;
+/// `BootInfo::flags`: the host's KVM is `kvm_pvm` (see `hull_arch::pvm`); the boot page
+/// tables carry the U bit on kernel mappings and the kernel must switch to native PVM mode.
+pub const BOOT_FLAG_PVM: u32 = 1 << 1;
 
 /// The boot-info block at [`crate::layout::BOOT_INFO_GPA`], written by the loader before the
 /// vCPU starts. The kernel copies it out once and validates it.

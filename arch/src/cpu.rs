@@ -36,11 +36,18 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
 
 /// The faulting address of the last page fault.
 pub fn read_cr2() -> u64 {
+    if crate::pvm::active() {
+        return crate::pvm::cr2();
+    }
     x86_64::registers::control::Cr2::read_raw()
 }
 
 /// Switches to the page tables rooted at physical address `pml4`.
 pub fn load_cr3(pml4: u64) {
+    if crate::pvm::active() {
+        crate::pvm::hypercall(crate::pvm::hc::SET_CR3, pml4, 0, 0);
+        return;
+    }
     // SAFETY: the caller hands us a complete PML4 whose kernel half maps this code, the
     // stacks and the direct map exactly as before (the kernel builds every address space
     // from the same kernel half), so execution continues unaffected.
@@ -50,12 +57,20 @@ pub fn load_cr3(pml4: u64) {
 /// Invalidates the TLB entry of one page in the current address space.
 #[inline]
 pub fn invlpg(va: u64) {
+    if crate::pvm::active() {
+        crate::pvm::hypercall(crate::pvm::hc::FLUSH_TLB_ONE, va, 0, 0);
+        return;
+    }
     // SAFETY: INVLPG only drops a cached translation.
     unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) }
 }
 
 /// Sets the user FS base (the TLS pointer of `arch_prctl(ARCH_SET_FS)`).
 pub fn set_fs_base(v: u64) {
+    if crate::pvm::active() {
+        crate::pvm::hypercall(crate::pvm::hc::WRMSR, IA32_FS_BASE as u64, v, 0);
+        return;
+    }
     // SAFETY: FS is not used by the kernel; the caller checked that v is canonical.
     unsafe { Msr::new(IA32_FS_BASE).write(v) }
 }
@@ -69,6 +84,13 @@ pub fn fs_base() -> u64 {
 /// Sets the user GS base. In the kernel, after SWAPGS, the user's value lives in
 /// KERNEL_GS_BASE.
 pub fn set_user_gs_base(v: u64) {
+    if crate::pvm::active() {
+        // The kernel does not use GS under PVM; both bases hold the user's value so the
+        // host's implicit swaps on entry and exit cannot change what user code sees.
+        crate::pvm::hypercall(crate::pvm::hc::WRMSR, 0xC000_0101, v, 0);
+        crate::pvm::hypercall(crate::pvm::hc::WRMSR, IA32_KERNEL_GS_BASE as u64, v, 0);
+        return;
+    }
     // SAFETY: KERNEL_GS_BASE holds the user GS base while in the kernel; the caller checked
     // that v is canonical.
     unsafe { Msr::new(IA32_KERNEL_GS_BASE).write(v) }
@@ -82,6 +104,10 @@ pub fn user_gs_base() -> u64 {
 
 /// Writes an MSR that is known to be safe to write from the kernel (APIC registers).
 pub(crate) fn wrmsr(msr: u32, v: u64) {
+    if crate::pvm::active() {
+        crate::pvm::hypercall(crate::pvm::hc::WRMSR, msr as u64, v, 0);
+        return;
+    }
     // SAFETY: only called from this crate for the APIC MSRs, whose writes do not affect
     // memory safety.
     unsafe { Msr::new(msr).write(v) }
@@ -96,6 +122,10 @@ pub(crate) fn rdmsr(msr: u32) -> u64 {
 /// Sleeps until the next interrupt, with interrupts enabled only while halted. The
 /// interrupt shadow of STI makes `sti; hlt` atomic, so a wakeup cannot be lost.
 pub fn halt_until_interrupt() {
+    if crate::pvm::active() {
+        crate::pvm::halt();
+        return;
+    }
     // SAFETY: interrupt handlers are installed before the first call; they return here.
     unsafe { asm!("sti", "hlt", "cli", options(nostack)) }
 }
@@ -118,21 +148,24 @@ pub struct Features {
 /// Turns on the CPU features the kernel relies on: SSE for user programs, XSAVE with the
 /// user state components the CPU has (x87, SSE, AVX, AVX-512; not AMX or PKRU), SMEP, SMAP
 /// and UMIP where present, and global pages.
-pub fn enable_features() -> Features {
+///
+/// Under PVM (`pvm`), SMEP and SMAP stay off: the kernel itself runs on user-accessible
+/// mappings there.
+pub fn enable_features(pvm: bool) -> Features {
     let mut f = Features::default();
     let l1 = cpuid(1, 0);
     let l7 = cpuid(7, 0);
     let mut cr4 =
         Cr4::read() | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL;
-    if l7[1] & (1 << 7) != 0 {
+    if l7[1] & (1 << 7) != 0 && !pvm {
         cr4 |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
         f.smep = true;
     }
-    if l7[1] & (1 << 20) != 0 {
+    if l7[1] & (1 << 20) != 0 && !pvm {
         cr4 |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
         f.smap = true;
     }
-    if l7[2] & (1 << 2) != 0 {
+    if l7[2] & (1 << 2) != 0 && !pvm {
         cr4 |= Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION;
     }
     let has_xsave = l1[2] & (1 << 26) != 0;

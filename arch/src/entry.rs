@@ -114,14 +114,63 @@ hull_syscall_entry:
 // rsp points at a user TrapFrame.
 .global hull_return_to_user
 hull_return_to_user:
+    cmp byte ptr [rip + hull_pvm_mode], 0
+    jne hull_return_to_user_pvm
     POP_GPRS
     add rsp, 16
     swapgs
     iretq
 
+// PVM: SYSCALL arrives here in hardware ring 3 on the user stack; no SWAPGS (the kernel
+// does not use GS under PVM), the stack pointers live in the per-CPU block by address.
+.global hull_syscall_entry_pvm
+hull_syscall_entry_pvm:
+    mov qword ptr [rip + {percpu} + 8], rsp
+    mov rsp, qword ptr [rip + {percpu}]
+    push {user_ds}
+    push qword ptr [rip + {percpu} + 8]
+    push r11
+    push {user_cs}
+    push rcx
+    push 0
+    push {vec_syscall}
+    PUSH_GPRS
+    mov rdi, rsp
+    call {syscall_rust}
+    jmp hull_return_to_user_pvm
+
+// PVM: return to user mode through the IRET_FRAME hypercall, whose in-memory frame is
+// {{rax, rbx, rdi, rip, cs, rflags, rsp, ss}}: the TrapFrame's rdi/vector/error slots are
+// reused for rax/rbx/rdi so the frame's tail is exactly that.
+hull_return_to_user_pvm:
+    mov rax, [rsp + 10*8]
+    mov rbx, [rsp + 5*8]
+    mov rdi, [rsp + 14*8]
+    mov [rsp + 14*8], rax
+    mov [rsp + 15*8], rbx
+    mov [rsp + 16*8], rdi
+    mov r15, [rsp]
+    mov r14, [rsp + 1*8]
+    mov r13, [rsp + 2*8]
+    mov r12, [rsp + 3*8]
+    mov rbp, [rsp + 4*8]
+    mov r11, [rsp + 6*8]
+    mov r10, [rsp + 7*8]
+    mov r9, [rsp + 8*8]
+    mov r8, [rsp + 9*8]
+    mov rcx, [rsp + 11*8]
+    mov rdx, [rsp + 12*8]
+    mov rsi, [rsp + 13*8]
+    lea rbx, [rsp + 14*8]
+    mov eax, {hc_iret_frame}
+    int 0x1b
+    ud2
+
 hull_trap_common:
     test qword ptr [rsp + 24], 3
     jz 1f
+    cmp byte ptr [rip + hull_pvm_mode], 0
+    jne 1f
     swapgs
 1:
     PUSH_GPRS
@@ -198,6 +247,8 @@ hull_trap_stubs:
     vec_syscall = const crate::trapframe::VECTOR_SYSCALL,
     syscall_rust = sym syscall_rust,
     trap_rust = sym trap_rust,
+    percpu = sym crate::tables::PERCPU,
+    hc_iret_frame = const 0x100d,
 );
 
 /// Enters user mode with the registers of `frame`, on the current task's kernel stack

@@ -24,6 +24,8 @@ pub mod heap;
 #[cfg(target_os = "none")]
 pub mod phys;
 #[cfg(target_os = "none")]
+pub mod pvm;
+#[cfg(target_os = "none")]
 pub mod tables;
 
 #[cfg(test)]

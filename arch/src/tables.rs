@@ -37,7 +37,7 @@ pub struct PerCpu {
     pub user_rsp: u64,
 }
 
-static mut PERCPU: PerCpu = PerCpu {
+pub(crate) static mut PERCPU: PerCpu = PerCpu {
     kernel_rsp: 0,
     user_rsp: 0,
 };
@@ -45,11 +45,13 @@ static mut PERCPU: PerCpu = PerCpu {
 unsafe extern "C" {
     static hull_trap_stubs: [u64; 34];
     fn hull_syscall_entry();
+    fn hull_syscall_entry_pvm();
 }
 
 /// Builds and loads the GDT, TSS and IDT, points GS at the per-CPU block, and programs the
-/// SYSCALL MSRs. Called once, on the boot stack, before any user code runs.
-pub fn init() {
+/// SYSCALL MSRs (with the PVM entry when `pvm`). Called once, on the boot stack, before any
+/// user code runs.
+pub fn init(pvm: bool) {
     let ist_top = (&raw const IST_STACK) as u64 + IST_STACK_SIZE as u64;
     let tss_addr = &raw mut TSS;
     // SAFETY: init runs once on the single vCPU before anything else reads the TSS.
@@ -121,7 +123,12 @@ pub fn init() {
     let percpu = (&raw mut PERCPU) as u64;
     GsBase::write(VirtAddr::new(percpu));
     KernelGsBase::write(VirtAddr::new(0));
-    LStar::write(VirtAddr::new(hull_syscall_entry as *const () as u64));
+    let entry = if pvm {
+        hull_syscall_entry_pvm as *const () as u64
+    } else {
+        hull_syscall_entry as *const () as u64
+    };
+    LStar::write(VirtAddr::new(entry));
     Star::write(
         SegmentSelector(selectors::USER_CODE),
         SegmentSelector(selectors::USER_DATA),

@@ -33,6 +33,15 @@ pub fn heap_size(ram: u64) -> u64 {
     (ram / 32).clamp(2 << 20, 64 << 20)
 }
 
+/// The global bit for kernel mappings; PVM's shadow paging does not take global pages.
+fn global() -> u64 {
+    if crate::mm::paging::kernel_extra() != 0 {
+        0
+    } else {
+        flags::GLOBAL
+    }
+}
+
 /// Builds the kernel's page tables: the direct map of all RAM (2 MiB pages, NX) and the
 /// kernel image with each segment's own permissions (text RX, rodata R, data RW NX).
 pub fn build_kernel_tables(
@@ -46,13 +55,13 @@ pub fn build_kernel_tables(
         pt.map_large(
             PHYS_OFFSET + pa,
             pa,
-            flags::WRITABLE | flags::NO_EXECUTE | flags::GLOBAL,
+            flags::WRITABLE | flags::NO_EXECUTE | global(),
             frames,
         )?;
         pa += LARGE_PAGE_SIZE;
     }
     for s in segments.iter().filter(|s| s.len > 0) {
-        let mut fl = flags::GLOBAL;
+        let mut fl = global() | crate::mm::paging::kernel_extra();
         if s.flags & 2 != 0 {
             fl |= flags::WRITABLE;
         }
@@ -291,8 +300,10 @@ mod guest {
         if let Err(e) = check_boot_info(&info) {
             fail(e);
         }
-        hull_arch::tables::init();
-        let features = hull_arch::cpu::enable_features();
+        let pvm = info.flags & hull_arch::abi::BOOT_FLAG_PVM != 0;
+        crate::mm::paging::set_kernel_mappings_user(pvm);
+        hull_arch::tables::init(pvm);
+        let features = hull_arch::cpu::enable_features(pvm);
         if features.xsave_size as usize > 4096 {
             fail("the CPU's XSAVE area is larger than hull supports");
         }
@@ -310,6 +321,12 @@ mod guest {
             Ok(pt) => pt,
             Err(_) => fail("out of memory building the kernel page tables"),
         };
+        if pvm {
+            // From here on the kernel runs natively (until now PVM emulated it). The switch
+            // to the kernel's own tables goes through PVM's CR3 hypercall (an emulated
+            // MOV to CR3 before going native leaves the shadow root behind).
+            hull_arch::pvm::enable();
+        }
         platform::load_cr3(kernel_pt.root());
 
         let t0 = platform::rdtsc();

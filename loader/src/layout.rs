@@ -26,6 +26,7 @@ pub enum LayoutError {
 
 const PTE_PRESENT: u64 = 1;
 const PTE_WRITABLE: u64 = 1 << 1;
+const PTE_USER: u64 = 1 << 2;
 const PTE_HUGE: u64 = 1 << 7;
 const PTE_NX: u64 = 1 << 63;
 const GIB: u64 = 1 << 30;
@@ -37,14 +38,17 @@ fn page_ceil(v: u64) -> u64 {
 /// The loader's page tables, as (guest-physical address, entry) writes: the direct map of
 /// all RAM at PHYS_OFFSET (2 MiB pages, NX) and the first GiB again at KERNEL_VIRT_BASE
 /// (2 MiB pages, executable) for the kernel image. The kernel replaces them at boot.
-pub fn boot_page_tables(ram_size: u64) -> Vec<(u64, u64)> {
+///
+/// Under PVM (`kernel_user`), kernel entries also carry the U bit: the kernel runs in
+/// hardware ring 3 there.
+pub fn boot_page_tables(ram_size: u64, kernel_user: bool) -> Vec<(u64, u64)> {
     let pml4 = BOOT_TABLES_GPA;
     let pdpt_direct = pml4 + PAGE_SIZE;
     let pdpt_kernel = pml4 + 2 * PAGE_SIZE;
     let pd_kernel = pml4 + 3 * PAGE_SIZE;
     let pd_direct = pml4 + 4 * PAGE_SIZE;
     let slot = |va: u64, level: u32| (va >> (12 + 9 * (level - 1))) & 511;
-    let table = PTE_PRESENT | PTE_WRITABLE;
+    let table = PTE_PRESENT | PTE_WRITABLE | if kernel_user { PTE_USER } else { 0 };
     let mut w = vec![
         (pml4 + 8 * slot(PHYS_OFFSET, 4), pdpt_direct | table),
         (pml4 + 8 * slot(KERNEL_VIRT_BASE, 4), pdpt_kernel | table),
@@ -164,7 +168,7 @@ pub fn build(
     p: &BootParams<'_>,
 ) -> Result<BootImage, LayoutError> {
     let ram = mem.size();
-    for (gpa, v) in boot_page_tables(ram) {
+    for (gpa, v) in boot_page_tables(ram, p.flags & hull_arch::abi::BOOT_FLAG_PVM != 0) {
         if gpa >= BOOT_TABLES_END {
             return Err(LayoutError::TooBig {
                 what: "guest RAM's page tables",
@@ -297,7 +301,7 @@ mod tests {
 
     #[test]
     fn page_tables_map_direct_and_kernel_windows() {
-        let w = boot_page_tables(64 << 20);
+        let w = boot_page_tables(64 << 20, false);
         let get = |gpa: u64| w.iter().find(|(a, _)| *a == gpa).map(|(_, v)| *v);
         // PML4[273] -> direct-map PDPT, PML4[511] -> kernel PDPT.
         assert_eq!(get(0x4000 + 8 * 273), Some(0x5000 | 3));
@@ -326,13 +330,27 @@ mod tests {
 
     #[test]
     fn large_ram_uses_one_pd_per_gib() {
-        let w = boot_page_tables(3 << 30);
+        let w = boot_page_tables(3 << 30, false);
         let pdpt: Vec<_> = w
             .iter()
             .filter(|(a, _)| (0x5000..0x6000).contains(a))
             .collect();
         assert_eq!(pdpt.len(), 3);
         assert!(w.iter().all(|(a, _)| *a < BOOT_TABLES_END));
+    }
+
+    #[test]
+    fn pvm_tables_mark_every_entry_user() {
+        assert!(
+            boot_page_tables(64 << 20, true)
+                .iter()
+                .all(|(_, v)| v & PTE_USER != 0)
+        );
+        assert!(
+            boot_page_tables(64 << 20, false)
+                .iter()
+                .all(|(_, v)| v & PTE_USER == 0)
+        );
     }
 
     #[test]

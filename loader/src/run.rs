@@ -146,10 +146,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             hull_arch::abi::BOOT_FLAG_STRACE
         } else {
             0
+        } | if crate::vm::host_is_pvm() {
+            hull_arch::abi::BOOT_FLAG_PVM
+        } else {
+            0
         },
         tsc_khz: machine.tsc_khz,
         seed,
-        // SAFETY-free: getuid/getgid cannot fail.
         uid: rustix_ids().0,
         gid: rustix_ids().1,
         stdio_flags,

@@ -33,6 +33,13 @@ fn ioctl<T>(what: &'static str, r: Result<T, kvm_ioctls::Error>) -> Result<T, Vm
     r.map_err(|err| VmError::Ioctl { what, err })
 }
 
+/// Whether /dev/kvm is `kvm_pvm` (a paravirtual KVM without VMX/SVM; see
+/// `hull_arch::pvm`) rather than hardware virtualization.
+pub fn host_is_pvm() -> bool {
+    let m = |name: &str| std::path::Path::new("/sys/module").join(name).exists();
+    m("kvm_pvm") && !m("kvm_intel") && !m("kvm_amd")
+}
+
 /// A created VM with its single vCPU, ready to run.
 pub struct Machine {
     _kvm: Kvm,

@@ -1,5 +1,7 @@
 //! 4-level x86_64 page tables, edited through physical memory. Intermediate tables are
 //! allocated on demand; leaf permissions carry the policy (user/kernel, write, NX).
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use super::PAGE_SIZE;
 use super::frame::FrameAllocator;
 use crate::platform;
@@ -19,6 +21,20 @@ use flags::*;
 
 /// Physical-address bits of an entry.
 pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// Extra bits for kernel-half entries: USER under PVM, where the kernel runs in hardware
+/// ring 3 (see `hull_arch::pvm`); 0 on hardware virtualization.
+static KERNEL_EXTRA: AtomicU64 = AtomicU64::new(0);
+
+/// Marks kernel mappings user-accessible at the hardware level (PVM only).
+pub fn set_kernel_mappings_user(on: bool) {
+    KERNEL_EXTRA.store(if on { USER } else { 0 }, Ordering::Relaxed);
+}
+
+/// The extra bits every kernel-half entry carries.
+pub fn kernel_extra() -> u64 {
+    KERNEL_EXTRA.load(Ordering::Relaxed)
+}
 
 /// Out of frames while building tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +93,7 @@ impl PageTable {
                 let user = if va < hull_arch::layout::USER_END {
                     USER
                 } else {
-                    0
+                    kernel_extra()
                 };
                 platform::write_u64(slot, new | PRESENT | WRITABLE | user);
                 table = new;
@@ -117,7 +133,10 @@ impl PageTable {
         let slot = self
             .entry_at(va, 2, Some(frames))?
             .expect("created tables are never huge");
-        platform::write_u64(slot, (pa & ADDR_MASK) | flags | PRESENT | HUGE);
+        platform::write_u64(
+            slot,
+            (pa & ADDR_MASK) | flags | PRESENT | HUGE | kernel_extra(),
+        );
         Ok(())
     }
 
