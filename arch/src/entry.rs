@@ -143,6 +143,12 @@ hull_syscall_entry_pvm:
 // {{rax, rbx, rdi, rip, cs, rflags, rsp, ss}}: the TrapFrame's rdi/vector/error slots are
 // reused for rax/rbx/rdi so the frame's tail is exactly that.
 hull_return_to_user_pvm:
+    // PVM's IRET_FRAME refuses a non-canonical user RSP, which Linux allows (the program
+    // faults when it uses it): take the emulated IRETQ for that rare case.
+    mov rax, [rsp + 20*8]
+    add rax, [rip + {canon_bias}]
+    shr rax, 48
+    jnz 2f
     mov rax, [rsp + 10*8]
     mov rbx, [rsp + 5*8]
     mov rdi, [rsp + 14*8]
@@ -165,6 +171,10 @@ hull_return_to_user_pvm:
     mov eax, {hc_iret_frame}
     int 0x1b
     ud2
+2:
+    POP_GPRS
+    add rsp, 16
+    iretq
 
 hull_trap_common:
     test qword ptr [rsp + 24], 3
@@ -249,7 +259,11 @@ hull_trap_stubs:
     trap_rust = sym trap_rust,
     percpu = sym crate::tables::PERCPU,
     hc_iret_frame = const 0x100d,
+    canon_bias = sym CANONICAL_BIAS,
 );
+
+/// Adding this to an address maps both canonical halves to [0, 2^48).
+static CANONICAL_BIAS: u64 = 1 << 47;
 
 /// Enters user mode with the registers of `frame`, on the current task's kernel stack
 /// (see [`crate::tables::set_kernel_stack`]). Does not return: the next entry from user

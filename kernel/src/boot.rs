@@ -217,6 +217,7 @@ pub fn start_program(
         rlimits,
         exe_path: exe_path.to_vec(),
         start_ns: now_ns,
+        itimer: Default::default(),
     };
     Ok(Started {
         proc,
@@ -303,6 +304,11 @@ mod guest {
         let pvm = info.flags & hull_arch::abi::BOOT_FLAG_PVM != 0;
         crate::mm::paging::set_kernel_mappings_user(pvm);
         hull_arch::tables::init(pvm);
+        if pvm {
+            // From here on the kernel runs natively (until now PVM emulated every
+            // instruction), so go native as early as the descriptor tables allow.
+            hull_arch::pvm::enable();
+        }
         let features = hull_arch::cpu::enable_features(pvm);
         if features.xsave_size as usize > 4096 {
             fail("the CPU's XSAVE area is larger than hull supports");
@@ -321,12 +327,6 @@ mod guest {
             Ok(pt) => pt,
             Err(_) => fail("out of memory building the kernel page tables"),
         };
-        if pvm {
-            // From here on the kernel runs natively (until now PVM emulated it). The switch
-            // to the kernel's own tables goes through PVM's CR3 hypercall (an emulated
-            // MOV to CR3 before going native leaves the shadow root behind).
-            hull_arch::pvm::enable();
-        }
         platform::load_cr3(kernel_pt.root());
 
         let t0 = platform::rdtsc();
@@ -377,6 +377,8 @@ mod guest {
             tsc_deadline: features.tsc_deadline,
             xcr0: features.xcr0,
             xsave_size: features.xsave_size,
+            next_ino: 0x1000,
+            armed_tsc: 0,
         };
         let strace = info.flags & hull_arch::abi::BOOT_FLAG_STRACE != 0;
         let entry = TrapFrame {

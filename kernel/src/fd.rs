@@ -8,10 +8,12 @@ use spin::Mutex;
 use crate::errno::Errno;
 
 /// What an open file description refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum FileKind {
     /// A host handle (the sandbox's stdio; host files later).
     Host { handle: u64 },
+    /// One end of an in-guest pipe.
+    Pipe(PipeEnd),
 }
 
 /// An open file description.
@@ -31,6 +33,64 @@ impl OpenFile {
     }
 }
 
+/// Linux's default pipe capacity.
+pub const PIPE_CAPACITY: usize = 64 * 1024;
+
+/// A pipe's buffer and the number of open descriptions of each end.
+#[derive(Debug, Default)]
+pub struct PipeState {
+    pub data: alloc::collections::VecDeque<u8>,
+    pub readers: usize,
+    pub writers: usize,
+}
+
+/// A pipe, shared by its two ends.
+#[derive(Debug, Default)]
+pub struct Pipe {
+    pub state: Mutex<PipeState>,
+    /// A stable inode number for fstat.
+    pub ino: u64,
+}
+
+/// One end of a pipe; dropping the last description of an end closes it.
+#[derive(Debug)]
+pub struct PipeEnd {
+    pub pipe: Arc<Pipe>,
+    pub write: bool,
+}
+
+impl PipeEnd {
+    /// Both ends of a new pipe.
+    pub fn pair(ino: u64) -> (PipeEnd, PipeEnd) {
+        let pipe = Arc::new(Pipe {
+            state: Mutex::new(PipeState {
+                readers: 1,
+                writers: 1,
+                ..Default::default()
+            }),
+            ino,
+        });
+        (
+            PipeEnd {
+                pipe: pipe.clone(),
+                write: false,
+            },
+            PipeEnd { pipe, write: true },
+        )
+    }
+}
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        let mut st = self.pipe.state.lock();
+        if self.write {
+            st.writers -= 1;
+        } else {
+            st.readers -= 1;
+        }
+    }
+}
+
 /// `O_*` values used here.
 pub mod oflags {
     pub const O_RDONLY: u32 = 0;
@@ -40,6 +100,7 @@ pub mod oflags {
     pub const O_APPEND: u32 = 0o2000;
     pub const O_NONBLOCK: u32 = 0o4000;
     pub const O_CLOEXEC: u32 = 0o2000000;
+    pub const O_DIRECT: u32 = 0o40000;
     /// Status flags F_SETFL may change.
     pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | 0o20000 /* O_ASYNC */ | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */;
 }
@@ -165,6 +226,25 @@ mod tests {
             *t.get(1).unwrap().flags.lock() & oflags::O_APPEND,
             oflags::O_APPEND
         );
+    }
+
+    #[test]
+    fn pipe_ends_count_their_descriptions() {
+        let (r, w) = PipeEnd::pair(1);
+        let pipe = r.pipe.clone();
+        let rf = OpenFile::new(FileKind::Pipe(r), oflags::O_RDONLY);
+        let wf = OpenFile::new(FileKind::Pipe(w), oflags::O_WRONLY);
+        let dup = wf.clone();
+        drop(wf);
+        assert_eq!(
+            pipe.state.lock().writers,
+            1,
+            "a dup keeps the write end open"
+        );
+        drop(dup);
+        assert_eq!(pipe.state.lock().writers, 0);
+        drop(rf);
+        assert_eq!(pipe.state.lock().readers, 0);
     }
 
     #[test]

@@ -75,6 +75,13 @@ pub struct AltStack {
     pub size: u64,
 }
 
+/// The ITIMER_REAL timer: next expiry (CLOCK_MONOTONIC ns, 0 = disarmed) and period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ITimer {
+    pub deadline: u64,
+    pub interval: u64,
+}
+
 /// A process (one thread for now).
 #[derive(Debug)]
 pub struct Process {
@@ -91,6 +98,7 @@ pub struct Process {
     pub exe_path: Vec<u8>,
     /// CLOCK_MONOTONIC when the process started.
     pub start_ns: u64,
+    pub itimer: ITimer,
 }
 
 /// Identity and sizes fixed at boot.
@@ -105,6 +113,10 @@ pub struct Machine {
     /// XCR0 (0 without XSAVE) and the XSAVE area size for signal frames.
     pub xcr0: u64,
     pub xsave_size: u32,
+    /// Last inode number handed out for in-guest objects.
+    pub next_ino: u64,
+    /// The TSC deadline the APIC timer is armed with (0 = off).
+    pub armed_tsc: u64,
 }
 
 /// All kernel state, behind one lock.
@@ -156,6 +168,12 @@ impl Kernel {
             4095,
             Errno::ENAMETOOLONG,
         )
+    }
+
+    /// A fresh inode number for an in-guest object (pipes).
+    pub fn next_ino(&mut self) -> u64 {
+        self.machine.next_ino += 1;
+        self.machine.next_ino
     }
 
     /// CPU time used by the process, in ns: wall time since start minus idle time.

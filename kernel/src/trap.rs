@@ -33,8 +33,16 @@ pub fn signal_for(vector: u64) -> Option<u32> {
 pub fn handle(frame: &mut TrapFrame) {
     match frame.vector {
         TIMER_VECTOR => {
-            platform::set_timer_deadline(0);
             platform::apic_eoi();
+            if frame.cs & 3 != 0 {
+                // The ITIMER_REAL deadline passed while user code ran.
+                let mut guard = KERNEL.lock();
+                let k = guard.as_mut().expect("timer before the kernel booted");
+                k.machine.armed_tsc = 0;
+                crate::syscall::time::check_timers(k);
+                signals::deliver_pending(k, frame);
+                crate::syscall::time::arm_user_timer(k);
+            }
             return;
         }
         SPURIOUS_VECTOR => return,
@@ -115,6 +123,7 @@ pub fn handle(frame: &mut TrapFrame) {
     };
     k.proc.signals.force(info);
     signals::deliver(k, frame, Some((addr, frame.rip)));
+    crate::syscall::time::arm_user_timer(k);
 }
 
 fn kernel_fault(frame: &TrapFrame) -> ! {

@@ -39,7 +39,7 @@ pub struct RunArgs {
     pub kernel: Option<std::path::PathBuf>,
     /// The program to run, then its arguments (everything after PROGRAM is the program's,
     /// including words that look like hull's options).
-    #[arg(value_name = "PROGRAM [ARGS]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "PROGRAM [ARGS]", required = true, num_args = 1.., trailing_var_arg = true)]
     pub command: Vec<std::ffi::OsString>,
 }
 

@@ -194,16 +194,14 @@ impl AddressSpace {
             let (s, e) = (v.start, v.end);
             let mut va = s;
             while va < e {
-                if let Some((pa, fl)) = self.pt.lookup(va) {
-                    let new = if prot.readable() {
+                if let Some((pa, fl)) = self.pt.lookup_any(va) {
+                    if prot.readable() {
                         // Keep the page's current W^X phase.
-                        let exec_phase = fl & flags::USER != 0 && fl & flags::NO_EXECUTE == 0;
-                        self.page_flags(pa, prot, exec_phase)
+                        let exec_phase = fl & flags::PRESENT != 0 && fl & flags::NO_EXECUTE == 0;
+                        self.pt.set_flags(va, self.page_flags(pa, prot, exec_phase));
                     } else {
-                        // PROT_NONE keeps the frame but denies every user access.
-                        flags::NO_EXECUTE
-                    };
-                    self.pt.set_flags(va, new);
+                        self.pt.park(va);
+                    }
                 }
                 va += PAGE_SIZE;
             }
@@ -252,6 +250,15 @@ impl AddressSpace {
             return Err(Fault::Forbidden);
         }
         let exec = access == Access::Exec;
+        if let Some((pa, fl)) = self.pt.lookup_any(page)
+            && fl & flags::PRESENT == 0
+        {
+            // A PROT_NONE page made accessible again: map its frame back.
+            self.pt.set_flags(page, self.page_flags(pa, vma.prot, exec));
+            if access != Access::Write || self.owns_frame(pa) {
+                return Ok(());
+            }
+        }
         if let Some((pa, fl)) = self.pt.lookup(page) {
             if access == Access::Write && !self.owns_frame(pa) {
                 // First write to a page shared with the program image: copy it.

@@ -16,6 +16,8 @@ pub mod flags {
     pub const HUGE: u64 = 1 << 7;
     pub const GLOBAL: u64 = 1 << 8;
     pub const NO_EXECUTE: u64 = 1 << 63;
+    /// Software bit: a not-present entry that still owns its frame (PROT_NONE).
+    pub const PARKED: u64 = 1 << 9;
 }
 use flags::*;
 
@@ -160,28 +162,55 @@ impl PageTable {
         None
     }
 
-    /// Removes the 4 KiB mapping of `va`; returns the frame it mapped.
+    /// Removes the 4 KiB mapping of `va` (present or parked); returns the frame it mapped.
     pub fn unmap(&mut self, va: u64) -> Option<u64> {
         let slot = self.entry_at(va, 1, None).ok().flatten()?;
         let e = platform::read_u64(slot);
-        if e & PRESENT == 0 {
+        if e & (PRESENT | PARKED) == 0 {
             return None;
         }
         platform::write_u64(slot, 0);
-        platform::invlpg(va);
+        if e & PRESENT != 0 {
+            platform::invlpg(va);
+        }
         Some(e & ADDR_MASK)
     }
 
-    /// Replaces the leaf flags of a mapped 4 KiB page; false if it is not mapped.
+    /// The frame and flags of a 4 KiB entry that is present or parked.
+    pub fn lookup_any(&self, va: u64) -> Option<(u64, u64)> {
+        let slot = self.entry_at(va, 1, None).ok().flatten()?;
+        let e = platform::read_u64(slot);
+        (e & (PRESENT | PARKED) != 0).then_some((e & ADDR_MASK, e & !ADDR_MASK))
+    }
+
+    /// Makes a mapped page inaccessible while keeping its frame (PROT_NONE): the entry
+    /// becomes not-present, so every access faults, as on Linux.
+    pub fn park(&mut self, va: u64) -> bool {
+        let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
+            return false;
+        };
+        let e = platform::read_u64(slot);
+        if e & (PRESENT | PARKED) == 0 {
+            return false;
+        }
+        platform::write_u64(slot, (e & ADDR_MASK) | PARKED);
+        if e & PRESENT != 0 {
+            platform::invlpg(va);
+        }
+        true
+    }
+
+    /// Replaces the leaf flags of a present or parked 4 KiB page (making it present);
+    /// false if it is not mapped.
     pub fn set_flags(&mut self, va: u64, flags: u64) -> bool {
         let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
             return false;
         };
         let e = platform::read_u64(slot);
-        if e & PRESENT == 0 {
+        if e & (PRESENT | PARKED) == 0 {
             return false;
         }
-        platform::write_u64(slot, (e & ADDR_MASK) | flags | PRESENT);
+        platform::write_u64(slot, (e & ADDR_MASK) | (flags & !PARKED) | PRESENT);
         platform::invlpg(va);
         true
     }

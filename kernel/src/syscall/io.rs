@@ -19,6 +19,144 @@ const MAX_RW_COUNT: u64 = 0x7fff_f000;
 const UIO_MAXIOV: u64 = 1024;
 const AT_FDCWD: i32 = -100;
 const AT_EMPTY_PATH: u32 = 0x1000;
+const FIONREAD: u64 = 0x541b;
+
+/// Reads from or writes to an in-guest pipe. With one thread nothing else can fill or
+/// drain the pipe, so a read of an empty pipe with writers (or a write to a full one)
+/// blocks for good, as it would on Linux.
+fn pipe_transfer(
+    k: &mut Kernel,
+    file: &OpenFile,
+    end: &crate::fd::PipeEnd,
+    iovs: &[(u64, u64)],
+    dir: Dir,
+) -> SysResult {
+    let nonblock = *file.flags.lock() & oflags::O_NONBLOCK != 0;
+    let want: u64 = iovs.iter().map(|(_, l)| l).sum();
+    match dir {
+        Dir::Read => {
+            let mut st = end.pipe.state.lock();
+            if st.data.is_empty() {
+                if st.writers == 0 || want == 0 {
+                    return Ok(0);
+                }
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                drop(st);
+                return Err(block_forever(k));
+            }
+            let n = (want as usize).min(st.data.len());
+            let bytes: Vec<u8> = st.data.drain(..n).collect();
+            drop(st);
+            scatter(k, iovs, &bytes)
+        }
+        Dir::Write => {
+            let mut st = end.pipe.state.lock();
+            if st.readers == 0 {
+                drop(st);
+                k.proc.signals.raise_with(crate::sigframe::SigInfo {
+                    signo: crate::signal::SIGPIPE,
+                    code: crate::sigframe::code::SI_USER,
+                    pid: k.proc.pid,
+                    uid: k.machine.uid,
+                    ..Default::default()
+                });
+                return Err(Errno::EPIPE);
+            }
+            let room = crate::fd::PIPE_CAPACITY - st.data.len();
+            if room == 0 && want > 0 {
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                drop(st);
+                return Err(block_forever(k));
+            }
+            let n = (want as usize).min(room);
+            drop(st);
+            let bytes = gather(k, iovs, n)?;
+            end.pipe.state.lock().data.extend(bytes.iter());
+            if (n as u64) < want && !nonblock {
+                // The rest could only go in once a reader drained the pipe: nobody can,
+                // so wait for a signal; the part already written counts.
+                block_forever(k);
+            }
+            Ok(n as u64)
+        }
+    }
+}
+
+/// Sleeps until a signal interrupts (EINTR) or the sandbox's --timeout ends the run: the
+/// only task waits on itself.
+fn block_forever(k: &mut Kernel) -> Errno {
+    while !super::time::sleep_until(k, u64::MAX) {}
+    Errno::EINTR
+}
+
+/// Copies `bytes` into the user ranges in order.
+fn scatter(k: &mut Kernel, iovs: &[(u64, u64)], bytes: &[u8]) -> SysResult {
+    let mut done = 0usize;
+    for &(base, len) in iovs {
+        if done == bytes.len() {
+            break;
+        }
+        let n = (len as usize).min(bytes.len() - done);
+        k.copy_out(base, &bytes[done..done + n])?;
+        done += n;
+    }
+    Ok(done as u64)
+}
+
+/// Copies the first `n` bytes of the user ranges.
+fn gather(k: &mut Kernel, iovs: &[(u64, u64)], n: usize) -> Result<Vec<u8>, Errno> {
+    let mut out = alloc::vec![0u8; n];
+    let mut done = 0usize;
+    for &(base, len) in iovs {
+        if done == n {
+            break;
+        }
+        let m = (len as usize).min(n - done);
+        k.copy_in(base, &mut out[done..done + m])?;
+        done += m;
+    }
+    Ok(out)
+}
+
+/// `pipe`/`pipe2`.
+pub fn pipe2(k: &mut Kernel, fds: u64, flags: u32) -> SysResult {
+    if flags & !(oflags::O_CLOEXEC | oflags::O_NONBLOCK | oflags::O_DIRECT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let ino = k.next_ino();
+    let (r, w) = crate::fd::PipeEnd::pair(ino);
+    let status = flags & oflags::O_NONBLOCK;
+    let cloexec = flags & oflags::O_CLOEXEC != 0;
+    let rfd = k.proc.fds.install(
+        OpenFile::new(FileKind::Pipe(r), oflags::O_RDONLY | status),
+        0,
+        cloexec,
+    )?;
+    let wfd = match k.proc.fds.install(
+        OpenFile::new(FileKind::Pipe(w), oflags::O_WRONLY | status),
+        0,
+        cloexec,
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = k.proc.fds.remove(rfd);
+            return Err(e);
+        }
+    };
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&rfd.to_le_bytes());
+    out[4..].copy_from_slice(&wfd.to_le_bytes());
+    if let Err(e) = k.copy_out(fds, &out) {
+        let _ = k.proc.fds.remove(rfd);
+        let _ = k.proc.fds.remove(wfd);
+        return Err(e);
+    }
+    Ok(0)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dir {
@@ -26,9 +164,11 @@ enum Dir {
     Write,
 }
 
-fn host_handle(file: &OpenFile) -> u64 {
+/// The host handle behind `file`; `not_host` is the errno for an in-guest file.
+fn host_handle(file: &OpenFile, not_host: Errno) -> Result<u64, Errno> {
     match file.kind {
-        FileKind::Host { handle } => handle,
+        FileKind::Host { handle } => Ok(handle),
+        FileKind::Pipe(_) => Err(not_host),
     }
 }
 
@@ -52,7 +192,13 @@ fn transfer(
     dir: Dir,
 ) -> SysResult {
     check_access(file, dir)?;
-    let handle = host_handle(file);
+    if let FileKind::Pipe(end) = &file.kind {
+        if offset.is_some() {
+            return Err(Errno::ESPIPE);
+        }
+        return pipe_transfer(k, file, end, iovs, dir);
+    }
+    let handle = host_handle(file, Errno::EBADF)?;
     let access = if dir == Dir::Read {
         Access::Write
     } else {
@@ -222,7 +368,7 @@ pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
     if whence > 4 {
         return Err(Errno::EINVAL);
     }
-    hypercall::seek(host_handle(&f), offset, whence)
+    hypercall::seek(host_handle(&f, Errno::ESPIPE)?, offset, whence)
 }
 
 pub fn close(k: &mut Kernel, fd: i32) -> SysResult {
@@ -233,8 +379,10 @@ pub fn close(k: &mut Kernel, fd: i32) -> SysResult {
 
 /// Drops a reference to an open file, closing the host handle with the last one.
 fn release(f: Arc<OpenFile>) {
-    if let Ok(f) = Arc::try_unwrap(f) {
-        let _ = hypercall::close(host_handle(&f));
+    if let Ok(f) = Arc::try_unwrap(f)
+        && let Ok(handle) = host_handle(&f, Errno::EBADF)
+    {
+        let _ = hypercall::close(handle);
     }
 }
 
@@ -298,13 +446,21 @@ pub fn fcntl(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
 
 pub fn ioctl(k: &mut Kernel, fd: i32, request: u64, arg: u64) -> SysResult {
     let f = file(k, fd)?;
+    if let FileKind::Pipe(end) = &f.kind {
+        if request & 0xffff_ffff != FIONREAD {
+            return Err(Errno::ENOTTY);
+        }
+        let n = end.pipe.state.lock().data.len() as u32;
+        k.copy_out(arg, &n.to_le_bytes())?;
+        return Ok(0);
+    }
     let (request, size) = match request & 0xffff_ffff {
         tty::TCGETS => (tty::TCGETS, tty::TERMIOS_SIZE),
         tty::TIOCGWINSZ => (tty::TIOCGWINSZ, 8),
         _ => return Err(Errno::ENOTTY),
     };
     let mut out = [0u8; 64];
-    hypercall::tty_ioctl(host_handle(&f), request, &mut out[..size])?;
+    hypercall::tty_ioctl(host_handle(&f, Errno::ENOTTY)?, request, &mut out[..size])?;
     k.copy_out(arg, &out[..size])?;
     Ok(0)
 }
@@ -333,7 +489,17 @@ pub fn encode_stat(st: &HostStat, uid: u32, gid: u32) -> [u8; 144] {
 
 pub fn fstat(k: &mut Kernel, fd: i32, buf: u64) -> SysResult {
     let f = file(k, fd)?;
-    let st = hypercall::stat(host_handle(&f))?;
+    let st = match &f.kind {
+        FileKind::Host { handle } => hypercall::stat(*handle)?,
+        FileKind::Pipe(end) => HostStat {
+            mode: 0o010600,
+            nlink: 1,
+            blksize: 4096,
+            ino: end.pipe.ino,
+            dev: 0x0e,
+            ..Default::default()
+        },
+    };
     let bytes = encode_stat(&st, k.machine.uid, k.machine.gid);
     k.copy_out(buf, &bytes)?;
     Ok(0)

@@ -209,7 +209,9 @@ pub fn futex(k: &mut Kernel, uaddr: u64, op: u64, val: u64, timeout: u64, val3: 
                     t
                 }
             };
-            super::time::sleep_until(k, deadline);
+            if super::time::sleep_until(k, deadline) {
+                return Err(Errno::EINTR);
+            }
             Err(Errno::ETIMEDOUT)
         }
         _ => Err(Errno::ENOSYS),

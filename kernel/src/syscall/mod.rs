@@ -28,7 +28,9 @@ pub fn handle(frame: &mut TrapFrame) {
         Ok(v) => v,
         Err(e) => (-(e.0 as i64)) as u64,
     };
+    time::check_timers(k);
     signals::deliver_pending(k, frame);
+    time::arm_user_timer(k);
 }
 
 fn nr_never_returns(nr: u64) -> bool {
@@ -55,12 +57,17 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         18 => io::pwrite(k, fd, a[1], a[2], a[3] as i64),
         19 => io::readv(k, fd, a[1], a[2]),
         20 => io::writev(k, fd, a[1], a[2]),
+        22 => io::pipe2(k, a[0], 0),
         24 => Ok(0), // sched_yield: the only thread keeps running
         25 => mem::mremap(k, a[0], a[1], a[2], a[3], a[4]),
         28 => mem::madvise(k, a[0], a[1], a[2]),
         32 => io::dup(k, fd),
         33 => io::dup3(k, fd, a[1] as i32, 0, true),
+        34 => time::pause(k),
         35 => time::nanosleep(k, a[0], a[1]),
+        36 => time::setitimer(k, a[0], 0, a[1]),
+        37 => time::alarm(k, a[0]),
+        38 => time::setitimer(k, a[0], a[1], a[2]),
         39 | 186 => Ok(k.proc.pid as u64),
         60 | 231 => misc::exit_group(k, a[0]),
         62 => signals::kill(k, a[0] as i32, a[1]),
@@ -97,6 +104,8 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         267 => io::readlinkat(k, a[0] as i32, a[1], a[2], a[3]),
         273 => misc::set_robust_list(k, a[0], a[1]),
         292 => io::dup3(k, fd, a[1] as i32, a[2] as u32, false),
+        293 => io::pipe2(k, a[0], a[1] as u32),
+        127 => signals::rt_sigpending(k, a[0], a[1]),
         302 => misc::prlimit(k, a[0] as i32, a[1], a[2], a[3]),
         318 => misc::getrandom(k, a[0], a[1], a[2]),
         _ => Err(Errno::ENOSYS),

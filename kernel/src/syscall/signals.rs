@@ -53,6 +53,16 @@ pub fn rt_sigprocmask(k: &mut Kernel, how: u64, set: u64, oldset: u64, setsize: 
     Ok(0)
 }
 
+/// `rt_sigpending`: the signals raised but blocked.
+pub fn rt_sigpending(k: &mut Kernel, set: u64, setsize: u64) -> SysResult {
+    if setsize > SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let pending = k.proc.signals.pending & k.proc.signals.blocked;
+    k.copy_out(set, &pending.to_le_bytes()[..setsize as usize])?;
+    Ok(0)
+}
+
 fn send(k: &mut Kernel, sig: u64, code: i32) -> SysResult {
     if sig == 0 {
         return Ok(0);
