@@ -302,13 +302,13 @@ mod guest {
             fail(e);
         }
         let pvm = info.flags & hull_arch::abi::BOOT_FLAG_PVM != 0;
-        crate::mm::paging::set_kernel_mappings_user(pvm);
-        hull_arch::tables::init(pvm);
         if pvm {
-            // From here on the kernel runs natively (until now PVM emulated every
-            // instruction), so go native as early as the descriptor tables allow.
+            // Until now PVM emulated every instruction: go native first, and let the
+            // few privileged instructions below trap one by one.
             hull_arch::pvm::enable();
         }
+        crate::mm::paging::set_kernel_mappings_user(pvm);
+        hull_arch::tables::init(pvm);
         let features = hull_arch::cpu::enable_features(pvm);
         if features.xsave_size as usize > 4096 {
             fail("the CPU's XSAVE area is larger than hull supports");

@@ -127,7 +127,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         .collect();
 
     let mem = GuestMemory::new(args.memory).context("reserving guest memory")?;
-    let machine = Machine::new(&mem)?;
     let mut seed = [0u8; 32];
     getrandom(&mut seed).context("reading host randomness")?;
     let handles = HandleTable::with_stdio().context("duplicating stdio")?;
@@ -151,7 +150,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         } else {
             0
         },
-        tsc_khz: machine.tsc_khz,
+        tsc_khz: 0,
         seed,
         uid: rustix_ids().0,
         gid: rustix_ids().1,
@@ -159,6 +158,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     };
     let image = layout::build(&mem, &kernel_elf, &params)?;
     drop(program);
+    let mut machine = Machine::new(&mem)?;
+    layout::set_tsc_khz(&mem, machine.tsc_khz)?;
     machine.set_entry(image.entry)?;
 
     if let Some(limit) = args.timeout {
@@ -173,12 +174,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         let _ = wait.recv();
     }
     crate::seccomp::confine()?;
-    let end = serve(machine, &mem, handles)?;
+    let end = serve(&mut machine, &mem, handles)?;
     Ok(report(end))
 }
 
 /// Runs the vCPU and serves its exits until the guest ends the run.
-fn serve(mut machine: Machine, mem: &GuestMemory, handles: HandleTable) -> anyhow::Result<RunEnd> {
+fn serve(machine: &mut Machine, mem: &GuestMemory, handles: HandleTable) -> anyhow::Result<RunEnd> {
     let mut server = Server::new(mem, handles);
     loop {
         let exit = match machine.vcpu.run() {
@@ -212,7 +213,7 @@ fn serve(mut machine: Machine, mem: &GuestMemory, handles: HandleTable) -> anyho
             VcpuExit::Shutdown => {
                 return Ok(RunEnd::KernelPanic(format!(
                     "guest triple fault (vCPU shutdown); {}",
-                    regs_summary(&machine)
+                    regs_summary(machine)
                 )));
             }
             VcpuExit::Hlt => {
@@ -228,7 +229,7 @@ fn serve(mut machine: Machine, mem: &GuestMemory, handles: HandleTable) -> anyho
             VcpuExit::InternalError => {
                 return Ok(RunEnd::KernelPanic(format!(
                     "KVM internal error; {}",
-                    regs_summary(&machine)
+                    regs_summary(machine)
                 )));
             }
             VcpuExit::Intr => continue,

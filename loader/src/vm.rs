@@ -105,7 +105,6 @@ impl Machine {
             _ => VmError::KvmOpen(e),
         })?;
         let vm = ioctl("KVM_CREATE_VM", kvm.create_vm())?;
-        ioctl("KVM_CREATE_IRQCHIP", vm.create_irq_chip())?;
         let region = kvm_userspace_memory_region {
             slot: 0,
             flags: 0,
@@ -118,6 +117,16 @@ impl Machine {
         ioctl("KVM_SET_USER_MEMORY_REGION", unsafe {
             vm.set_user_memory_region(region)
         })?;
+        // After the memory slot: registering RAM with an irqchip already present costs
+        // milliseconds under kvm_pvm (measured: ~6 ms vs ~0.1 ms).
+        // Only the local APIC (its timer wakes HLT): a split irqchip has no PIC/IOAPIC to
+        // build and tear down.
+        let split = kvm_bindings::kvm_enable_cap {
+            cap: kvm_bindings::KVM_CAP_SPLIT_IRQCHIP,
+            args: [24, 0, 0, 0],
+            ..Default::default()
+        };
+        ioctl("KVM_ENABLE_CAP(SPLIT_IRQCHIP)", vm.enable_cap(&split))?;
         let vcpu = ioctl("KVM_CREATE_VCPU", vm.create_vcpu(0))?;
 
         let mut cpuid = ioctl(
