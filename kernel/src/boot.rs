@@ -154,6 +154,7 @@ pub fn start_program(
         .map_err(StartError::Elf)?;
     aspace.brk_start = loaded.brk_start;
     aspace.brk = loaded.brk_start;
+    prefault_image(&mut aspace, frames);
     let stack_prot = if loaded.exec_stack { Prot(7) } else { Prot::RW };
     aspace.insert(
         Vma::anon(STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot, Label::Stack),
@@ -224,6 +225,35 @@ pub fn start_program(
         entry: loaded.entry,
         sp,
     })
+}
+
+/// At most this many image pages are mapped up front (8 MiB); the rest fault in on use.
+const PREFAULT_PAGES: u64 = 2048;
+
+/// Maps the program image's pages before the program runs. Its page tables are not live
+/// yet, so this costs plain memory writes, while each fault it saves would cost a guest
+/// page fault plus exits to the host under shadow paging (PVM).
+fn prefault_image(aspace: &mut AddressSpace, frames: &mut FrameAllocator) {
+    let areas: Vec<(u64, u64, bool)> = aspace
+        .vmas()
+        .filter(|v| matches!(v.backing, crate::mm::vma::Backing::Image { .. }))
+        .map(|v| (v.start, v.end, v.prot.write()))
+        .collect();
+    let mut budget = PREFAULT_PAGES;
+    for (start, end, write) in areas {
+        let access = if write {
+            crate::mm::aspace::Access::Write
+        } else {
+            crate::mm::aspace::Access::Read
+        };
+        let mut va = start;
+        while va < end && budget > 0 {
+            // Best effort: a page that cannot be mapped now faults in later as usual.
+            let _ = aspace.fault(va, access, frames);
+            va += PAGE_SIZE;
+            budget -= 1;
+        }
+    }
 }
 
 /// Ends the run because the program could not start.

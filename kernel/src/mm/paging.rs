@@ -119,8 +119,13 @@ impl PageTable {
         let slot = self
             .entry_at(va, 1, Some(frames))?
             .expect("created tables are never huge");
+        let old = platform::read_u64(slot);
         platform::write_u64(slot, (pa & ADDR_MASK) | flags | PRESENT);
-        platform::invlpg(va);
+        // A not-present entry is never cached in the TLB, so only a replaced mapping needs
+        // the flush (which is a hypercall under PVM).
+        if old & PRESENT != 0 {
+            platform::invlpg(va);
+        }
         Ok(())
     }
 
