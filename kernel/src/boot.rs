@@ -417,7 +417,7 @@ mod guest {
             rflags: 0x202,
             ..Default::default()
         };
-        *KERNEL.lock() = Some(Kernel {
+        *KERNEL.lock() = Some(alloc::boxed::Box::new(Kernel {
             frames,
             kernel_pt,
             proc: started.proc,
@@ -425,7 +425,7 @@ mod guest {
             rng,
             machine,
             strace,
-        });
+        }));
         hull_arch::entry::enter_user(&entry)
     }
 }

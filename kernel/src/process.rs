@@ -132,7 +132,10 @@ pub struct Kernel {
 }
 
 /// The kernel, once booted.
-pub static KERNEL: spin::Mutex<Option<Kernel>> = spin::Mutex::new(None);
+/// Boxed: the state (RNG key included) lives on the heap in the direct map, which user
+/// code cannot read even under kvm_pvm (where the kernel image's pages are readable from
+/// user mode; see `hull_arch::pvm`).
+pub static KERNEL: spin::Mutex<Option<alloc::boxed::Box<Kernel>>> = spin::Mutex::new(None);
 
 impl Kernel {
     /// Copies user memory at `va` into `buf`.
