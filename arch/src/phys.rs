@@ -64,7 +64,10 @@ pub fn copy(dst: u64, src: u64, len: usize) {
 /// Reads an aligned u64 (a page-table entry, say).
 #[inline]
 pub fn read_u64(pa: u64) -> u64 {
-    assert!(pa % 8 == 0, "unaligned physical u64 read at {pa:#x}");
+    assert!(
+        pa.is_multiple_of(8),
+        "unaligned physical u64 read at {pa:#x}"
+    );
     let p = checked(pa, 8) as *const u64;
     // SAFETY: aligned (asserted) and in range (checked).
     unsafe { core::ptr::read_volatile(p) }
@@ -73,7 +76,10 @@ pub fn read_u64(pa: u64) -> u64 {
 /// Writes an aligned u64.
 #[inline]
 pub fn write_u64(pa: u64, v: u64) {
-    assert!(pa % 8 == 0, "unaligned physical u64 write at {pa:#x}");
+    assert!(
+        pa.is_multiple_of(8),
+        "unaligned physical u64 write at {pa:#x}"
+    );
     let p = checked(pa, 8) as *mut u64;
     // SAFETY: aligned (asserted) and in range (checked).
     unsafe { core::ptr::write_volatile(p, v) }

@@ -87,7 +87,7 @@ pub fn enable() {
     let gpa = vif as u64 - crate::layout::KERNEL_VIRT_BASE;
     hypercall(hc::SET_VIF_GPA, gpa | VIF_CR2_CELL, 0, 0);
     // SAFETY: read only by the entry assembly on this single vCPU.
-    unsafe { *(&raw mut hull_pvm_mode) = 1 };
+    unsafe { hull_pvm_mode = 1 };
     ACTIVE.store(true, Ordering::Relaxed);
 }
 

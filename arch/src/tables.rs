@@ -75,7 +75,7 @@ pub fn init(pvm: bool) {
         tss_base >> 32,
     ];
     // SAFETY: single-threaded init; nothing has loaded the GDT yet.
-    unsafe { *(&raw mut GDT) = gdt };
+    unsafe { GDT = gdt };
 
     let gdt_ptr = DescriptorTablePointer {
         limit: (size_of::<[u64; 7]>() - 1) as u16,
@@ -93,7 +93,7 @@ pub fn init(pvm: bool) {
     }
 
     // SAFETY: the stub table is defined in entry.rs's assembly, 34 addresses.
-    let stubs = unsafe { &*(&raw const hull_trap_stubs) };
+    let stubs = unsafe { &hull_trap_stubs };
     // Every vector has a present DPL-0 gate, so `int n` from user mode is a #GP (SIGSEGV),
     // as on Linux; vectors nothing raises share the spurious stub.
     let mut idt = [gate(stubs[33], 0); 256];
@@ -112,7 +112,7 @@ pub fn init(pvm: bool) {
         idt[slot] = gate(stubs[vector], ist);
     }
     // SAFETY: single-threaded init.
-    unsafe { *(&raw mut IDT) = idt };
+    unsafe { IDT = idt };
     let idt_ptr = DescriptorTablePointer {
         limit: (size_of::<[[u64; 2]; 256]>() - 1) as u16,
         base: VirtAddr::new((&raw const IDT) as u64),
@@ -165,13 +165,13 @@ pub fn set_kernel_stack(top: u64) {
     // SAFETY: the single vCPU runs with interrupts off in the kernel, so no entry path
     // reads these fields concurrently.
     unsafe {
-        (*(&raw mut PERCPU)).kernel_rsp = top;
-        (*(&raw mut TSS)).privilege_stack_table[0] = VirtAddr::new(top);
+        PERCPU.kernel_rsp = top;
+        TSS.privilege_stack_table[0] = VirtAddr::new(top);
     }
 }
 
 /// The current kernel stack top.
 pub fn kernel_stack() -> u64 {
     // SAFETY: plain read of a field only this vCPU writes.
-    unsafe { (*(&raw const PERCPU)).kernel_rsp }
+    unsafe { PERCPU.kernel_rsp }
 }

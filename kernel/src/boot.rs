@@ -79,7 +79,10 @@ pub fn build_kernel_tables(
 }
 
 /// Splits the boot strings blob into argv and envp.
-pub fn split_strings(blob: &[u8], argc: usize, envc: usize) -> Option<(Vec<&[u8]>, Vec<&[u8]>)> {
+/// argv and envp as byte strings.
+pub type ArgvEnvp<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
+
+pub fn split_strings(blob: &[u8], argc: usize, envc: usize) -> Option<ArgvEnvp<'_>> {
     // Every string is NUL-terminated and the blob holds exactly argc + envc of them.
     let mut items = Vec::with_capacity(argc + envc);
     let mut rest = blob;
@@ -287,7 +290,10 @@ pub fn check_boot_info(info: &BootInfo) -> Result<(), &'static str> {
     let ram = info.ram_size;
     let inside =
         |start: u64, len: u64| start.checked_add(len).is_some_and(|e| e <= info.free_start);
-    if ram % LARGE_PAGE_SIZE != 0 || info.free_start % PAGE_SIZE != 0 || info.free_start > ram {
+    if !ram.is_multiple_of(LARGE_PAGE_SIZE)
+        || !info.free_start.is_multiple_of(PAGE_SIZE)
+        || info.free_start > ram
+    {
         return Err("bad memory layout in boot info");
     }
     if !inside(info.program_gpa, info.program_len)
@@ -296,7 +302,7 @@ pub fn check_boot_info(info: &BootInfo) -> Result<(), &'static str> {
     {
         return Err("boot blobs outside the reserved region");
     }
-    if info.program_gpa % PAGE_SIZE != 0 {
+    if !info.program_gpa.is_multiple_of(PAGE_SIZE) {
         return Err("program image not page aligned");
     }
     Ok(())

@@ -19,7 +19,7 @@ impl FrameAllocator {
     /// Manages frames in [start, end) (both page aligned).
     pub fn new(start: u64, end: u64) -> Self {
         assert!(
-            start % PAGE_SIZE == 0 && end % PAGE_SIZE == 0 && start <= end,
+            start.is_multiple_of(PAGE_SIZE) && end.is_multiple_of(PAGE_SIZE) && start <= end,
             "bad frame range {start:#x}..{end:#x}"
         );
         FrameAllocator {
@@ -52,7 +52,7 @@ impl FrameAllocator {
 
     /// Returns a frame. The caller guarantees nothing maps it any more.
     pub fn free(&mut self, pa: u64) {
-        debug_assert!(pa % PAGE_SIZE == 0);
+        debug_assert!(pa.is_multiple_of(PAGE_SIZE));
         self.free.push(pa);
     }
 

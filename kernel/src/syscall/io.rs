@@ -52,7 +52,7 @@ fn pipe_transfer(
             scatter(k, iovs, &bytes)
         }
         Dir::Write => {
-            let mut st = end.pipe.state.lock();
+            let st = end.pipe.state.lock();
             if st.readers == 0 {
                 drop(st);
                 k.proc.signals.raise_with(crate::sigframe::SigInfo {

@@ -20,7 +20,7 @@ const PROT_GROWS: u64 = 0x0300_0000;
 
 /// Checks an (addr, len) range and returns its page-aligned end.
 fn range(addr: u64, len: u64) -> Result<u64, Errno> {
-    if addr % PAGE_SIZE != 0 {
+    if !addr.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
     let end = page_ceil(len)
@@ -54,7 +54,7 @@ pub fn mmap(
         k.proc.fds.get(fd)?;
         return Err(Errno::ENODEV);
     }
-    if offset % PAGE_SIZE != 0 {
+    if !offset.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
     // Linux's heuristic overcommit: one mapping larger than all memory fails up front.
@@ -63,7 +63,7 @@ pub fn mmap(
     }
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
     let start = if fixed {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         if addr.checked_add(len).is_none_or(|e| e > USER_END) {
@@ -124,7 +124,7 @@ pub fn mprotect(k: &mut Kernel, addr: u64, len: u64, prot: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let end = range(addr, len).map_err(|e| {
-        if addr % PAGE_SIZE == 0 {
+        if addr.is_multiple_of(PAGE_SIZE) {
             Errno::ENOMEM
         } else {
             e
@@ -154,7 +154,7 @@ pub fn mremap(
     {
         return Err(Errno::EINVAL);
     }
-    if old % PAGE_SIZE != 0 {
+    if !old.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
     let old_len = page_ceil(old_len).ok_or(Errno::EINVAL)?;

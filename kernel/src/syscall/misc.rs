@@ -138,7 +138,7 @@ pub fn set_robust_list(k: &mut Kernel, head: u64, len: u64) -> SysResult {
 
 pub fn sched_getaffinity(k: &mut Kernel, pid: i32, len: u64, mask: u64) -> SysResult {
     check_pid(k, pid)?;
-    if len < 8 || len % 8 != 0 {
+    if len < 8 || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     // The sandbox has one vCPU: CPU 0.
@@ -172,7 +172,7 @@ pub fn futex(k: &mut Kernel, uaddr: u64, op: u64, val: u64, timeout: u64, val3: 
     const FUTEX_WAIT_BITSET: u64 = 9;
     const FUTEX_WAKE_BITSET: u64 = 10;
     const FUTEX_CLOCK_REALTIME: u64 = 256;
-    if uaddr % 4 != 0 {
+    if !uaddr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
     match op & 127 {
