@@ -111,6 +111,46 @@ impl GuestMemory {
         self.write(gpa, &v.to_le_bytes())
     }
 
+    /// Reads `len` bytes of `file` from offset 0 straight into guest memory at `gpa`.
+    pub fn read_file(
+        &self,
+        gpa: u64,
+        file: &std::fs::File,
+        len: u64,
+    ) -> Result<io::Result<()>, MemoryError> {
+        use std::os::fd::AsRawFd;
+        let dst = self.translate(gpa, len)?;
+        let mut done = 0u64;
+        while done < len {
+            // SAFETY: [dst, dst+len) is inside the mapping (checked above); pread writes at
+            // most `len - done` bytes at `dst + done`.
+            let n = unsafe {
+                libc::pread(
+                    file.as_raw_fd(),
+                    dst.wrapping_add(done as usize).cast(),
+                    (len - done) as usize,
+                    done as i64,
+                )
+            };
+            match n {
+                n if n > 0 => done += n as u64,
+                0 => {
+                    return Ok(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file shrank while being read",
+                    )));
+                }
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Ok(Err(e));
+                    }
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
     fn iovecs(&self, segs: &[Segment]) -> Result<Vec<libc::iovec>, MemoryError> {
         segs.iter()
             .map(|s| {
