@@ -564,6 +564,29 @@ mod tests {
     }
 
     #[test]
+    fn prot_none_parks_the_frame_and_keeps_its_contents() {
+        let (mut a, mut f) = space();
+        a.insert(Vma::anon(0x10000, 0x11000, Prot::RW, Label::None), &mut f);
+        a.fault(0x10000, Access::Write, &mut f).unwrap();
+        let pa = a.pt.lookup(0x10000).unwrap().0;
+        platform::write(pa, b"kept");
+        a.protect(0x10000, 0x11000, Prot::NONE).unwrap();
+        assert_eq!(a.pt.lookup(0x10000), None, "PROT_NONE pages are not present");
+        assert_eq!(a.fault(0x10000, Access::Read, &mut f), Err(Fault::Forbidden));
+        a.protect(0x10000, 0x11000, Prot(Prot::READ)).unwrap();
+        let (pa2, fl) = a.pt.lookup(0x10000).unwrap();
+        assert_eq!(pa2, pa);
+        assert_eq!(fl & flags::WRITABLE, 0);
+        let mut b = [0u8; 4];
+        platform::read(pa2, &mut b);
+        assert_eq!(&b, b"kept");
+        let before = f.available();
+        a.protect(0x10000, 0x11000, Prot::NONE).unwrap();
+        a.unmap(0x10000, 0x11000, &mut f);
+        assert_eq!(f.available(), before + 1, "a parked frame is freed on munmap");
+    }
+
+    #[test]
     fn find_free_goes_top_down_around_areas() {
         let (mut a, mut f) = space();
         let top = a.mmap_top;
