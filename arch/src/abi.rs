@@ -31,6 +31,50 @@
 //!
 //! Handles 0, 1 and 2 are the sandbox's stdin, stdout and stderr.
 
+/// The name of signal `signo` (Linux numbering), for the guest's diagnostics and the
+/// host's "program killed by" note.
+pub fn signal_name(signo: u32) -> &'static str {
+    const NAMES: [&str; 32] = [
+        "SIG0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    match NAMES.get(signo as usize) {
+        Some(n) => n,
+        None if signo <= 64 => "SIGRT",
+        None => "SIG?",
+    }
+}
+
 /// Bumped on any incompatible change; the host refuses a guest that reports another one.
 pub const ABI_VERSION: u32 = 1;
 

@@ -344,6 +344,7 @@ mod guest {
             hull_arch::pvm::enable();
         }
         crate::mm::paging::set_kernel_mappings_user(pvm);
+        crate::mm::paging::set_kpti(pvm);
         hull_arch::tables::init(pvm);
         let features = hull_arch::cpu::enable_features(pvm);
         if features.xsave_size as usize > 4096 {

@@ -132,9 +132,8 @@ pub struct Kernel {
 }
 
 /// The kernel, once booted.
-/// Boxed: the state (RNG key included) lives on the heap in the direct map, which user
-/// code cannot read even under kvm_pvm (where the kernel image's pages are readable from
-/// user mode; see `hull_arch::pvm`).
+/// Boxed, so the state (RNG key included) lives on the kernel heap rather than in the
+/// kernel image.
 pub static KERNEL: spin::Mutex<Option<alloc::boxed::Box<Kernel>>> = spin::Mutex::new(None);
 
 impl Kernel {

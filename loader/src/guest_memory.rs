@@ -169,20 +169,7 @@ impl GuestMemory {
         segs: &[Segment],
         offset: Option<i64>,
     ) -> Result<io::Result<usize>, MemoryError> {
-        let iov = self.iovecs(segs)?;
-        // SAFETY: every iovec was produced by `translate` and lies inside the mapping, which
-        // outlives the call; the kernel writes only within them.
-        let n = unsafe {
-            match offset {
-                Some(off) => libc::preadv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32, off),
-                None => libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32),
-            }
-        };
-        Ok(if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        })
+        self.vectored(fd, segs, offset, false)
     }
 
     /// `writev`/`pwritev` from guest segments straight to `fd`.
@@ -192,12 +179,26 @@ impl GuestMemory {
         segs: &[Segment],
         offset: Option<i64>,
     ) -> Result<io::Result<usize>, MemoryError> {
+        self.vectored(fd, segs, offset, true)
+    }
+
+    fn vectored(
+        &self,
+        fd: BorrowedFd<'_>,
+        segs: &[Segment],
+        offset: Option<i64>,
+        write: bool,
+    ) -> Result<io::Result<usize>, MemoryError> {
         let iov = self.iovecs(segs)?;
-        // SAFETY: as in `read_from`; the kernel only reads the iovecs' memory.
+        let (fd, cnt) = (fd.as_raw_fd(), iov.len() as i32);
+        // SAFETY: every iovec was produced by `translate` and lies inside the mapping, which
+        // outlives the call; the kernel reads or writes only within them.
         let n = unsafe {
-            match offset {
-                Some(off) => libc::pwritev(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32, off),
-                None => libc::writev(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32),
+            match (write, offset) {
+                (false, Some(off)) => libc::preadv(fd, iov.as_ptr(), cnt, off),
+                (false, None) => libc::readv(fd, iov.as_ptr(), cnt),
+                (true, Some(off)) => libc::pwritev(fd, iov.as_ptr(), cnt, off),
+                (true, None) => libc::writev(fd, iov.as_ptr(), cnt),
             }
         };
         Ok(if n < 0 {

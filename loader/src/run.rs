@@ -68,46 +68,6 @@ fn open_program(path: &Path) -> Result<(File, u64, PathBuf), ProgramError> {
     Ok((file, meta.len(), abs))
 }
 
-fn signal_name(sig: u32) -> String {
-    const NAMES: [&str; 32] = [
-        "SIG0",
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    NAMES
-        .get(sig as usize)
-        .map_or_else(|| format!("SIGRTMIN+{}", sig - 34), |s| s.to_string())
-}
-
 /// Runs the program; returns its exit status.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let program_path = args.program();
@@ -253,9 +213,12 @@ fn report(end: RunEnd) -> i32 {
             match fault {
                 Some((addr, rip)) => eprintln!(
                     "hull: program killed by {} (address {addr:#x}, rip {rip:#x})",
-                    signal_name(signo)
+                    hull_arch::abi::signal_name(signo)
                 ),
-                None => eprintln!("hull: program killed by {}", signal_name(signo)),
+                None => eprintln!(
+                    "hull: program killed by {}",
+                    hull_arch::abi::signal_name(signo)
+                ),
             }
             128 + signo as i32
         }

@@ -58,6 +58,12 @@ static void probe_all(void) {
         0xffff800000000000UL,
         0xffff800000100000UL,
         0xffff888000000000UL,
+        /* Pages hull's guest kernel itself uses all the time (boot info, hypercall block,
+         * boot stack, kernel text): user mode must not reach them either. */
+        0xffff888000001000UL,
+        0xffff888000002000UL,
+        0xffff8880001ff000UL,
+        0xffffffff80200000UL,
         0xffffc90000000000UL,
         0xffffffff80000000UL,
         0xffffffff81000000UL,

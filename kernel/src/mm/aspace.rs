@@ -571,8 +571,15 @@ mod tests {
         let pa = a.pt.lookup(0x10000).unwrap().0;
         platform::write(pa, b"kept");
         a.protect(0x10000, 0x11000, Prot::NONE).unwrap();
-        assert_eq!(a.pt.lookup(0x10000), None, "PROT_NONE pages are not present");
-        assert_eq!(a.fault(0x10000, Access::Read, &mut f), Err(Fault::Forbidden));
+        assert_eq!(
+            a.pt.lookup(0x10000),
+            None,
+            "PROT_NONE pages are not present"
+        );
+        assert_eq!(
+            a.fault(0x10000, Access::Read, &mut f),
+            Err(Fault::Forbidden)
+        );
         a.protect(0x10000, 0x11000, Prot(Prot::READ)).unwrap();
         let (pa2, fl) = a.pt.lookup(0x10000).unwrap();
         assert_eq!(pa2, pa);
@@ -583,7 +590,11 @@ mod tests {
         let before = f.available();
         a.protect(0x10000, 0x11000, Prot::NONE).unwrap();
         a.unmap(0x10000, 0x11000, &mut f);
-        assert_eq!(f.available(), before + 1, "a parked frame is freed on munmap");
+        assert_eq!(
+            f.available(),
+            before + 1,
+            "a parked frame is freed on munmap"
+        );
     }
 
     #[test]

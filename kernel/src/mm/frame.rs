@@ -43,6 +43,21 @@ impl FrameAllocator {
         None
     }
 
+    /// Two adjacent frames, the first 8 KiB aligned (a KPTI PML4 pair); from the bump
+    /// range only.
+    pub fn alloc_pair(&mut self) -> Option<u64> {
+        if self.next % (2 * PAGE_SIZE) != 0 && self.next < self.end {
+            self.free.push(self.next);
+            self.next += PAGE_SIZE;
+        }
+        if self.end - self.next < 2 * PAGE_SIZE {
+            return None;
+        }
+        let pa = self.next;
+        self.next += 2 * PAGE_SIZE;
+        Some(pa)
+    }
+
     /// A zero-filled frame.
     pub fn alloc_zeroed(&mut self) -> Option<u64> {
         let pa = self.alloc()?;

@@ -46,6 +46,18 @@ pub struct OutOfFrames;
 #[derive(Debug)]
 pub struct PageTable {
     root: u64,
+    /// Under PVM with KPTI: a second, user-mode PML4 at `root + 4096` that maps the user
+    /// half only, so user code cannot reach kernel memory (the host switches between the
+    /// two on every mode change).
+    kpti: bool,
+}
+
+/// Whether new user address spaces get a KPTI user PML4 (set once at boot under PVM).
+static KPTI: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Turns on KPTI page tables for address spaces created from now on.
+pub fn set_kpti(on: bool) {
+    KPTI.store(on, Ordering::Relaxed);
 }
 
 fn index(va: u64, level: u32) -> u64 {
@@ -55,14 +67,26 @@ fn index(va: u64, level: u32) -> u64 {
 impl PageTable {
     /// A new, empty hierarchy.
     pub fn new(frames: &mut FrameAllocator) -> Result<Self, OutOfFrames> {
+        if KPTI.load(Ordering::Relaxed) {
+            let root = frames.alloc_pair().ok_or(OutOfFrames)?;
+            platform::fill(root, 0, 2 * PAGE_SIZE as usize);
+            return Ok(PageTable { root, kpti: true });
+        }
         Ok(PageTable {
             root: frames.alloc_zeroed().ok_or(OutOfFrames)?,
+            kpti: false,
         })
     }
 
     /// A new hierarchy whose kernel half (PML4 slots 256..512) is shared with `kernel`.
     pub fn new_user(kernel: &PageTable, frames: &mut FrameAllocator) -> Result<Self, OutOfFrames> {
-        let pt = Self::new(frames)?;
+        let pt = if KPTI.load(Ordering::Relaxed) {
+            let root = frames.alloc_pair().ok_or(OutOfFrames)?;
+            platform::fill(root, 0, 2 * PAGE_SIZE as usize);
+            PageTable { root, kpti: true }
+        } else {
+            Self::new(frames)?
+        };
         let mut half = [0u8; 2048];
         platform::read(kernel.root + 2048, &mut half);
         platform::write(pt.root + 2048, &half);
@@ -98,6 +122,10 @@ impl PageTable {
                     kernel_extra()
                 };
                 platform::write_u64(slot, new | PRESENT | WRITABLE | user);
+                if l == 4 && self.kpti && va < hull_arch::layout::USER_END {
+                    // Mirror user-half PML4 entries into the user-mode PML4.
+                    platform::write_u64(slot + PAGE_SIZE, new | PRESENT | WRITABLE | user);
+                }
                 table = new;
             } else if e & HUGE != 0 {
                 return Ok(None);
@@ -241,6 +269,9 @@ impl PageTable {
             }
         }
         frames.free(self.root);
+        if self.kpti {
+            frames.free(self.root + PAGE_SIZE);
+        }
     }
 }
 
