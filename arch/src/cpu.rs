@@ -13,9 +13,7 @@ const IA32_KERNEL_GS_BASE: u32 = 0xC000_0102;
 /// block writes before the exit and our reads after it.
 #[inline]
 pub fn hypercall(op: u32) {
-    // SAFETY: port I/O to the hypercall port only causes a VM exit; it touches no guest
-    // memory that Rust does not know about (the block is written through the direct map
-    // with ordinary copies, and the clobber keeps them ordered).
+    // SAFETY: port I/O to the hypercall port only causes a VM exit; it touches no guest memory that Rust does not know about (the block is written through the direct map with ordinary copies, and the clobber keeps them ordered).
     unsafe {
         asm!("out dx, eax", in("dx") crate::abi::HYPERCALL_PORT, in("eax") op, options(nostack, preserves_flags));
     }
@@ -48,9 +46,7 @@ pub fn load_cr3(pml4: u64) {
         crate::pvm::hypercall(crate::pvm::hc::SET_CR3, pml4, 0, 0);
         return;
     }
-    // SAFETY: the caller hands us a complete PML4 whose kernel half maps this code, the
-    // stacks and the direct map exactly as before (the kernel builds every address space
-    // from the same kernel half), so execution continues unaffected.
+    // SAFETY: the caller hands us a complete PML4 whose kernel half maps this code, the stacks and the direct map exactly as before (the kernel builds every address space from the same kernel half), so execution continues unaffected.
     unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) }
 }
 
@@ -91,8 +87,7 @@ pub fn set_user_gs_base(v: u64) {
         crate::pvm::hypercall(crate::pvm::hc::WRMSR, IA32_KERNEL_GS_BASE as u64, v, 0);
         return;
     }
-    // SAFETY: KERNEL_GS_BASE holds the user GS base while in the kernel; the caller checked
-    // that v is canonical.
+    // SAFETY: KERNEL_GS_BASE holds the user GS base while in the kernel; the caller checked that v is canonical.
     unsafe { Msr::new(IA32_KERNEL_GS_BASE).write(v) }
 }
 
@@ -108,8 +103,7 @@ pub(crate) fn wrmsr(msr: u32, v: u64) {
         crate::pvm::hypercall(crate::pvm::hc::WRMSR, msr as u64, v, 0);
         return;
     }
-    // SAFETY: only called from this crate for the APIC MSRs, whose writes do not affect
-    // memory safety.
+    // SAFETY: only called from this crate for the APIC MSRs, whose writes do not affect memory safety.
     unsafe { Msr::new(msr).write(v) }
 }
 
@@ -172,9 +166,7 @@ pub fn enable_features(pvm: bool) -> Features {
     if has_xsave {
         cr4 |= Cr4Flags::OSXSAVE;
     }
-    // SAFETY: every bit set is backed by the CPUID checks above; the kernel never executes
-    // user addresses (SMEP) nor touches user memory through user addresses (SMAP): it
-    // reaches user pages through the direct map.
+    // SAFETY: every bit set is backed by the CPUID checks above; the kernel never executes user addresses (SMEP) nor touches user memory through user addresses (SMAP): it reaches user pages through the direct map.
     unsafe { Cr4::write(cr4) };
     // SAFETY: clearing EM and setting MP/NE is the required state for SSE; TS stays clear.
     unsafe {
@@ -213,8 +205,7 @@ pub fn syscall_msrs() -> [u64; 4] {
 /// PVM hypervisor always intercepts; at real CPL 0 it is a TLB drop plus a plain CPUID.
 pub fn pvm_cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
     let (a, b, c, d): (u32, u32, u32, u32);
-    // SAFETY: the INVLPG targets an upper-half address nothing maps; CPUID has no side
-    // effects. RBX is saved and restored around the sequence because LLVM reserves it.
+    // SAFETY: the INVLPG targets an upper-half address nothing maps; CPUID has no side effects. RBX is saved and restored around the sequence because LLVM reserves it.
     unsafe {
         asm!(
             "mov {tmp:r}, rbx",
@@ -253,8 +244,7 @@ impl Default for XsaveArea {
 
 /// Saves the user FPU/SIMD state for the components in `xcr0` (0: FXSAVE, 512 bytes).
 pub fn xsave(area: &mut XsaveArea, xcr0: u64) {
-    // SAFETY: the area is 64-byte aligned and 4 KiB, larger than any enabled XSAVE layout
-    // (the kernel checks the CPUID size at boot); the instruction writes only inside it.
+    // SAFETY: the area is 64-byte aligned and 4 KiB, larger than any enabled XSAVE layout (the kernel checks the CPUID size at boot); the instruction writes only inside it.
     unsafe {
         if xcr0 == 0 {
             asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack));
@@ -267,8 +257,7 @@ pub fn xsave(area: &mut XsaveArea, xcr0: u64) {
 /// Loads the FPU/SIMD state. The caller has validated the header and MXCSR (an invalid
 /// area would raise #GP in the kernel, which hull reports as a kernel fault).
 pub fn xrstor(area: &XsaveArea, xcr0: u64) {
-    // SAFETY: aligned and sized as in `xsave`; XRSTOR only reads the area and loads FPU,
-    // SSE and AVX registers, which the kernel itself never uses (it is soft-float).
+    // SAFETY: aligned and sized as in `xsave`; XRSTOR only reads the area and loads FPU, SSE and AVX registers, which the kernel itself never uses (it is soft-float).
     unsafe {
         if xcr0 == 0 {
             asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack));

@@ -277,9 +277,7 @@ pub fn enter_user(frame: &TrapFrame) -> ! {
     let top = crate::tables::kernel_stack();
     assert!(top != 0, "enter_user without a kernel stack");
     let dst = top - TRAPFRAME_SIZE as u64;
-    // SAFETY: [dst, top) is the top of the kernel stack, reserved for the user frame; the
-    // frames of this call chain lie below it (or on another stack), so writing it clobbers
-    // nothing live. We then abandon this call chain and IRET to user mode.
+    // SAFETY: [dst, top) is the top of the kernel stack, reserved for the user frame; the frames of this call chain lie below it (or on another stack), so writing it clobbers nothing live. We then abandon this call chain and IRET to user mode.
     unsafe {
         core::ptr::write(dst as *mut TrapFrame, f);
         asm!("mov rsp, {0}", "jmp hull_return_to_user", in(reg) dst, options(noreturn));
@@ -294,8 +292,7 @@ pub fn start(boot_info_va: u64, main: fn(BootInfo) -> !) -> ! {
         boot_info_va == crate::layout::phys_to_virt(crate::layout::BOOT_INFO_GPA),
         "boot-info pointer is not where the ABI puts it"
     );
-    // SAFETY: the loader wrote a BootInfo at BOOT_INFO_GPA, which the boot page tables map
-    // through the direct map; we copy it out once and the kernel validates the copy.
+    // SAFETY: the loader wrote a BootInfo at BOOT_INFO_GPA, which the boot page tables map through the direct map; we copy it out once and the kernel validates the copy.
     let info = unsafe { core::ptr::read_volatile(boot_info_va as *const BootInfo) };
     main(info)
 }

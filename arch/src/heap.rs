@@ -11,8 +11,7 @@ pub fn init(pa: u64, size: u64) {
     // Bounds-check through the phys layer: panics if the range is not RAM.
     crate::phys::fill(pa, 0, 0);
     crate::phys::read_u64(pa + size - 8);
-    // SAFETY: the range is RAM (checked above), mapped writable by the direct map, and the
-    // kernel's frame allocator never hands out frames in it.
+    // SAFETY: the range is RAM (checked above), mapped writable by the direct map, and the kernel's frame allocator never hands out frames in it.
     unsafe { HEAP.lock().init(start, size as usize) }
 }
 

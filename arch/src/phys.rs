@@ -29,9 +29,7 @@ fn checked(pa: u64, len: usize) -> *mut u8 {
 #[inline]
 pub fn read(pa: u64, buf: &mut [u8]) {
     let src = checked(pa, buf.len());
-    // SAFETY: [pa, pa+len) is guest RAM (checked), mapped by the direct map; it never
-    // overlaps a Rust object borrowed as `buf` because the kernel's own objects are reached
-    // only through their own references.
+    // SAFETY: [pa, pa+len) is guest RAM (checked), mapped by the direct map; it never overlaps a Rust object borrowed as `buf` because the kernel's own objects are reached only through their own references.
     unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) }
 }
 

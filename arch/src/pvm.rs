@@ -69,9 +69,7 @@ pub fn active() -> bool {
 #[inline]
 pub fn hypercall(nr: u64, rbx: u64, rcx: u64, rdx: u64) -> u64 {
     let ret: u64;
-    // SAFETY: `int 0x1b` is PVM's hypercall gate; it reads RAX/RBX/RCX/RDX, returns in RAX
-    // and touches no guest memory except as the specific hypercall documents (none of the
-    // ones used here write memory).
+    // SAFETY: `int 0x1b` is PVM's hypercall gate; it reads RAX/RBX/RCX/RDX, returns in RAX and touches no guest memory except as the specific hypercall documents (none of the ones used here write memory).
     unsafe {
         asm!(
             "xchg {b}, rbx",
@@ -108,8 +106,7 @@ pub fn enable() {
 
 /// The last page-fault address, from the VIF page.
 pub fn cr2() -> u64 {
-    // SAFETY: the host writes the field between guest instructions; a volatile read of a
-    // plain u64 in our own static.
+    // SAFETY: the host writes the field between guest instructions; a volatile read of a plain u64 in our own static.
     unsafe { core::ptr::read_volatile(&raw const VIF.cr2) }
 }
 

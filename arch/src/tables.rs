@@ -81,8 +81,7 @@ pub fn init(pvm: bool) {
         limit: (size_of::<[u64; 7]>() - 1) as u16,
         base: VirtAddr::new((&raw const GDT) as u64),
     };
-    // SAFETY: the GDT is static, complete, and keeps the selectors the loader's boot GDT
-    // used, so reloading CS/SS/DS/ES with them is valid; the TSS descriptor is well formed.
+    // SAFETY: the GDT is static, complete, and keeps the selectors the loader's boot GDT used, so reloading CS/SS/DS/ES with them is valid; the TSS descriptor is well formed.
     unsafe {
         lgdt(&gdt_ptr);
         CS::set_reg(SegmentSelector(selectors::KERNEL_CODE));
@@ -162,8 +161,7 @@ fn gate(handler: u64, ist: u8) -> [u64; 2] {
 /// Sets the kernel stack used on entry from user mode (SYSCALL through the per-CPU block,
 /// interrupts and exceptions through TSS.RSP0).
 pub fn set_kernel_stack(top: u64) {
-    // SAFETY: the single vCPU runs with interrupts off in the kernel, so no entry path
-    // reads these fields concurrently.
+    // SAFETY: the single vCPU runs with interrupts off in the kernel, so no entry path reads these fields concurrently.
     unsafe {
         PERCPU.kernel_rsp = top;
         TSS.privilege_stack_table[0] = VirtAddr::new(top);

@@ -34,8 +34,7 @@ unsafe impl Sync for GuestMemory {}
 impl GuestMemory {
     /// Reserves `size` bytes (lazily backed).
     pub fn new(size: u64) -> Result<Self, MemoryError> {
-        // SAFETY: an anonymous private mapping at an address the kernel picks; no existing
-        // memory is affected.
+        // SAFETY: an anonymous private mapping at an address the kernel picks; no existing memory is affected.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -84,8 +83,7 @@ impl GuestMemory {
     /// Copies guest memory out.
     pub fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         let src = self.translate(gpa, buf.len() as u64)?;
-        // SAFETY: the range is inside the mapping (checked); `buf` is host memory, never
-        // part of the guest mapping.
+        // SAFETY: the range is inside the mapping (checked); `buf` is host memory, never part of the guest mapping.
         unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
@@ -122,8 +120,7 @@ impl GuestMemory {
         let dst = self.translate(gpa, len)?;
         let mut done = 0u64;
         while done < len {
-            // SAFETY: [dst, dst+len) is inside the mapping (checked above); pread writes at
-            // most `len - done` bytes at `dst + done`.
+            // SAFETY: [dst, dst+len) is inside the mapping (checked above); pread writes at most `len - done` bytes at `dst + done`.
             let n = unsafe {
                 libc::pread(
                     file.as_raw_fd(),
@@ -191,8 +188,7 @@ impl GuestMemory {
     ) -> Result<io::Result<usize>, MemoryError> {
         let iov = self.iovecs(segs)?;
         let (fd, cnt) = (fd.as_raw_fd(), iov.len() as i32);
-        // SAFETY: every iovec was produced by `translate` and lies inside the mapping, which
-        // outlives the call; the kernel reads or writes only within them.
+        // SAFETY: every iovec was produced by `translate` and lies inside the mapping, which outlives the call; the kernel reads or writes only within them.
         let n = unsafe {
             match (write, offset) {
                 (false, Some(off)) => libc::preadv(fd, iov.as_ptr(), cnt, off),

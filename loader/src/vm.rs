@@ -112,8 +112,7 @@ impl Machine {
             memory_size: mem.size(),
             userspace_addr: mem.host_base(),
         };
-        // SAFETY: the region is exactly `mem`'s mapping, which the caller keeps alive for as
-        // long as the VM (both live until the process exits or `run` returns).
+        // SAFETY: the region is exactly `mem`'s mapping, which the caller keeps alive for as long as the VM (both live until the process exits or `run` returns).
         ioctl("KVM_SET_USER_MEMORY_REGION", unsafe {
             vm.set_user_memory_region(region)
         })?;

@@ -46,7 +46,7 @@ impl FrameAllocator {
     /// Two adjacent frames, the first 8 KiB aligned (a KPTI PML4 pair); from the bump
     /// range only.
     pub fn alloc_pair(&mut self) -> Option<u64> {
-        if self.next % (2 * PAGE_SIZE) != 0 && self.next < self.end {
+        if !self.next.is_multiple_of(2 * PAGE_SIZE) && self.next < self.end {
             self.free.push(self.next);
             self.next += PAGE_SIZE;
         }
