@@ -191,45 +191,6 @@ pub fn enable_features(pvm: bool) -> Features {
     f
 }
 
-/// (STAR, LSTAR, EFER, SFMASK) for diagnostics.
-pub fn syscall_msrs() -> [u64; 4] {
-    [
-        rdmsr(0xC000_0081),
-        rdmsr(0xC000_0082),
-        rdmsr(0xC000_0080),
-        rdmsr(0xC000_0084),
-    ]
-}
-
-/// CPUID through PVM's synthetic instruction (`invlpg 0xffffffffff4d5650; cpuid`), which a
-/// PVM hypervisor always intercepts; at real CPL 0 it is a TLB drop plus a plain CPUID.
-pub fn pvm_cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
-    let (a, b, c, d): (u32, u32, u32, u32);
-    // SAFETY: the INVLPG targets an upper-half address nothing maps; CPUID has no side effects. RBX is saved and restored around the sequence because LLVM reserves it.
-    unsafe {
-        asm!(
-            "mov {tmp:r}, rbx",
-            ".byte 0x0f, 0x01, 0x3c, 0x25, 0x50, 0x56, 0x4d, 0xff, 0x0f, 0xa2",
-            "xchg {tmp:r}, rbx",
-            tmp = out(reg) b,
-            inout("eax") leaf => a,
-            inout("ecx") subleaf => c,
-            out("edx") d,
-            options(nostack, preserves_flags),
-        );
-    }
-    [a, b, c, d]
-}
-
-/// The underlying CS selector and RFLAGS (to tell real ring 0 from PVM's deprivileged mode).
-pub fn underlying_cs_rflags() -> (u16, u64) {
-    let cs: u16;
-    let fl: u64;
-    // SAFETY: reading CS and RFLAGS has no side effects.
-    unsafe { asm!("mov {0:x}, cs", "pushfq", "pop {1}", out(reg) cs, out(reg) fl) };
-    (cs, fl)
-}
-
 /// A buffer for the extended FPU/SIMD state (XSAVE standard format), 64-byte aligned as
 /// XSAVE requires. 4 KiB covers x87, SSE, AVX and AVX-512, the components hull enables.
 #[repr(C, align(64))]

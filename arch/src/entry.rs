@@ -307,11 +307,3 @@ macro_rules! entry_point {
         }
     };
 }
-
-/// The address SYSCALL jumps to (LSTAR).
-pub fn syscall_entry_address() -> u64 {
-    unsafe extern "C" {
-        fn hull_syscall_entry();
-    }
-    hull_syscall_entry as *const () as u64
-}

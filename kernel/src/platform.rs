@@ -10,7 +10,6 @@ mod imp {
         fs_base, halt_until_interrupt, hypercall, invlpg, load_cr3, rdtsc, read_cr2, set_fs_base,
         set_user_gs_base, user_gs_base,
     };
-    pub use hull_arch::entry::syscall_entry_address;
     pub use hull_arch::phys::{copy, fill, read, read_u64, write, write_u64};
 
     /// Arms the APIC timer at TSC `tsc` (0 disarms).
@@ -84,9 +83,6 @@ mod imp {
     pub fn apic_eoi() {}
     pub fn read_cr2() -> u64 {
         0
-    }
-    pub fn syscall_entry_address() -> u64 {
-        u64::MAX
     }
 
     /// The host model of the FPU state buffer.

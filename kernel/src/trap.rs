@@ -51,17 +51,6 @@ pub fn handle(frame: &mut TrapFrame) {
     if frame.cs & 3 == 0 {
         kernel_fault(frame);
     }
-    if frame.vector == 14
-        && frame.error_code & PF_INSTR != 0
-        && frame.rip == platform::syscall_entry_address()
-    {
-        // SYSCALL that reached LSTAR without the switch to ring 0 (seen under nested AMD
-        // virtualization): RCX and R11 hold the return state, so serve it as a syscall.
-        frame.rip = frame.rcx;
-        frame.rflags = (frame.r11 & 0xcd5) | 0x202;
-        crate::syscall::handle(frame);
-        return;
-    }
     let mut guard = KERNEL.lock();
     let k = guard.as_mut().expect("user trap before the kernel booted");
     let (info, addr) = if frame.vector == 14 {
