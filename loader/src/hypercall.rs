@@ -333,6 +333,62 @@ mod tests {
         ));
     }
 
+    /// A hostile guest, approximated: random operations, arguments, segments and data,
+    /// many aimed at the edges of guest RAM. The server must answer or refuse, never panic
+    /// or touch memory outside the guest.
+    #[test]
+    fn random_blocks_never_panic_the_host() {
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        // Non-blocking sockets stand in for stdio, so no read or write can block the test.
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut t = HandleTable::default();
+        t.slots.push(Some(OwnedFd::from(a)));
+        t.slots.push(Some(OwnedFd::from(b)));
+        let mut s = Server::new(&mem, t);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let edges = [
+            0u64,
+            1,
+            4095,
+            4096,
+            (1 << 20) - 1,
+            1 << 20,
+            (1 << 20) + 1,
+            u64::MAX,
+            u64::MAX - 4095,
+            i64::MAX as u64,
+        ];
+        for _ in 0..20_000 {
+            let op = [1u32, 3, 16, 17, 18, 19, 20, 21, 0, 999][(rnd() % 10) as usize];
+            let mut pick = || {
+                if rnd() % 2 == 0 {
+                    edges[(rnd() % edges.len() as u64) as usize]
+                } else {
+                    rnd() % 64
+                }
+            };
+            let args = [pick(), pick(), pick(), pick(), pick(), pick()];
+            put_block(&mem, args);
+            for i in 0..16u64 {
+                let v = if rnd() % 3 == 0 {
+                    edges[(rnd() % edges.len() as u64) as usize]
+                } else {
+                    rnd() % (1 << 20)
+                };
+                mem.write_u64(HYPERCALL_BLOCK_GPA + 64 + 8 * i, v).unwrap();
+            }
+            let _ = s.handle(op);
+        }
+    }
+
     #[test]
     fn unknown_handles_are_ebadf_and_exit_is_decoded() {
         let mem = GuestMemory::new(1 << 20).unwrap();
