@@ -597,3 +597,41 @@ fn hypercall_instructions_from_ring3() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Status of `cmd` when its stdout reader goes away after the first bytes.
+fn status_after_reader_closes(mut cmd: std::process::Command) -> i32 {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut first = [0u8; 2];
+    out.read_exact(&mut first)
+        .expect("the writer starts writing");
+    drop(out);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return hull_tests::shell_status(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the writer did not stop after its reader went away");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigpipe_when_stdout_reader_goes_away() {
+    hull_tests::require_kvm();
+    let bin = hull_tests::compile("yes", hull_tests::Toolchain::GccStatic);
+    let native = status_after_reader_closes(std::process::Command::new(&bin));
+    let mut cmd = std::process::Command::new(hull_tests::hull_bin());
+    cmd.arg("run").arg(&bin);
+    let hull = status_after_reader_closes(cmd);
+    assert_eq!(native, 141, "natively a write to a closed pipe is SIGPIPE");
+    assert_eq!(hull, native, "under hull too");
+}

@@ -55,13 +55,6 @@ fn pipe_transfer(
             let st = end.pipe.state.lock();
             if st.readers == 0 {
                 drop(st);
-                k.proc.signals.raise_with(crate::sigframe::SigInfo {
-                    signo: crate::signal::SIGPIPE,
-                    code: crate::sigframe::code::SI_USER,
-                    pid: k.proc.pid,
-                    uid: k.machine.uid,
-                    ..Default::default()
-                });
                 return Err(Errno::EPIPE);
             }
             let room = crate::fd::PIPE_CAPACITY - st.data.len();
@@ -185,6 +178,32 @@ fn check_access(file: &OpenFile, dir: Dir) -> Result<(), Errno> {
 /// MAX_SEGMENTS segments, stopping at the first short transfer. `offset` is `None` for the
 /// file's current position.
 fn transfer(
+    k: &mut Kernel,
+    file: &OpenFile,
+    iovs: &[(u64, u64)],
+    offset: Option<u64>,
+    dir: Dir,
+) -> SysResult {
+    let r = transfer_once(k, file, iovs, offset, dir);
+    if dir == Dir::Write && r == Err(Errno::EPIPE) {
+        // A write to a pipe or socket nobody reads: SIGPIPE, as Linux sends.
+        raise_sigpipe(k);
+    }
+    r
+}
+
+fn raise_sigpipe(k: &mut Kernel) {
+    let info = crate::sigframe::SigInfo {
+        signo: crate::signal::SIGPIPE,
+        code: crate::sigframe::code::SI_USER,
+        pid: k.proc.pid,
+        uid: k.machine.uid,
+        ..Default::default()
+    };
+    k.proc.signals.raise_with(info);
+}
+
+fn transfer_once(
     k: &mut Kernel,
     file: &OpenFile,
     iovs: &[(u64, u64)],
