@@ -116,9 +116,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         gid: rustix_ids().1,
         stdio_flags,
     };
-    let image = layout::build(&mem, &kernel_elf, &params)?;
+    // Building the VM and filling guest memory are independent: do them on both cores.
+    let (image, machine) = std::thread::scope(|scope| {
+        let layout = scope.spawn(|| layout::build(&mem, &kernel_elf, &params));
+        let machine = Machine::new(&mem);
+        (
+            layout.join().expect("the boot-image thread does not panic"),
+            machine,
+        )
+    });
+    let (image, mut machine) = (image?, machine?);
     drop(program);
-    let mut machine = Machine::new(&mem)?;
     layout::set_tsc_khz(&mem, machine.tsc_khz)?;
     machine.set_entry(image.entry)?;
 
