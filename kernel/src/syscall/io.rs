@@ -226,28 +226,24 @@ fn transfer_once(
     let mut total = 0u64;
     let mut segs: Vec<Segment> = Vec::with_capacity(abi::MAX_SEGMENTS);
     let mut pending = 0u64;
-    let flush = |k: &mut Kernel,
-                 segs: &mut Vec<Segment>,
-                 pending: &mut u64,
-                 total: &mut u64|
-     -> Result<bool, Errno> {
-        let at = offset.map_or(OFFSET_CURRENT, |o| o + *total);
-        let r = match dir {
-            Dir::Read => hypercall::read(handle, segs, at),
-            Dir::Write => hypercall::write(handle, segs, at),
-        };
-        let _ = k;
-        segs.clear();
-        let want = core::mem::take(pending);
-        match r {
-            Ok(n) => {
-                *total += n;
-                Ok(n == want)
+    let flush =
+        |segs: &mut Vec<Segment>, pending: &mut u64, total: &mut u64| -> Result<bool, Errno> {
+            let at = offset.map_or(OFFSET_CURRENT, |o| o + *total);
+            let r = match dir {
+                Dir::Read => hypercall::read(handle, segs, at),
+                Dir::Write => hypercall::write(handle, segs, at),
+            };
+            segs.clear();
+            let want = core::mem::take(pending);
+            match r {
+                Ok(n) => {
+                    *total += n;
+                    Ok(n == want)
+                }
+                Err(e) if *total == 0 => Err(e),
+                Err(_) => Ok(false),
             }
-            Err(e) if *total == 0 => Err(e),
-            Err(_) => Ok(false),
-        }
-    };
+        };
     'outer: for &(base, len) in iovs {
         let mut done = 0;
         while done < len {
@@ -268,21 +264,19 @@ fn transfer_once(
                     return Err(e);
                 }
                 if pending > 0 {
-                    flush(k, &mut segs, &mut pending, &mut total)?;
+                    flush(&mut segs, &mut pending, &mut total)?;
                 }
                 break 'outer;
             }
             pending += n;
             done += n;
-            if segs.len() >= abi::MAX_SEGMENTS - 1
-                && !flush(k, &mut segs, &mut pending, &mut total)?
-            {
+            if segs.len() >= abi::MAX_SEGMENTS - 1 && !flush(&mut segs, &mut pending, &mut total)? {
                 break 'outer;
             }
         }
     }
     if pending > 0 {
-        flush(k, &mut segs, &mut pending, &mut total)?;
+        flush(&mut segs, &mut pending, &mut total)?;
     }
     Ok(total)
 }

@@ -124,32 +124,50 @@ pub fn sigaltstack(k: &mut Kernel, ss: u64, old: u64, user_rsp: u64) -> SysResul
     }
     if ss != 0 {
         let [sp, flags, size] = k.read_words::<3>(ss)?;
-        let flags = flags as u32;
-        if on_stack {
-            return Err(Errno::EPERM);
-        }
-        let mode = flags & !SS_AUTODISARM;
-        if mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK {
-            return Err(Errno::EINVAL);
-        }
-        k.proc.altstack = if mode == SS_DISABLE {
-            AltStack {
-                sp: 0,
-                flags: SS_DISABLE,
-                size: 0,
-            }
-        } else {
-            if size < MINSIGSTKSZ {
-                return Err(Errno::ENOMEM);
-            }
-            AltStack {
+        set_altstack(
+            k,
+            StackT {
                 sp,
-                flags: flags & SS_AUTODISARM,
+                flags: flags as u32,
                 size,
-            }
-        };
+            },
+            user_rsp,
+        )?;
     }
     Ok(0)
+}
+
+/// Installs a new alternate signal stack (the setting half of `sigaltstack`).
+fn set_altstack(k: &mut Kernel, new: StackT, user_rsp: u64) -> Result<(), Errno> {
+    const SS_ONSTACK: u32 = 1;
+    const SS_DISABLE: u32 = 2;
+    const SS_AUTODISARM: u32 = 1 << 31;
+    const MINSIGSTKSZ: u64 = 2048;
+    let cur = k.proc.altstack;
+    if cur.flags & SS_DISABLE == 0 && user_rsp.wrapping_sub(cur.sp) < cur.size {
+        return Err(Errno::EPERM);
+    }
+    let mode = new.flags & !SS_AUTODISARM;
+    if mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK {
+        return Err(Errno::EINVAL);
+    }
+    k.proc.altstack = if mode == SS_DISABLE {
+        AltStack {
+            sp: 0,
+            flags: SS_DISABLE,
+            size: 0,
+        }
+    } else {
+        if new.size < MINSIGSTKSZ {
+            return Err(Errno::ENOMEM);
+        }
+        AltStack {
+            sp: new.sp,
+            flags: new.flags & SS_AUTODISARM,
+            size: new.size,
+        }
+    };
+    Ok(())
 }
 
 /// Ends the program as killed by `sig` (fault = address and rip of a synchronous fault).
@@ -306,8 +324,10 @@ pub fn rt_sigreturn(k: &mut Kernel, frame: &mut TrapFrame) -> SysResult {
     }
     platform::xrstor(&area, xcr0);
     k.proc.signals.procmask(2, Some(r.blocked))?;
-    let _ = r.stack; // sigaltstack settings are not changed by a plain return
     *frame = r.regs;
+    // Like Linux's restore_altstack: the saved stack_t is applied; only EFAULT would be an
+    // error, and the values were already read, so other refusals are ignored.
+    let _ = set_altstack(k, r.stack, frame.rsp);
     Ok(frame.rax)
 }
 
