@@ -11,6 +11,10 @@ use crate::sigframe::{self, SigInfo, StackT, code};
 use crate::signal::{self, Delivery, SigAction};
 
 const SIGSET_SIZE: u64 = 8;
+const SS_ONSTACK: u32 = 1;
+const SS_DISABLE: u32 = 2;
+const SS_AUTODISARM: u32 = 1 << 31;
+const MINSIGSTKSZ: u64 = 2048;
 
 pub fn rt_sigaction(k: &mut Kernel, sig: u64, act: u64, oldact: u64, setsize: u64) -> SysResult {
     if setsize != SIGSET_SIZE || !signal::valid(sig as u32) {
@@ -108,10 +112,6 @@ pub fn tgkill(k: &mut Kernel, tgid: Option<i32>, tid: i32, sig: u64) -> SysResul
 }
 
 pub fn sigaltstack(k: &mut Kernel, ss: u64, old: u64, user_rsp: u64) -> SysResult {
-    const SS_ONSTACK: u32 = 1;
-    const SS_DISABLE: u32 = 2;
-    const SS_AUTODISARM: u32 = 1 << 31;
-    const MINSIGSTKSZ: u64 = 2048;
     let cur = k.proc.altstack;
     let on_stack = cur.flags & SS_DISABLE == 0 && user_rsp.wrapping_sub(cur.sp) < cur.size;
     if old != 0 {
@@ -139,10 +139,6 @@ pub fn sigaltstack(k: &mut Kernel, ss: u64, old: u64, user_rsp: u64) -> SysResul
 
 /// Installs a new alternate signal stack (the setting half of `sigaltstack`).
 fn set_altstack(k: &mut Kernel, new: StackT, user_rsp: u64) -> Result<(), Errno> {
-    const SS_ONSTACK: u32 = 1;
-    const SS_DISABLE: u32 = 2;
-    const SS_AUTODISARM: u32 = 1 << 31;
-    const MINSIGSTKSZ: u64 = 2048;
     let cur = k.proc.altstack;
     if cur.flags & SS_DISABLE == 0 && user_rsp.wrapping_sub(cur.sp) < cur.size {
         return Err(Errno::EPERM);
