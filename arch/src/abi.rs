@@ -18,8 +18,8 @@
 //! | 1 | `Exit` | `[kind, status, fault_addr, fault_rip, signo]`, message in `data[..args[5]]` | does not return |
 //! | 2 | `Log` | `[len]`, bytes in `data` | 0; bytes go to the host's stderr |
 //! | 3 | `TimeSync` | — | `args[0]` = host CLOCK_REALTIME ns, `args[1]` = CLOCK_MONOTONIC ns |
-//! | 16 | `Read` | `[handle, nsegs, offset]`, segments in `data` | bytes read; `offset` = `u64::MAX` reads at the current position |
-//! | 17 | `Write` | `[handle, nsegs, offset]`, segments in `data` | bytes written |
+//! | 16 | `Read` | `[handle, nsegs, offset, flags]`, segments in `data` | bytes read; `offset` = `u64::MAX` reads at the current position; `flags` bit 0 = [`IO_NONBLOCK`] |
+//! | 17 | `Write` | `[handle, nsegs, offset, flags]`, segments in `data` | bytes written |
 //! | 18 | `Stat` | `[handle]` | 0, a [`HostStat`] in `data` |
 //! | 19 | `TtyIoctl` | `[handle, request]` | 0, the result (`termios` or `winsize` bytes) in `data` |
 //! | 20 | `Close` | `[handle]` | 0 |
@@ -90,6 +90,10 @@ pub const HANDLE_STDIN: u64 = 0;
 pub const HANDLE_STDOUT: u64 = 1;
 /// Handle of the sandbox's standard error.
 pub const HANDLE_STDERR: u64 = 2;
+
+/// `Read`/`Write` flag: do not block; `-EAGAIN` when the handle is not ready (the guest's
+/// O_NONBLOCK, which the host cannot set on a descriptor it shares with its caller).
+pub const IO_NONBLOCK: u64 = 1;
 
 /// `offset` value meaning "at the handle's current position".
 pub const OFFSET_CURRENT: u64 = u64::MAX;

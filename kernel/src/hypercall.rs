@@ -93,12 +93,12 @@ fn encode_segments(segs: &[Segment]) -> ([u8; abi::DATA_SIZE], usize) {
 }
 
 /// `readv`/`preadv` from host `handle` into guest-physical `segs` (at most MAX_SEGMENTS).
-pub fn read(handle: u64, segs: &[Segment], offset: u64) -> Result<u64, Errno> {
+pub fn read(handle: u64, segs: &[Segment], offset: u64, flags: u64) -> Result<u64, Errno> {
     let (data, n) = encode_segments(segs);
     result(
         call(
             Op::Read,
-            [handle, segs.len() as u64, offset, 0, 0, 0],
+            [handle, segs.len() as u64, offset, flags, 0, 0],
             &data[..n],
         )
         .0,
@@ -106,12 +106,12 @@ pub fn read(handle: u64, segs: &[Segment], offset: u64) -> Result<u64, Errno> {
 }
 
 /// `writev`/`pwritev` from guest-physical `segs` to host `handle`.
-pub fn write(handle: u64, segs: &[Segment], offset: u64) -> Result<u64, Errno> {
+pub fn write(handle: u64, segs: &[Segment], offset: u64, flags: u64) -> Result<u64, Errno> {
     let (data, n) = encode_segments(segs);
     result(
         call(
             Op::Write,
-            [handle, segs.len() as u64, offset, 0, 0, 0],
+            [handle, segs.len() as u64, offset, flags, 0, 0],
             &data[..n],
         )
         .0,

@@ -78,3 +78,16 @@ pub fn tty_ioctl(fd: BorrowedFd<'_>, request: u64) -> Option<io::Result<Vec<u8>>
         Ok(buf[..size].to_vec())
     })
 }
+
+/// Whether a read (or write) on `fd` would not block right now.
+pub fn ready(fd: BorrowedFd<'_>, write: bool) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: if write { libc::POLLOUT } else { libc::POLLIN },
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call; timeout 0 never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    // Errors and hang-ups count as ready: the read or write itself then reports them.
+    n != 0
+}

@@ -137,6 +137,11 @@ impl<'m> Server<'m> {
                 };
                 match self.handles.get(a[0]) {
                     None => -(libc::EBADF as i64),
+                    Some(fd)
+                        if a[3] & abi::IO_NONBLOCK != 0 && !host_io::ready(fd, op == Op::Write) =>
+                    {
+                        -(libc::EAGAIN as i64)
+                    }
                     Some(fd) => {
                         let r = if op == Op::Read {
                             self.mem.read_from(fd, &segs, offset)?

@@ -40,6 +40,7 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError>
         libc::SYS_writev,
         libc::SYS_pwritev,
         libc::SYS_lseek,
+        libc::SYS_poll,
         libc::SYS_fstat,
         libc::SYS_newfstatat,
         libc::SYS_close,

@@ -635,3 +635,41 @@ fn sigpipe_when_stdout_reader_goes_away() {
     assert_eq!(native, 141, "natively a write to a closed pipe is SIGPIPE");
     assert_eq!(hull, native, "under hull too");
 }
+
+/// Output of `cmd` run with a stdin pipe that stays open and empty.
+fn stdout_with_idle_stdin(mut cmd: std::process::Command) -> Vec<u8> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Keep the write end of stdin open (and empty) until the program is done.
+    let stdin = child.stdin.take();
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_to_end(&mut out)
+        .expect("read stdout");
+    child.wait().expect("wait");
+    drop(stdin);
+    out
+}
+
+#[test]
+fn nonblocking_stdin_gives_eagain() {
+    hull_tests::require_kvm();
+    let bin = hull_tests::compile("nonblock_stdin", hull_tests::Toolchain::GccStatic);
+    let native = stdout_with_idle_stdin(std::process::Command::new(&bin));
+    let mut cmd = std::process::Command::new(hull_tests::hull_bin());
+    cmd.arg("run").arg("--timeout").arg("20s").arg(&bin);
+    let hull = stdout_with_idle_stdin(cmd);
+    assert_eq!(String::from_utf8_lossy(&native), "read=-1 errno=EAGAIN\n");
+    assert_eq!(
+        String::from_utf8_lossy(&hull),
+        String::from_utf8_lossy(&native)
+    );
+}

@@ -223,6 +223,11 @@ fn transfer_once(
     } else {
         Access::Read
     };
+    let io_flags = if *file.flags.lock() & oflags::O_NONBLOCK != 0 {
+        abi::IO_NONBLOCK
+    } else {
+        0
+    };
     let mut total = 0u64;
     let mut segs: Vec<Segment> = Vec::with_capacity(abi::MAX_SEGMENTS);
     let mut pending = 0u64;
@@ -230,8 +235,8 @@ fn transfer_once(
         |segs: &mut Vec<Segment>, pending: &mut u64, total: &mut u64| -> Result<bool, Errno> {
             let at = offset.map_or(OFFSET_CURRENT, |o| o + *total);
             let r = match dir {
-                Dir::Read => hypercall::read(handle, segs, at),
-                Dir::Write => hypercall::write(handle, segs, at),
+                Dir::Read => hypercall::read(handle, segs, at, io_flags),
+                Dir::Write => hypercall::write(handle, segs, at, io_flags),
             };
             segs.clear();
             let want = core::mem::take(pending);
