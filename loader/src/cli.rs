@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// Print every syscall, its arguments and its result on stderr.
     #[arg(long)]
     pub strace: bool,
+    /// Print where the run's time went (setup phases, time in the guest) and the VM exits
+    /// per hypercall, on stderr at the end.
+    #[arg(long)]
+    pub stats: bool,
     /// Guest RAM (e.g. 256M, 1G); backed lazily, so unused memory costs nothing.
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
     pub memory: u64,

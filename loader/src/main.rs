@@ -12,6 +12,7 @@ mod hypercall;
 mod layout;
 mod run;
 mod seccomp;
+mod stats;
 mod vm;
 
 use clap::Parser;

@@ -70,6 +70,7 @@ fn open_program(path: &Path) -> Result<(File, u64, PathBuf), ProgramError> {
 
 /// Runs the program; returns its exit status.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let mut stats = crate::stats::Stats::new();
     let program_path = args.program();
     let (program, program_len, abs_path) = open_program(&program_path)?;
     let kernel_elf: std::borrow::Cow<'static, [u8]> = match &args.kernel {
@@ -126,6 +127,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         )
     });
     let (image, mut machine) = (image?, machine?);
+    stats.phase("VM and guest memory");
     drop(program);
     layout::set_tsc_khz(&mem, machine.tsc_khz)?;
     machine.set_entry(image.entry)?;
@@ -142,15 +144,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         let _ = wait.recv();
     }
     crate::seccomp::confine()?;
-    let end = serve(&mut machine, &mem, handles)?;
-    Ok(report(end))
+    stats.phase("seccomp, watchdog");
+    let end = serve(&mut machine, &mem, handles, &mut stats)?;
+    let code = report(end);
+    if args.stats {
+        stats.phase("run");
+        eprint!("{}", stats.report());
+    }
+    Ok(code)
 }
 
 /// Runs the vCPU and serves its exits until the guest ends the run.
-fn serve(machine: &mut Machine, mem: &GuestMemory, handles: HandleTable) -> anyhow::Result<RunEnd> {
+fn serve(
+    machine: &mut Machine,
+    mem: &GuestMemory,
+    handles: HandleTable,
+    stats: &mut crate::stats::Stats,
+) -> anyhow::Result<RunEnd> {
     let mut server = Server::new(mem, handles);
     loop {
-        let exit = match machine.vcpu.run() {
+        let entered = std::time::Instant::now();
+        let exit = machine.vcpu.run();
+        stats.guest(entered.elapsed());
+        let exit = match exit {
             Ok(e) => e,
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
             Err(e) => return Err(anyhow::anyhow!("KVM_RUN failed: {e}")),
@@ -158,6 +174,7 @@ fn serve(machine: &mut Machine, mem: &GuestMemory, handles: HandleTable) -> anyh
         match exit {
             VcpuExit::IoOut(hull_arch::abi::HYPERCALL_PORT, data) if data.len() == 4 => {
                 let op = u32::from_le_bytes(data.try_into().expect("4 bytes"));
+                stats.exit(op);
                 match server.handle(op) {
                     Ok(None) => {}
                     Ok(Some(end)) => return Ok(end),
