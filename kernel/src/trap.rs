@@ -20,11 +20,11 @@ const SPURIOUS_VECTOR: u64 = 0xff;
 /// The signal a user-mode exception raises, per Linux's trap handlers.
 pub fn signal_for(vector: u64) -> Option<u32> {
     Some(match vector {
-        0 | 16 | 19 => SIGFPE,       // #DE, #MF, #XM
-        1 | 3 => SIGTRAP,            // #DB, #BP
-        4 | 5 | 13 => SIGSEGV,       // #OF, #BR, #GP
-        6 => SIGILL,                 // #UD
-        10 | 11 | 12 | 17 => SIGBUS, // #TS, #NP, #SS, #AC
+        0 | 16 | 19 => SIGFPE,      // #DE, #MF, #XM
+        1 | 3 => SIGTRAP,           // #DB, #BP
+        4 | 5 | 10 | 13 => SIGSEGV, // #OF, #BR, #TS, #GP
+        6 => SIGILL,                // #UD
+        11 | 12 | 17 => SIGBUS,     // #NP, #SS, #AC
         _ => return None,
     })
 }
