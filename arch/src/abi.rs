@@ -17,7 +17,7 @@
 //! |---:|------|------|--------|
 //! | 1 | `Exit` | `[kind, status, fault_addr, fault_rip, signo]`, message in `data[..args[5]]` | does not return |
 //! | 2 | `Log` | `[len]`, bytes in `data` | 0; bytes go to the host's stderr |
-//! | 3 | `TimeSync` | — | `args[0]` = host CLOCK_REALTIME ns, `args[1]` = CLOCK_MONOTONIC ns |
+//! | 3 | `TimeSync` | `[ABI_VERSION]` | `args[0]` = host CLOCK_REALTIME ns, `args[1]` = CLOCK_MONOTONIC ns |
 //! | 16 | `Read` | `[handle, nsegs, offset, flags]`, segments in `data` | bytes read; `offset` = `u64::MAX` reads at the current position; `flags` bit 0 = [`IO_NONBLOCK`] |
 //! | 17 | `Write` | `[handle, nsegs, offset, flags]`, segments in `data` | bytes written |
 //! | 18 | `Stat` | `[handle]` | 0, a [`HostStat`] in `data` |
@@ -30,6 +30,10 @@
 //! space, so they fit without changing this layout.
 //!
 //! Handles 0, 1 and 2 are the sandbox's stdin, stdout and stderr.
+//!
+//! `TimeSync` is the handshake: the guest states its [`ABI_VERSION`] there, and the host
+//! refuses a different one, and every handle operation before it (only `Exit` and `Log`
+//! may come first, so a kernel can report why it failed to boot).
 
 /// The name of signal `signo` (Linux numbering), for the guest's diagnostics and the
 /// host's "program killed by" note.

@@ -73,9 +73,9 @@ pub fn log(mut bytes: &[u8]) {
     }
 }
 
-/// The host's CLOCK_REALTIME and CLOCK_MONOTONIC, in ns.
+/// The handshake (our ABI version) and the host's CLOCK_REALTIME and CLOCK_MONOTONIC, in ns.
 pub fn time_sync() -> (u64, u64) {
-    let (_, a) = call(Op::TimeSync, [0; abi::NARGS], &[]);
+    let (_, a) = call(Op::TimeSync, [abi::ABI_VERSION as u64, 0, 0, 0, 0, 0], &[]);
     (a[0], a[1])
 }
 

@@ -17,6 +17,10 @@ pub enum ProtocolError {
     UnknownOp(u32),
     #[error("malformed {op:?} hypercall: {why}")]
     Malformed { op: Op, why: &'static str },
+    #[error("the guest kernel speaks hypercall ABI version {0}, this hull speaks {ver}", ver = abi::ABI_VERSION)]
+    Version(u64),
+    #[error("{0:?} hypercall before the TimeSync handshake")]
+    NoHandshake(Op),
     #[error(transparent)]
     Memory(#[from] MemoryError),
 }
@@ -78,6 +82,8 @@ impl HandleTable {
 pub struct Server<'m> {
     mem: &'m GuestMemory,
     handles: HandleTable,
+    /// The guest has sent TimeSync with our ABI version.
+    greeted: bool,
 }
 
 fn errno_of(e: &std::io::Error) -> i64 {
@@ -86,7 +92,11 @@ fn errno_of(e: &std::io::Error) -> i64 {
 
 impl<'m> Server<'m> {
     pub fn new(mem: &'m GuestMemory, handles: HandleTable) -> Self {
-        Server { mem, handles }
+        Server {
+            mem,
+            handles,
+            greeted: false,
+        }
     }
 
     /// Handles the hypercall `op`. `Ok(Some(end))` when the guest ended the run.
@@ -112,7 +122,14 @@ impl<'m> Server<'m> {
                 let _ = std::io::stderr().write_all(&msg);
                 0
             }
+            _ if !self.greeted && !matches!(op, Op::TimeSync | Op::Log) => {
+                return Err(ProtocolError::NoHandshake(op));
+            }
             Op::TimeSync => {
+                if a[0] != abi::ABI_VERSION as u64 {
+                    return Err(ProtocolError::Version(a[0]));
+                }
+                self.greeted = true;
                 out[0] = host_io::clock_ns(libc::CLOCK_REALTIME);
                 out[1] = host_io::clock_ns(libc::CLOCK_MONOTONIC);
                 0
@@ -290,6 +307,36 @@ fn encode_stat(st: &HostStat) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// A server that has received the guest's handshake.
+    fn greeted<'m>(mem: &'m GuestMemory, handles: HandleTable) -> Server<'m> {
+        let mut s = Server::new(mem, handles);
+        put_block(mem, [abi::ABI_VERSION as u64, 0, 0, 0, 0, 0]);
+        assert_eq!(s.handle(Op::TimeSync as u32).unwrap(), None);
+        s
+    }
+
+    #[test]
+    fn handshake_is_required_and_checks_the_version() {
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut s = Server::new(&mem, HandleTable::with_stdio().unwrap());
+        put_block(&mem, [1, 0, OFFSET_CURRENT, 0, 0, 0]);
+        assert!(matches!(
+            s.handle(Op::Write as u32),
+            Err(ProtocolError::NoHandshake(Op::Write))
+        ));
+        put_block(&mem, [abi::ABI_VERSION as u64 + 1, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            s.handle(Op::TimeSync as u32),
+            Err(ProtocolError::Version(_))
+        ));
+        put_block(&mem, [abi::ABI_VERSION as u64, 0, 0, 0, 0, 0]);
+        assert_eq!(s.handle(Op::TimeSync as u32).unwrap(), None);
+        assert!(
+            mem.read_u64(HYPERCALL_BLOCK_GPA).unwrap() > 0,
+            "the host's realtime clock"
+        );
+    }
+
     fn put_block(mem: &GuestMemory, args: [u64; 6]) {
         for (i, a) in args.iter().enumerate() {
             mem.write_u64(HYPERCALL_BLOCK_GPA + 8 * i as u64, *a)
@@ -300,7 +347,7 @@ mod tests {
     #[test]
     fn hostile_blocks_are_refused() {
         let mem = GuestMemory::new(1 << 20).unwrap();
-        let mut s = Server::new(&mem, HandleTable::default());
+        let mut s = greeted(&mem, HandleTable::default());
         assert!(matches!(s.handle(999), Err(ProtocolError::UnknownOp(999))));
         put_block(&mem, [2, (abi::MAX_SEGMENTS + 1) as u64, 0, 0, 0, 0]);
         assert!(matches!(
@@ -321,7 +368,7 @@ mod tests {
         let (_r, w) = std::io::pipe().unwrap();
         let mut t = HandleTable::default();
         t.slots.push(Some(w.into()));
-        let mut s = Server::new(&mem, t);
+        let mut s = greeted(&mem, t);
         put_block(&mem, [0, 1, OFFSET_CURRENT, 0, 0, 0]);
         mem.write_u64(HYPERCALL_BLOCK_GPA + 64, u64::MAX - 8)
             .unwrap();
@@ -345,7 +392,7 @@ mod tests {
         let mut t = HandleTable::default();
         t.slots.push(Some(OwnedFd::from(a)));
         t.slots.push(Some(OwnedFd::from(b)));
-        let mut s = Server::new(&mem, t);
+        let mut s = greeted(&mem, t);
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut rnd = || {
             x ^= x << 13;
@@ -391,7 +438,7 @@ mod tests {
     #[test]
     fn unknown_handles_are_ebadf_and_exit_is_decoded() {
         let mem = GuestMemory::new(1 << 20).unwrap();
-        let mut s = Server::new(&mem, HandleTable::default());
+        let mut s = greeted(&mem, HandleTable::default());
         put_block(&mem, [42, 0, OFFSET_CURRENT, 0, 0, 0]);
         assert_eq!(s.handle(Op::Read as u32).unwrap(), None);
         assert_eq!(
