@@ -104,34 +104,42 @@ impl Machine {
             libc::ENOENT | libc::ENXIO | libc::ENODEV => VmError::KvmMissing,
             _ => VmError::KvmOpen(e),
         })?;
-        let vm = ioctl("KVM_CREATE_VM", kvm.create_vm())?;
-        let region = kvm_userspace_memory_region {
-            slot: 0,
-            flags: 0,
-            guest_phys_addr: 0,
-            memory_size: mem.size(),
-            userspace_addr: mem.host_base(),
-        };
-        // SAFETY: the region is exactly `mem`'s mapping, which the caller keeps alive for as long as the VM (both live until the process exits or `run` returns).
-        ioctl("KVM_SET_USER_MEMORY_REGION", unsafe {
-            vm.set_user_memory_region(region)
-        })?;
-        // After the memory slot: registering RAM with an irqchip already present costs
-        // milliseconds under kvm_pvm (measured: ~6 ms vs ~0.1 ms).
-        // Only the local APIC (its timer wakes HLT): a split irqchip has no PIC/IOAPIC to
-        // build and tear down.
-        let split = kvm_bindings::kvm_enable_cap {
-            cap: kvm_bindings::KVM_CAP_SPLIT_IRQCHIP,
-            args: [24, 0, 0, 0],
-            ..Default::default()
-        };
-        ioctl("KVM_ENABLE_CAP(SPLIT_IRQCHIP)", vm.enable_cap(&split))?;
-        let vcpu = ioctl("KVM_CREATE_VCPU", vm.create_vcpu(0))?;
-
-        let mut cpuid = ioctl(
-            "KVM_GET_SUPPORTED_CPUID",
-            kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES),
-        )?;
+        // KVM_GET_SUPPORTED_CPUID takes ~0.3 ms here: fetch it while the VM is built.
+        let (cpuid, built) = std::thread::scope(|scope| {
+            let cpuid = scope.spawn(|| kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES));
+            let built = (|| -> Result<(VmFd, VcpuFd), VmError> {
+                let vm = ioctl("KVM_CREATE_VM", kvm.create_vm())?;
+                let region = kvm_userspace_memory_region {
+                    slot: 0,
+                    flags: 0,
+                    guest_phys_addr: 0,
+                    memory_size: mem.size(),
+                    userspace_addr: mem.host_base(),
+                };
+                // SAFETY: the region is exactly `mem`'s mapping, which the caller keeps alive for as long as the VM (both live until the process exits or `run` returns).
+                ioctl("KVM_SET_USER_MEMORY_REGION", unsafe {
+                    vm.set_user_memory_region(region)
+                })?;
+                // After the memory slot: registering RAM with an irqchip already present costs
+                // milliseconds under kvm_pvm (measured: ~6 ms vs ~0.1 ms).
+                // Only the local APIC (its timer wakes HLT): a split irqchip has no PIC/IOAPIC to
+                // build and tear down.
+                let split = kvm_bindings::kvm_enable_cap {
+                    cap: kvm_bindings::KVM_CAP_SPLIT_IRQCHIP,
+                    args: [24, 0, 0, 0],
+                    ..Default::default()
+                };
+                ioctl("KVM_ENABLE_CAP(SPLIT_IRQCHIP)", vm.enable_cap(&split))?;
+                let vcpu = ioctl("KVM_CREATE_VCPU", vm.create_vcpu(0))?;
+                Ok((vm, vcpu))
+            })();
+            (
+                cpuid.join().expect("the CPUID thread does not panic"),
+                built,
+            )
+        });
+        let (vm, vcpu) = built?;
+        let mut cpuid = ioctl("KVM_GET_SUPPORTED_CPUID", cpuid)?;
         filter_cpuid(&mut cpuid);
         ioctl("KVM_SET_CPUID2", vcpu.set_cpuid2(&cpuid))?;
 
