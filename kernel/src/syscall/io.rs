@@ -299,46 +299,33 @@ fn access_ok(buf: u64, len: u64) -> Result<(), Errno> {
     }
 }
 
-pub fn read(k: &mut Kernel, fd: i32, buf: u64, len: u64) -> SysResult {
+/// read/write (`offset` None) and pread64/pwrite64, with Linux's order of checks.
+fn rw(k: &mut Kernel, fd: i32, buf: u64, len: u64, offset: Option<i64>, dir: Dir) -> SysResult {
     let f = file(k, fd)?;
     access_ok(buf, len)?;
-    if len == 0 {
-        return check_access(&f, Dir::Read).map(|_| 0);
+    let offset = offset
+        .map(|o| u64::try_from(o).map_err(|_| Errno::EINVAL))
+        .transpose()?;
+    if len == 0 && offset.is_none() {
+        return check_access(&f, dir).map(|_| 0);
     }
-    transfer(k, &f, &[(buf, len.min(MAX_RW_COUNT))], None, Dir::Read)
+    transfer(k, &f, &[(buf, len.min(MAX_RW_COUNT))], offset, dir)
+}
+
+pub fn read(k: &mut Kernel, fd: i32, buf: u64, len: u64) -> SysResult {
+    rw(k, fd, buf, len, None, Dir::Read)
 }
 
 pub fn write(k: &mut Kernel, fd: i32, buf: u64, len: u64) -> SysResult {
-    let f = file(k, fd)?;
-    access_ok(buf, len)?;
-    if len == 0 {
-        return check_access(&f, Dir::Write).map(|_| 0);
-    }
-    transfer(k, &f, &[(buf, len.min(MAX_RW_COUNT))], None, Dir::Write)
-}
-
-fn positional(offset: i64) -> Result<u64, Errno> {
-    u64::try_from(offset).map_err(|_| Errno::EINVAL)
+    rw(k, fd, buf, len, None, Dir::Write)
 }
 
 pub fn pread(k: &mut Kernel, fd: i32, buf: u64, len: u64, offset: i64) -> SysResult {
-    let f = file(k, fd)?;
-    access_ok(buf, len)?;
-    let off = positional(offset)?;
-    transfer(k, &f, &[(buf, len.min(MAX_RW_COUNT))], Some(off), Dir::Read)
+    rw(k, fd, buf, len, Some(offset), Dir::Read)
 }
 
 pub fn pwrite(k: &mut Kernel, fd: i32, buf: u64, len: u64, offset: i64) -> SysResult {
-    let f = file(k, fd)?;
-    access_ok(buf, len)?;
-    let off = positional(offset)?;
-    transfer(
-        k,
-        &f,
-        &[(buf, len.min(MAX_RW_COUNT))],
-        Some(off),
-        Dir::Write,
-    )
+    rw(k, fd, buf, len, Some(offset), Dir::Write)
 }
 
 /// Reads and checks an iovec array.
