@@ -184,26 +184,19 @@ fn transfer(
     offset: Option<u64>,
     dir: Dir,
 ) -> SysResult {
-    let r = transfer_once(k, file, iovs, offset, dir);
+    let r = transfer_inner(k, file, iovs, offset, dir);
     if dir == Dir::Write && r == Err(Errno::EPIPE) {
         // A write to a pipe or socket nobody reads: SIGPIPE, as Linux sends.
-        raise_sigpipe(k);
+        let _ = super::signals::send(
+            k,
+            crate::signal::SIGPIPE as u64,
+            crate::sigframe::code::SI_USER,
+        );
     }
     r
 }
 
-fn raise_sigpipe(k: &mut Kernel) {
-    let info = crate::sigframe::SigInfo {
-        signo: crate::signal::SIGPIPE,
-        code: crate::sigframe::code::SI_USER,
-        pid: k.proc.pid,
-        uid: k.machine.uid,
-        ..Default::default()
-    };
-    k.proc.signals.raise_with(info);
-}
-
-fn transfer_once(
+fn transfer_inner(
     k: &mut Kernel,
     file: &OpenFile,
     iovs: &[(u64, u64)],

@@ -67,7 +67,8 @@ pub fn rt_sigpending(k: &mut Kernel, set: u64, setsize: u64) -> SysResult {
     Ok(0)
 }
 
-fn send(k: &mut Kernel, sig: u64, code: i32) -> SysResult {
+/// Raises `sig` on the process itself, as sent by itself (kill, tgkill, SIGPIPE).
+pub fn send(k: &mut Kernel, sig: u64, code: i32) -> SysResult {
     if sig == 0 {
         return Ok(0);
     }
