@@ -21,8 +21,9 @@ int main(void) {
     gid_t gr, ge, gs;
     CHECK(getresgid(&gr, &ge, &gs) == 0 && gr == getgid() && ge == getegid(), "getresgid agrees");
     CHECK(getgroups(0, NULL) >= 0, "getgroups(0) succeeds");
-    CHECK(getpgrp() > 0 && getpgid(0) == getpgrp(), "getpgrp/getpgid agree");
-    CHECK(getsid(0) > 0, "getsid(0) succeeds");
+    CHECK(getpgrp() >= 0 && getpgid(0) == getpgrp(), "getpgrp/getpgid agree");
+    /* 0 when the session leader lives outside our pid namespace (CI). */
+    CHECK(getsid(0) >= 0, "getsid(0) succeeds");
     CHECK(kill(pid, 0) == 0, "kill(self, 0) succeeds");
     CHECK(syscall(SYS_tgkill, pid, pid, 0) == 0, "tgkill(self, self, 0) succeeds");
     return check_summary();
