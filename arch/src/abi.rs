@@ -25,9 +25,40 @@
 //! | 20 | `Close` | `[handle]` | 0 |
 //! | 21 | `Seek` | `[handle, offset, whence]` | the new offset |
 //!
-//! Operations 32–63 are reserved for the file hypercalls (open beneath a mount, stat,
-//! getdents, …) and 64–95 for the network hypercalls; both use the same block and handle
-//! space, so they fit without changing this layout.
+//!
+//! ## File operations (32–63)
+//! A *mount* is the index of a host directory in the policy (see [`MountRecord`]); the host
+//! resolves every path beneath that directory's root and never outside it. A *path* is
+//! relative to the mount root, in `data`: components separated by single `/`, none of them
+//! empty, `.` or `..`, no leading or trailing `/`, at most [`MAX_PATH`] bytes; the empty
+//! path names the root itself. The guest resolves `.`, `..` and symlinks itself (symlinks
+//! are read with `FsWalk`); every other operation refuses to follow a symlink anywhere in
+//! its path (`-ELOOP`), so a path the guest did not check cannot lead anywhere. Write-side
+//! operations on a read-only mount fail with `-EROFS` on the host.
+//!
+//! | op | name | args | result |
+//! |---:|------|------|--------|
+//! | 32 | `FsWalk` | `[mount, path_len]` | 0: found, its [`HostStat`] in `data`; 1: component `args[0]` (from 0) is a symlink, its [`HostStat`] then its target (`args[1]` bytes) in `data`; `-errno`: component `args[0]` failed |
+//! | 33 | `FsOpen` | `[mount, path_len, flags, mode]` | a handle, its [`HostStat`] in `data`; `flags` are Linux `O_*` (only those in [`OPEN_FLAGS_ALLOWED`]) |
+//! | 34 | `FsReadDir` | `[handle, nsegs]`, segments in `data` | bytes of `linux_dirent64` records written to the segments, 0 at the end; `d_off` is a cookie for `Seek` |
+//! | 35 | `FsMkdir` | `[mount, path_len, mode]` | 0 |
+//! | 36 | `FsUnlink` | `[mount, path_len, flags]` | 0; `flags` = `AT_REMOVEDIR` removes a directory |
+//! | 37 | `FsRename` | `[mount, old_len, new_len, flags]`, old then new path in `data` | 0; `flags`: `RENAME_NOREPLACE`, `RENAME_EXCHANGE` |
+//! | 38 | `FsLink` | `[mount, old_len, new_len]`, old then new path in `data` | 0 (a hard link; never follows a symlink) |
+//! | 39 | `FsSymlink` | `[mount, target_len, path_len]`, target then path in `data` | 0 |
+//! | 40 | `FsSetattr` | `[mount or handle, path_len or `[`SETATTR_BY_HANDLE`]`, attr, value]`, path then for times 4 × i64 in `data` | 0; `attr` is one of `SETATTR_*` |
+//! | 41 | `FsStatfs` | `[mount]` | 0, a [`HostStatfs`] in `data` |
+//! | 42 | `FsSync` | `[handle, datasync]` | 0 |
+//! | 43 | `FsAllocate` | `[handle, mode, offset, len]` | 0 (`fallocate`) |
+//! | 44 | `FsCopyRange` | `[in_handle, out_handle, in_offset, out_offset, len]` | bytes copied (`copy_file_range`; an offset of [`OFFSET_CURRENT`] uses and advances the handle's position) |
+//!
+//! `Seek` on a directory handle takes the `d_off` cookies of `FsReadDir` (and
+//! `SEEK_DATA`/`SEEK_HOLE` on files); `Stat`, `Close`, `Read` and `Write` work on file
+//! handles as on stdio. The host caps open handles; past the cap `FsOpen` fails with
+//! `-EMFILE`.
+//!
+//! Operations 64–95 are reserved for the network hypercalls; they use the same block and
+//! handle space.
 //!
 //! Handles 0, 1 and 2 are the sandbox's stdin, stdout and stderr.
 //!
@@ -80,7 +111,7 @@ pub fn signal_name(signo: u32) -> &'static str {
 }
 
 /// Bumped on any incompatible change; the host refuses a guest that reports another one.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// `BootInfo::magic`.
 pub const BOOT_MAGIC: u64 = 0x6c6c_7568_746f_6f62; // "boothull"
@@ -124,6 +155,32 @@ pub enum Op {
     Close = 20,
     /// `lseek` on a host handle.
     Seek = 21,
+    /// Walk a path beneath a mount, stopping at the first symlink.
+    FsWalk = 32,
+    /// Open (or create) a file beneath a mount.
+    FsOpen = 33,
+    /// Read directory entries from a directory handle.
+    FsReadDir = 34,
+    /// Create a directory.
+    FsMkdir = 35,
+    /// Remove a file or an empty directory.
+    FsUnlink = 36,
+    /// Rename within one mount.
+    FsRename = 37,
+    /// Make a hard link within one mount.
+    FsLink = 38,
+    /// Create a symlink.
+    FsSymlink = 39,
+    /// Change mode, size or times.
+    FsSetattr = 40,
+    /// File-system statistics of a mount.
+    FsStatfs = 41,
+    /// `fsync`/`fdatasync` a handle.
+    FsSync = 42,
+    /// `fallocate` on a handle.
+    FsAllocate = 43,
+    /// `copy_file_range` between two handles.
+    FsCopyRange = 44,
 }
 
 impl Op {
@@ -139,6 +196,19 @@ impl Op {
             19 => Op::TtyIoctl,
             20 => Op::Close,
             21 => Op::Seek,
+            32 => Op::FsWalk,
+            33 => Op::FsOpen,
+            34 => Op::FsReadDir,
+            35 => Op::FsMkdir,
+            36 => Op::FsUnlink,
+            37 => Op::FsRename,
+            38 => Op::FsLink,
+            39 => Op::FsSymlink,
+            40 => Op::FsSetattr,
+            41 => Op::FsStatfs,
+            42 => Op::FsSync,
+            43 => Op::FsAllocate,
+            44 => Op::FsCopyRange,
             _ => return None,
         })
     }
@@ -173,6 +243,81 @@ impl ExitKind {
             _ => return None,
         })
     }
+}
+
+/// Longest path (bytes) one file operation carries; a rename's two paths together must fit
+/// in the data area as well.
+pub const MAX_PATH: usize = 4095;
+
+/// Bytes of an encoded [`HostStat`] (its `#[repr(C)]` layout, little-endian, no padding).
+pub const HOST_STAT_SIZE: usize = core::mem::size_of::<HostStat>();
+const _: () = assert!(HOST_STAT_SIZE == 104);
+
+/// `FsWalk` result: the whole path exists.
+pub const WALK_FOUND: i64 = 0;
+/// `FsWalk` result: a component is a symlink.
+pub const WALK_SYMLINK: i64 = 1;
+
+/// `O_*` flags `FsOpen` accepts (others are refused as malformed): access mode, O_CREAT,
+/// O_EXCL, O_TRUNC, O_APPEND, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW, O_NOATIME, O_DSYNC,
+/// O_SYNC, O_DIRECT, O_LARGEFILE. The host adds O_CLOEXEC and refuses to follow symlinks.
+pub const OPEN_FLAGS_ALLOWED: u64 =
+    0o3 | 0o100 | 0o200 | 0o1000 | 0o2000 | 0o4000 | 0o200000 | 0o400000 | 0o1000000 | 0o10000 | 0o4010000 | 0o40000 | 0o100000;
+
+/// `FsSetattr` `args[1]` value: `args[0]` is a handle and `data` holds no path.
+pub const SETATTR_BY_HANDLE: u64 = u64::MAX;
+/// `FsSetattr` attr: `chmod` to `args[3]` (permission bits only).
+pub const SETATTR_MODE: u64 = 1;
+/// `FsSetattr` attr: `truncate` to `args[3]` bytes.
+pub const SETATTR_SIZE: u64 = 2;
+/// `FsSetattr` attr: `utimensat` with atime sec, nsec, mtime sec, nsec (4 × i64 after the
+/// path in `data`; nsec may be `UTIME_NOW` or `UTIME_OMIT`).
+pub const SETATTR_TIMES: u64 = 3;
+
+/// `MountRecord::flags`: the mount is read-only (enforced by the host).
+pub const MOUNT_READONLY: u32 = 1 << 0;
+/// `MountRecord::flags`: this is the `--root` tree: the guest's `/`, read-only, under an
+/// in-memory overlay.
+pub const MOUNT_ROOT_LOWER: u32 = 1 << 1;
+
+/// One host directory in the policy, as the boot info lists them: a header of three
+/// little-endian u32 (`id`, `flags`, `path_len`) then the guest path (absolute, normalized,
+/// `path_len` bytes), records back to back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountRecord {
+    /// The mount number in file hypercalls.
+    pub id: u32,
+    /// `MOUNT_*`.
+    pub flags: u32,
+}
+
+/// Size of a [`MountRecord`] header in the boot-info blob.
+pub const MOUNT_RECORD_HEADER: usize = 12;
+
+/// File-system statistics (`struct statfs` fields) of a mount.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStatfs {
+    /// `f_type`.
+    pub fs_type: u64,
+    /// `f_bsize`.
+    pub bsize: u64,
+    /// `f_blocks`.
+    pub blocks: u64,
+    /// `f_bfree`.
+    pub bfree: u64,
+    /// `f_bavail`.
+    pub bavail: u64,
+    /// `f_files`.
+    pub files: u64,
+    /// `f_ffree`.
+    pub ffree: u64,
+    /// `f_namelen`.
+    pub namelen: u64,
+    /// `f_frsize`.
+    pub frsize: u64,
+    /// `f_flags` (`ST_RDONLY` is set for a read-only mount).
+    pub flags: u64,
 }
 
 /// Terminal ioctl requests the host serves (Linux values).
@@ -298,8 +443,18 @@ pub struct BootInfo {
     pub gid: u32,
     /// The host's `fcntl(F_GETFL)` of stdin, stdout and stderr, for the guest's fd table.
     pub stdio_flags: [u32; 3],
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// Number of [`MountRecord`]s at `mounts_gpa`.
+    pub nmounts: u32,
+    /// The policy's host directories ([`MountRecord`]s back to back), guest-physical.
+    pub mounts_gpa: u64,
+    /// Total bytes at `mounts_gpa`.
+    pub mounts_len: u64,
+    /// Bytes the in-memory file systems (`/tmp`, the `--root` overlay) may hold together.
+    pub tmpfs_size: u64,
+    /// The program's initial working directory in the guest (absolute), guest-physical.
+    pub cwd_gpa: u64,
+    /// See `cwd_gpa`.
+    pub cwd_len: u64,
     /// The kernel image's loadable segments, for mapping each with its own permissions.
     pub kernel_segments: [KernelSegment; MAX_KERNEL_SEGMENTS],
 }

@@ -203,6 +203,20 @@ impl<'m> Server<'m> {
                     }
                 }
             },
+            // Served once the file server lands; until then the guest sees ENOSYS.
+            Op::FsWalk
+            | Op::FsOpen
+            | Op::FsReadDir
+            | Op::FsMkdir
+            | Op::FsUnlink
+            | Op::FsRename
+            | Op::FsLink
+            | Op::FsSymlink
+            | Op::FsSetattr
+            | Op::FsStatfs
+            | Op::FsSync
+            | Op::FsAllocate
+            | Op::FsCopyRange => -(libc::ENOSYS as i64),
             Op::Close => {
                 if self.handles.close(a[0]) {
                     0

@@ -231,7 +231,12 @@ pub fn build(
         uid: p.uid,
         gid: p.gid,
         stdio_flags: p.stdio_flags,
-        reserved: 0,
+        nmounts: 0,
+        mounts_gpa: 0,
+        mounts_len: 0,
+        tmpfs_size: 0,
+        cwd_gpa: 0,
+        cwd_len: 0,
         kernel_segments,
     };
     mem.write(BOOT_INFO_GPA, &encode_boot_info(&info))?;
@@ -276,7 +281,16 @@ pub fn encode_boot_info(i: &BootInfo) -> Vec<u8> {
         i.stdio_flags[0],
         i.stdio_flags[1],
         i.stdio_flags[2],
-        i.reserved,
+        i.nmounts,
+    ] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [
+        i.mounts_gpa,
+        i.mounts_len,
+        i.tmpfs_size,
+        i.cwd_gpa,
+        i.cwd_len,
     ] {
         b.extend_from_slice(&v.to_le_bytes());
     }
@@ -379,7 +393,12 @@ mod tests {
             uid: 15,
             gid: 16,
             stdio_flags: [17, 18, 19],
-            reserved: 0,
+            nmounts: 23,
+            mounts_gpa: 24,
+            mounts_len: 25,
+            tmpfs_size: 26,
+            cwd_gpa: 27,
+            cwd_len: 28,
             kernel_segments: [KernelSegment {
                 gpa: 20,
                 len: 21,
@@ -392,6 +411,7 @@ mod tests {
         assert_eq!(at(std::mem::offset_of!(BootInfo, tsc_khz)), 13);
         assert_eq!(b[std::mem::offset_of!(BootInfo, seed)], 14);
         assert_eq!(at(std::mem::offset_of!(BootInfo, kernel_segments) + 8), 21);
+        assert_eq!(at(std::mem::offset_of!(BootInfo, cwd_len)), 28);
         let off = std::mem::offset_of!(BootInfo, stdio_flags);
         assert_eq!(
             u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()),
