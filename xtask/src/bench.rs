@@ -4,9 +4,13 @@
 //! Adding a benchmark: write `bench/NAME.c` (static, deterministic, exit 0;
 //! a self-timed one prints `bench: <value> <unit>`, see `bench/bench.h`) and
 //! add a row to [`CASES`].
+//!
+//! The file cases take a data directory as their first argument (see
+//! [`Data`]): the host files are generated once into `target/bench-data/`.
 
 use std::fmt::Write as _;
 use std::fs;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::thread;
@@ -24,8 +28,9 @@ const CASES: &[Case] = &[
         // gVisor spends 3–50 µs per system call; keep its run short.
         peer_args: Some(&["100000"]),
         kind: Kind::SelfTimed,
-        target: Target::Ratio(0.5),
+        target: Target::RatioAtMost(0.5),
         reps: [5, 3],
+        ..Case::PLAIN
     },
     Case {
         name: "hello",
@@ -33,8 +38,9 @@ const CASES: &[Case] = &[
         args: &[],
         peer_args: None,
         kind: Kind::Wall { warmups: [3, 1] },
-        target: Target::Ratio(5.0),
+        target: Target::RatioAtMost(5.0),
         reps: [30, 10],
+        ..Case::PLAIN
     },
     Case {
         name: "sleeper",
@@ -46,8 +52,86 @@ const CASES: &[Case] = &[
         },
         target: Target::HullAtMost(6.0),
         reps: [3, 1],
+        ..Case::PLAIN
+    },
+    Case {
+        name: "file_read",
+        program: "file_read",
+        args: &[],
+        peer_args: None,
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtLeast(0.8),
+        reps: [7, 3],
+        data: Data::Files,
+        exits: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "file_open",
+        program: "file_open",
+        args: &["10000"],
+        peer_args: None,
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(8.0),
+        reps: [5, 3],
+        data: Data::Files,
+        exits: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "file_stat",
+        program: "file_stat",
+        args: &[],
+        peer_args: None,
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(8.0),
+        reps: [5, 3],
+        data: Data::Files,
+        exits: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "pipe",
+        program: "pipe",
+        args: &["1024", "64"],
+        peer_args: None,
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtLeast(1.0),
+        reps: [5, 3],
+        exits: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "tmpfs",
+        program: "tmpfs",
+        args: &["64"],
+        peer_args: None,
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtLeast(1.0),
+        reps: [5, 3],
+        data: Data::Tmpfs,
+        hull_flags: &["--memory", "1G", "--tmpfs-size", "160M"],
+        exits: true,
     },
 ];
+
+/// The generated host files of the [`Data::Files`] cases, under the target
+/// directory; regenerated when [`FILES_STAMP`] is missing.
+const FILES_DIR: &str = "bench-data";
+/// Written last: its presence means the data is complete. Bump the version
+/// when the layout changes.
+const FILES_STAMP: &str = ".complete-v1";
+/// `big`: the sequentially read file.
+const BIG_FILE_MIB: usize = 256;
+/// `tree/dNN/fNN`: directories and files per directory.
+const TREE_DIRS: usize = 100;
+const TREE_FILES: usize = 100;
+/// Where hull mounts the data directory (read-only).
+const GUEST_DATA: &str = "/data";
+/// hull's in-guest tmpfs.
+const GUEST_TMPFS: &str = "/tmp";
+/// runsc's own tmpfs (runsc do mounts the host's / as an overlay).
+const RUNSC_TMPFS: &str = "/dev/shm";
 
 /// Per-run time limits: a hung sandbox must not hang the bench.
 const SELF_TIMED_TIMEOUT: Duration = Duration::from_secs(120);
@@ -68,6 +152,26 @@ struct Case {
     target: Target,
     /// Measured repetitions, `[full, quick]`; the median is reported.
     reps: [usize; 2],
+    /// The data directory passed as the first argument, if any.
+    data: Data,
+    /// Extra `hull run` options (before the program).
+    hull_flags: &'static [&'static str],
+    /// Run hull once more with `--stats` and report VM exits per operation
+    /// (the program prints `ops: <count>`).
+    exits: bool,
+}
+
+/// A case's data directory, passed to the program as its first argument.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Data {
+    None,
+    /// `target/bench-data/` (generated once): natively and under runsc its
+    /// host path (runsc do sees the host's files through its overlay), under
+    /// hull the same directory mounted read-only at [`GUEST_DATA`].
+    Files,
+    /// A tmpfs: natively /dev/shm (or /tmp, whichever is a tmpfs), under
+    /// hull its in-guest [`GUEST_TMPFS`], under runsc [`RUNSC_TMPFS`].
+    Tmpfs,
 }
 
 enum Kind {
@@ -82,13 +186,29 @@ enum Kind {
 }
 
 enum Target {
-    /// hull/native at most this.
-    Ratio(f64),
+    /// hull/native at most this (times, lower is better).
+    RatioAtMost(f64),
+    /// hull/native at least this (throughputs, higher is better).
+    RatioAtLeast(f64),
     /// hull's own value at most this (in the metric's unit).
     HullAtMost(f64),
 }
 
 impl Case {
+    /// The defaults of the optional fields.
+    const PLAIN: Case = Case {
+        name: "",
+        program: "",
+        args: &[],
+        peer_args: None,
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(1.0),
+        reps: [1, 1],
+        data: Data::None,
+        hull_flags: &[],
+        exits: false,
+    };
+
     /// Metric names and units; the first is the one the target is about.
     fn metrics(&self, self_timed_unit: &str) -> Vec<(String, String)> {
         match self.kind {
@@ -112,6 +232,7 @@ impl Case {
 #[derive(Debug, Default)]
 pub struct Options {
     quick: bool,
+    /// Filter words (`cargo xtask bench WORD...`).
     only: Vec<String>,
 }
 
@@ -123,10 +244,10 @@ impl Options {
                 "--quick" => o.quick = true,
                 s if s.starts_with('-') => return Err(format!("bench: unknown option `{s}`")),
                 s => {
-                    if !CASES.iter().any(|c| c.name == s) {
+                    if !CASES.iter().any(|c| c.name.contains(s)) {
                         let names: Vec<_> = CASES.iter().map(|c| c.name).collect();
                         return Err(format!(
-                            "bench: no case `{s}` (cases: {})",
+                            "bench: no case matches `{s}` (cases: {})",
                             names.join(", ")
                         ));
                     }
@@ -139,6 +260,13 @@ impl Options {
 
     fn mode(&self) -> usize {
         usize::from(self.quick)
+    }
+
+    /// Whether `case` is selected: every case without filters, else every
+    /// case whose name contains one of the words (`file` selects the
+    /// `file_*` cases).
+    fn selects(&self, case: &Case) -> bool {
+        self.only.is_empty() || self.only.iter().any(|w| case.name.contains(w.as_str()))
     }
 }
 
@@ -183,13 +311,21 @@ impl Runner {
         }
     }
 
-    fn command(&self, bench_dir: &Path, program: &str, args: &[&str]) -> Command {
+    /// The command line of `program` with `args`; `hull_opts` go between
+    /// `hull run` and the program (other runners ignore them).
+    fn command(
+        &self,
+        bench_dir: &Path,
+        program: &str,
+        hull_opts: &[String],
+        args: &[String],
+    ) -> Command {
         let mut cmd = match self {
             Runner::Native => Command::new(bench_dir.join(program)),
             Runner::Hull(bin) => {
                 // As a person would type it: `hull run ./prog`.
                 let mut c = Command::new(bin);
-                c.arg("run").arg(format!("./{program}"));
+                c.arg("run").args(hull_opts).arg(format!("./{program}"));
                 c
             }
             Runner::Runsc(r) => {
@@ -215,6 +351,8 @@ struct Column {
     error: Option<String>,
     /// Processes counted in a memory sample (the last one).
     procs: usize,
+    /// VM exits per operation (hull, cases with `exits`).
+    exits: Option<Result<Exits>>,
 }
 
 impl Column {
@@ -223,6 +361,7 @@ impl Column {
             samples: Vec::new(),
             error: None,
             procs: 0,
+            exits: None,
         }
     }
 
@@ -255,21 +394,26 @@ pub fn main(ws: &Workspace, opts: &Options) -> Result<ExitCode> {
     };
     build_programs(&bench_src, &bench_dir)?;
 
+    let mode = opts.mode();
+    let cases: Vec<&Case> = CASES.iter().filter(|c| opts.selects(c)).collect();
+    let setup = Setup {
+        files: cases
+            .iter()
+            .any(|c| c.data == Data::Files)
+            .then(|| prepare_files(&ws.target_dir.join(FILES_DIR))),
+        tmpfs: cases.iter().any(|c| c.data == Data::Tmpfs).then(host_tmpfs),
+        bench_dir,
+    };
+
     let mut runners = vec![Runner::Native, Runner::Hull(hull.clone())];
     let runsc_root = TempDir::new("hull-bench-runsc")?;
-    let runsc_note = match find_runsc(&bench_dir, &runsc_root.0) {
+    let runsc_note = match find_runsc(&setup.bench_dir, &runsc_root.0) {
         Ok((runsc, note)) => {
             runners.push(runsc);
             note
         }
         Err(why) => why,
     };
-
-    let mode = opts.mode();
-    let cases: Vec<&Case> = CASES
-        .iter()
-        .filter(|c| opts.only.is_empty() || opts.only.iter().any(|n| n == c.name))
-        .collect();
 
     let mut table = Table::default();
     let mut notes = vec![
@@ -280,6 +424,26 @@ pub fn main(ws: &Workspace, opts: &Options) -> Result<ExitCode> {
             if opts.quick { "--quick" } else { "full" }
         ),
     ];
+    if let Some(Ok(dir)) = &setup.files {
+        notes.push(format!(
+            "file cases: data in {} (under hull: --mount {}:{GUEST_DATA}:ro)",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    if let Some(Ok(dir)) = &setup.tmpfs {
+        notes.push(format!(
+            "tmpfs: native {}, hull {GUEST_TMPFS} (its in-guest tmpfs), runsc {RUNSC_TMPFS}",
+            dir.display()
+        ));
+    }
+    if cases.iter().any(|c| c.exits) {
+        notes.push(
+            "exits/op: VM exits (hypercalls to the host) of one more `hull run --stats`, \
+             over the operations the program reports; start-up (~4 exits) included"
+                .to_owned(),
+        );
+    }
     let mut failed = false;
 
     for case in cases {
@@ -292,14 +456,12 @@ pub fn main(ws: &Workspace, opts: &Options) -> Result<ExitCode> {
                 _ => String::new(),
             }
         ));
-        let (cols, unit) = measure(case, &runners, &bench_dir, mode);
+        let (cols, unit) = measure(case, &runners, &setup, mode);
         for (runner, col) in runners.iter().zip(&cols) {
             if let Some(e) = &col.error {
-                notes.push(format!(
-                    "{} under {}: FAILED: {e}",
-                    case.name,
-                    runner.label()
-                ));
+                let msg = format!("{}: {} failed: {e}", case.name, runner.label());
+                eprintln!("    {msg}");
+                notes.push(msg);
                 if !matches!(runner, Runner::Runsc(_)) {
                     failed = true;
                 }
@@ -311,6 +473,11 @@ pub fn main(ws: &Workspace, opts: &Options) -> Result<ExitCode> {
                     col.procs
                 ));
             }
+        }
+        match &cols[1].exits {
+            Some(Ok(e)) => notes.push(format!("{}: hull exits/op: {}", case.name, e.breakdown())),
+            Some(Err(e)) => notes.push(format!("{}: hull --stats run failed: {e}", case.name)),
+            None => {}
         }
         if let (Some(peer), true) = (case.peer_args, runners.len() > 2) {
             notes.push(format!(
@@ -332,6 +499,145 @@ pub fn main(ws: &Workspace, opts: &Options) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the runs of the selected cases need besides the runners.
+struct Setup {
+    /// `target/bench/`, the built programs (and the working directory).
+    bench_dir: PathBuf,
+    /// The generated data directory, if a selected case uses it.
+    files: Option<Result<PathBuf>>,
+    /// The host's tmpfs directory, if a selected case uses it.
+    tmpfs: Option<Result<PathBuf>>,
+}
+
+impl Setup {
+    /// The command of one run of `case` under `runner`, with `--stats` for
+    /// hull if `stats`. Fails if the case's data directory is unavailable.
+    fn command(&self, case: &Case, runner: &Runner, stats: bool) -> Result<Command> {
+        let mut hull_opts: Vec<String> = Vec::new();
+        if stats {
+            hull_opts.push("--stats".to_owned());
+        }
+        let mut args: Vec<String> = Vec::new();
+        let available = |d: &Option<Result<PathBuf>>| match d {
+            Some(Ok(dir)) => Ok(dir.display().to_string()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("data directory not prepared".to_owned()),
+        };
+        match (case.data, runner) {
+            (Data::None, _) => {}
+            (Data::Files, Runner::Hull(_)) => {
+                let host = available(&self.files)?;
+                hull_opts.push("--mount".to_owned());
+                hull_opts.push(format!("{host}:{GUEST_DATA}:ro"));
+                args.push(GUEST_DATA.to_owned());
+            }
+            (Data::Files, _) => args.push(available(&self.files)?),
+            (Data::Tmpfs, Runner::Native) => args.push(available(&self.tmpfs)?),
+            (Data::Tmpfs, Runner::Hull(_)) => args.push(GUEST_TMPFS.to_owned()),
+            (Data::Tmpfs, Runner::Runsc(_)) => args.push(RUNSC_TMPFS.to_owned()),
+        }
+        hull_opts.extend(case.hull_flags.iter().map(|s| (*s).to_owned()));
+        args.extend(case.args_for(runner).iter().map(|s| (*s).to_owned()));
+        Ok(runner.command(&self.bench_dir, case.program, &hull_opts, &args))
+    }
+}
+
+/// Generates the file cases' data in `dir` unless a complete copy is there,
+/// then reads it once so that every runner finds it in the page cache.
+fn prepare_files(dir: &Path) -> Result<PathBuf> {
+    let big = dir.join("big");
+    let big_len = (BIG_FILE_MIB as u64) << 20;
+    let complete =
+        dir.join(FILES_STAMP).is_file() && fs::metadata(&big).is_ok_and(|m| m.len() == big_len);
+    let io_err = |p: &Path, e: io::Error| format!("{}: {e}", p.display());
+    if !complete {
+        util::step(&format!(
+            "generating {} (a {BIG_FILE_MIB} MiB file, {TREE_DIRS}x{TREE_FILES} small files)",
+            dir.display()
+        ));
+        match fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(dir, e)),
+            _ => {}
+        }
+        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        // Pseudo-random bytes (xorshift), so no layer can shortcut zeros.
+        let mut f = fs::File::create(&big).map_err(|e| io_err(&big, e))?;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut buf = vec![0u8; 1 << 20];
+        for _ in 0..BIG_FILE_MIB {
+            for word in buf.chunks_exact_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                word.copy_from_slice(&x.to_le_bytes());
+            }
+            f.write_all(&buf).map_err(|e| io_err(&big, e))?;
+        }
+        f.sync_all().map_err(|e| io_err(&big, e))?;
+        for d in 0..TREE_DIRS {
+            let sub = dir.join("tree").join(format!("d{d:02}"));
+            fs::create_dir_all(&sub).map_err(|e| io_err(&sub, e))?;
+            for i in 0..TREE_FILES {
+                let file = sub.join(format!("f{i:02}"));
+                fs::write(&file, format!("d{d:02}/f{i:02}\n")).map_err(|e| io_err(&file, e))?;
+            }
+        }
+        let stamp = dir.join(FILES_STAMP);
+        fs::write(&stamp, "").map_err(|e| io_err(&stamp, e))?;
+    }
+    // Warm the page cache and the dentry cache.
+    let mut f = fs::File::open(&big).map_err(|e| io_err(&big, e))?;
+    io::copy(&mut f, &mut io::sink()).map_err(|e| io_err(&big, e))?;
+    let tree = dir.join("tree");
+    for d in fs::read_dir(&tree).map_err(|e| io_err(&tree, e))? {
+        let d = d.map_err(|e| io_err(&tree, e))?.path();
+        for e in fs::read_dir(&d).map_err(|e| io_err(&d, e))? {
+            let p = e.map_err(|e| io_err(&d, e))?.path();
+            fs::symlink_metadata(&p).map_err(|e| io_err(&p, e))?;
+        }
+    }
+    fs::canonicalize(dir).map_err(|e| io_err(dir, e))
+}
+
+/// The host's tmpfs for the tmpfs case: /dev/shm, else /tmp, whichever is
+/// a tmpfs (the file system type of the mount it is on, as statfs would say).
+fn host_tmpfs() -> Result<PathBuf> {
+    let mounts =
+        fs::read_to_string("/proc/self/mounts").map_err(|e| format!("/proc/self/mounts: {e}"))?;
+    for cand in ["/dev/shm", "/tmp"] {
+        let Ok(path) = fs::canonicalize(cand) else {
+            continue;
+        };
+        if fs_type_of(&mounts, &path) == Some("tmpfs") {
+            return Ok(path);
+        }
+    }
+    Err("neither /dev/shm nor /tmp is a tmpfs on this host".to_owned())
+}
+
+/// The file system type of the mount holding `path` (the longest mount
+/// point that is a prefix of it; the last one mounted if several).
+fn fs_type_of<'a>(mounts: &'a str, path: &Path) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for line in mounts.lines() {
+        let mut w = line.split_whitespace();
+        let (Some(_), Some(point), Some(fstype)) = (w.next(), w.next(), w.next()) else {
+            continue;
+        };
+        // Mount points escape space, tab, newline and backslash as octal.
+        let point = point
+            .replace("\\040", " ")
+            .replace("\\011", "\t")
+            .replace("\\012", "\n")
+            .replace("\\134", "\\");
+        let depth = Path::new(&point).components().count();
+        if path.starts_with(&point) && best.is_none_or(|(d, _)| depth >= d) {
+            best = Some((depth, fstype));
+        }
+    }
+    best.map(|(_, t)| t)
 }
 
 /// `gcc -static -O2` of every `bench/*.c` into `target/bench/`.
@@ -398,7 +704,7 @@ fn find_runsc(bench_dir: &Path, root: &Path) -> Result<(Runner, String), String>
             root: root.to_owned(),
             platform,
         });
-        let mut cmd = runsc.command(bench_dir, "hello", &[]);
+        let mut cmd = runsc.command(bench_dir, "hello", &[], &[]);
         match proc::run(&mut cmd, true, WALL_TIMEOUT) {
             Ok(t) if t.status.success() && t.stdout == b"hello, world\n" => {
                 if !rejected.is_empty() {
@@ -429,12 +735,7 @@ fn find_runsc(bench_dir: &Path, root: &Path) -> Result<(Runner, String), String>
 /// Runs one case under every runner, repetitions interleaved so that drift
 /// (frequency, cache, other load) hits all runners alike. Returns a column
 /// per runner and the self-timed unit.
-fn measure(
-    case: &Case,
-    runners: &[Runner],
-    bench_dir: &Path,
-    mode: usize,
-) -> (Vec<Column>, String) {
+fn measure(case: &Case, runners: &[Runner], setup: &Setup, mode: usize) -> (Vec<Column>, String) {
     let mut cols: Vec<Column> = runners.iter().map(|_| Column::new()).collect();
     let mut unit = String::new();
 
@@ -445,9 +746,10 @@ fn measure(
                 if col.error.is_some() {
                     continue;
                 }
-                let args = case.args_for(runner);
-                let mut cmd = runner.command(bench_dir, case.program, args);
-                match proc::run(&mut cmd, true, WALL_TIMEOUT) {
+                let run = setup
+                    .command(case, runner, false)
+                    .and_then(|mut cmd| proc::run(&mut cmd, true, WALL_TIMEOUT));
+                match run {
                     Err(e) => col.error = Some(e),
                     Ok(r) if !r.status.success() || r.timed_out => col.error = Some(failure(&r)),
                     Ok(r) => match &expected {
@@ -471,7 +773,7 @@ fn measure(
             if col.error.is_some() {
                 continue;
             }
-            match measure_once(case, runner, bench_dir, &mut unit) {
+            match measure_once(case, runner, setup, &mut unit) {
                 Ok((values, procs)) => {
                     col.push(values);
                     col.procs = procs;
@@ -480,17 +782,96 @@ fn measure(
             }
         }
     }
+
+    if case.exits {
+        let (runner, col) = (&runners[1], &mut cols[1]);
+        if col.error.is_none() {
+            col.exits = Some(count_exits(case, runner, setup));
+        }
+    }
     (cols, unit)
+}
+
+/// VM exits of one `hull run --stats` of the case, and the program's
+/// operation count.
+#[derive(Debug, PartialEq)]
+struct Exits {
+    /// Per hypercall name (as `--stats` prints it), most first.
+    by_op: Vec<(String, u64)>,
+    ops: u64,
+}
+
+impl Exits {
+    fn total(&self) -> u64 {
+        self.by_op.iter().map(|(_, n)| n).sum()
+    }
+
+    fn per_op(&self) -> f64 {
+        self.total() as f64 / self.ops as f64
+    }
+
+    /// `2.00 over 257 ops (Read 1.00, other 0.98, …)`.
+    fn breakdown(&self) -> String {
+        let parts: Vec<String> = self
+            .by_op
+            .iter()
+            .map(|(name, n)| format!("{name} {}", num(*n as f64 / self.ops as f64)))
+            .collect();
+        format!(
+            "{} over {} ops ({})",
+            num(self.per_op()),
+            self.ops,
+            parts.join(", ")
+        )
+    }
+}
+
+fn count_exits(case: &Case, runner: &Runner, setup: &Setup) -> Result<Exits> {
+    let mut cmd = setup.command(case, runner, true)?;
+    let r = proc::run(&mut cmd, true, SELF_TIMED_TIMEOUT)?;
+    if !r.status.success() || r.timed_out {
+        return Err(failure(&r));
+    }
+    parse_exits(&r.stdout, &r.stderr)
+}
+
+/// The `ops: N` line of the program's stdout and the `hull: stats: exits
+/// NAME N` lines of hull's stderr.
+fn parse_exits(stdout: &[u8], stderr: &[u8]) -> Result<Exits> {
+    let out = String::from_utf8_lossy(stdout);
+    let ops: u64 = out
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("ops:")?.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .ok_or("no `ops: <count>` line in the program's stdout")?;
+    let err = String::from_utf8_lossy(stderr);
+    let mut by_op: Vec<(String, u64)> = err
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.strip_prefix("hull: stats: exits ")?.split_whitespace();
+            let (name, n) = (w.next()?, w.next()?.parse().ok()?);
+            w.next().is_none().then(|| (name.to_owned(), n))
+        })
+        .collect();
+    if by_op.is_empty() {
+        return Err(format!(
+            "no `hull: stats: exits` lines on stderr: {:?}",
+            util::tail(stderr, 200)
+        ));
+    }
+    by_op.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(Exits { by_op, ops })
 }
 
 /// One repetition: the case's metric values and the processes counted.
 fn measure_once(
     case: &Case,
     runner: &Runner,
-    bench_dir: &Path,
+    setup: &Setup,
     unit: &mut String,
 ) -> Result<(Vec<f64>, usize)> {
-    let mut cmd = runner.command(bench_dir, case.program, case.args_for(runner));
+    let mut cmd = setup.command(case, runner, false)?;
     match case.kind {
         Kind::SelfTimed => {
             let r = proc::run(&mut cmd, true, SELF_TIMED_TIMEOUT)?;
@@ -630,15 +1011,16 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 
 #[derive(Default)]
 struct Table {
-    rows: Vec<[String; 7]>,
+    rows: Vec<[String; 8]>,
 }
 
-const HEADER: [&str; 7] = [
+const HEADER: [&str; 8] = [
     "case",
     "native",
     "hull",
     "hull/native",
     "target",
+    "exits/op",
     "runsc",
     "hull/runsc",
 ];
@@ -665,12 +1047,19 @@ impl Table {
             } else {
                 String::new()
             };
+            let exits = match (&cols[1].exits, m) {
+                (Some(Ok(e)), 0) => num(e.per_op()),
+                (Some(Err(_)), 0) => "FAILED".to_owned(),
+                (None, 0) if case.exits => "-".to_owned(),
+                _ => String::new(),
+            };
             self.rows.push([
                 label,
                 cell(&cols[0]),
                 cell(&cols[1]),
                 ratio(hull, native),
                 target,
+                exits,
                 if with_runsc {
                     cell(&cols[2])
                 } else {
@@ -717,13 +1106,13 @@ impl Table {
 }
 
 fn target_cell(target: &Target, native: Option<f64>, hull: Option<f64>, unit: &str) -> String {
+    let ratio = hull
+        .zip(native)
+        .filter(|(_, n)| *n > 0.0)
+        .map(|(h, n)| h / n);
     let (text, met) = match *target {
-        Target::Ratio(t) => (
-            format!("<= {t}x"),
-            hull.zip(native)
-                .filter(|(_, n)| *n > 0.0)
-                .map(|(h, n)| h / n <= t),
-        ),
+        Target::RatioAtMost(t) => (format!("<= {t}x"), ratio.map(|r| r <= t)),
+        Target::RatioAtLeast(t) => (format!(">= {t}x"), ratio.map(|r| r >= t)),
         Target::HullAtMost(t) => (format!("<= {t} {unit}"), hull.map(|h| h <= t)),
     };
     match met {
@@ -764,10 +1153,59 @@ mod tests {
         assert_eq!(num(0.0), "0.00");
         assert_eq!(ratio(Some(1.0), Some(4.0)), "0.25x");
         assert_eq!(ratio(Some(1.0), None), "-");
-        let t = target_cell(&Target::Ratio(0.5), Some(100.0), Some(40.0), "ns");
+        let t = target_cell(&Target::RatioAtMost(0.5), Some(100.0), Some(40.0), "ns");
         assert_eq!(t, "<= 0.5x ok");
+        let t = target_cell(&Target::RatioAtLeast(0.8), Some(100.0), Some(70.0), "MiB/s");
+        assert_eq!(t, ">= 0.8x MISS");
+        let t = target_cell(&Target::RatioAtLeast(1.0), Some(100.0), None, "MiB/s");
+        assert_eq!(t, ">= 1x");
         let t = target_cell(&Target::HullAtMost(6.0), Some(0.3), Some(7.5), "MiB");
         assert_eq!(t, "<= 6 MiB MISS");
+    }
+
+    #[test]
+    fn parses_exit_counts() {
+        let stdout = b"ops: 10100\nbench: 2.5 ns/op\n";
+        let stderr = b"hull: stats: total                      4.640 ms\n\
+                       hull: stats: exits Exit                     1\n\
+                       hull: stats: exits Stat                 10101\n\
+                       hull: stats: exits other                20200\n";
+        let e = parse_exits(stdout, stderr).unwrap();
+        assert_eq!(e.ops, 10100);
+        assert_eq!(e.total(), 30302);
+        assert_eq!(e.by_op[0], ("other".to_owned(), 20200));
+        assert_eq!(
+            e.breakdown(),
+            "3.00 over 10100 ops (other 2.00, Stat 1.00, Exit 0.000099)"
+        );
+        assert!(parse_exits(b"bench: 1 ns\n", stderr).is_err());
+        assert!(parse_exits(stdout, b"hull: error\n").is_err());
+    }
+
+    #[test]
+    fn finds_the_file_system_of_a_path() {
+        let mounts = "/dev/vda / ext4 rw 0 0\n\
+                      tmpfs /dev/shm tmpfs rw 0 0\n\
+                      proc /proc proc rw 0 0\n\
+                      tmpfs /my\\040dir tmpfs rw 0 0\n";
+        assert_eq!(fs_type_of(mounts, Path::new("/dev/shm")), Some("tmpfs"));
+        assert_eq!(fs_type_of(mounts, Path::new("/dev/shm/x")), Some("tmpfs"));
+        assert_eq!(fs_type_of(mounts, Path::new("/dev/shmem")), Some("ext4"));
+        assert_eq!(fs_type_of(mounts, Path::new("/tmp")), Some("ext4"));
+        assert_eq!(fs_type_of(mounts, Path::new("/my dir/a")), Some("tmpfs"));
+    }
+
+    #[test]
+    fn filters_select_by_substring() {
+        let o = Options::parse(&["file".to_owned()]).unwrap();
+        let names: Vec<_> = CASES
+            .iter()
+            .filter(|c| o.selects(c))
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["file_read", "file_open", "file_stat"]);
+        assert!(Options::parse(&["nothing-like-it".to_owned()]).is_err());
+        assert!(Options::default().selects(&CASES[0]));
     }
 
     #[test]
@@ -780,6 +1218,11 @@ mod tests {
                 c.name
             );
             assert!(c.reps[0] >= c.reps[1] && c.reps[1] > 0, "{}", c.name);
+            assert!(
+                !c.exits || matches!(c.kind, Kind::SelfTimed),
+                "{}: exits/op needs a self-timed program",
+                c.name
+            );
             assert!(
                 src.join(format!("{}.c", c.program)).is_file(),
                 "bench/{}.c missing",
