@@ -258,6 +258,19 @@ pub const WALK_FOUND: i64 = 0;
 /// `FsWalk` result: a component is a symlink.
 pub const WALK_SYMLINK: i64 = 1;
 
+/// Longest symlink target `FsWalk` can return (the data area after the [`HostStat`]). A
+/// longer target fails the walk with `-ENAMETOOLONG` at that component, and `FsSymlink`
+/// refuses to create one (`-ENAMETOOLONG`).
+pub const MAX_SYMLINK_TARGET: usize = DATA_SIZE - HOST_STAT_SIZE;
+
+/// Most file handles (from `FsOpen`; stdio not counted) open at once; past it `FsOpen`
+/// fails with `-EMFILE`.
+pub const MAX_FILE_HANDLES: usize = 4096;
+
+/// Most bytes of `linux_dirent64` records one `FsReadDir` returns, whatever the segments
+/// hold.
+pub const MAX_READDIR: usize = 1 << 20;
+
 /// `O_*` flags `FsOpen` accepts (others are refused as malformed): access mode, O_CREAT,
 /// O_EXCL, O_TRUNC, O_APPEND, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW, O_NOATIME, O_DSYNC,
 /// O_SYNC, O_DIRECT, O_LARGEFILE. The host adds O_CLOEXEC and refuses to follow symlinks.

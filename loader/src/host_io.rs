@@ -1,5 +1,6 @@
 //! Host system calls on handle table fds that std does not wrap: fstat, lseek, terminal
-//! ioctls, clocks. Each result is copied into plain values before it reaches guest memory.
+//! ioctls, clocks, and the process limits set up before the run. Each result is copied into
+//! plain values before it reaches guest memory.
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -24,7 +25,12 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<HostStat> {
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(HostStat {
+    Ok(host_stat(&st))
+}
+
+/// The [`HostStat`] subset of a host `struct stat`.
+pub fn host_stat(st: &libc::stat) -> HostStat {
+    HostStat {
         mode: st.st_mode,
         nlink: st.st_nlink as u32,
         size: st.st_size as u64,
@@ -36,7 +42,35 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<HostStat> {
         atime: [st.st_atime, st.st_atime_nsec],
         mtime: [st.st_mtime, st.st_mtime_nsec],
         ctime: [st.st_ctime, st.st_ctime_nsec],
-    })
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, so the file server's handle cap
+/// (not an accidental low soft limit) is what bounds the guest. Returns the new limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid out-pointer for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: `lim` is a valid, initialized rlimit read by the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// Clears the process umask: the guest kernel applies the program's umask to the modes it
+/// sends, so the host must not apply its own on top.
+pub fn clear_umask() {
+    // SAFETY: umask has no preconditions and touches no memory.
+    unsafe { libc::umask(0) };
 }
 
 /// `lseek` on a handle.

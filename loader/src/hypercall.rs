@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use hull_arch::abi::{self, ExitKind, HostStat, OFFSET_CURRENT, Op, Segment};
 use hull_arch::layout::HYPERCALL_BLOCK_GPA;
 
+use crate::files::FileServer;
 use crate::guest_memory::{GuestMemory, MemoryError};
 use crate::host_io;
 
@@ -41,10 +42,25 @@ pub enum RunEnd {
     OutOfMemory(String),
 }
 
-/// Host file descriptors the guest reaches by number; it never names a host fd.
+/// Handles below this are the sandbox's stdio; file handles start here.
+pub const FIRST_FILE_HANDLE: usize = 3;
+
+/// One open host file description.
+#[derive(Debug)]
+struct Slot {
+    fd: OwnedFd,
+    /// Opened beneath a read-only mount: never writable, and no attribute changes.
+    readonly: bool,
+}
+
+/// Host file descriptors the guest reaches by number; it never names a host fd. Handles
+/// 0–2 are stdio; file handles take the lowest free number from 3 on, at most
+/// [`abi::MAX_FILE_HANDLES`] of them at a time.
 #[derive(Debug, Default)]
 pub struct HandleTable {
-    slots: Vec<Option<OwnedFd>>,
+    slots: Vec<Option<Slot>>,
+    /// Occupied slots from [`FIRST_FILE_HANDLE`] on.
+    files: usize,
 }
 
 impl HandleTable {
@@ -56,25 +72,82 @@ impl HandleTable {
             std::io::stdout().as_fd(),
             std::io::stderr().as_fd(),
         ] {
-            t.slots.push(Some(fd.try_clone_to_owned()?));
+            t.slots.push(Some(Slot {
+                fd: fd.try_clone_to_owned()?,
+                readonly: false,
+            }));
         }
         Ok(t)
     }
 
-    fn get(&self, handle: u64) -> Option<BorrowedFd<'_>> {
+    fn slot(&self, handle: u64) -> Option<&Slot> {
         usize::try_from(handle)
             .ok()
             .and_then(|h| self.slots.get(h))
             .and_then(|s| s.as_ref())
-            .map(|f| f.as_fd())
+    }
+
+    pub(crate) fn get(&self, handle: u64) -> Option<BorrowedFd<'_>> {
+        self.slot(handle).map(|s| s.fd.as_fd())
+    }
+
+    /// The fd and whether it came from a read-only mount.
+    pub(crate) fn get_file(&self, handle: u64) -> Option<(BorrowedFd<'_>, bool)> {
+        self.slot(handle).map(|s| (s.fd.as_fd(), s.readonly))
+    }
+
+    /// Whether another file handle would exceed the cap.
+    pub(crate) fn is_full(&self) -> bool {
+        self.files >= abi::MAX_FILE_HANDLES
+    }
+
+    /// Stores `fd` under the lowest free file handle; `None` (and `fd` closed) at the cap.
+    pub(crate) fn insert(&mut self, fd: OwnedFd, readonly: bool) -> Option<u64> {
+        if self.is_full() {
+            return None;
+        }
+        while self.slots.len() < FIRST_FILE_HANDLE {
+            self.slots.push(None);
+        }
+        let slot = Slot { fd, readonly };
+        let h = match self.slots[FIRST_FILE_HANDLE..]
+            .iter()
+            .position(|s| s.is_none())
+        {
+            Some(i) => {
+                self.slots[FIRST_FILE_HANDLE + i] = Some(slot);
+                FIRST_FILE_HANDLE + i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.files += 1;
+        Some(h as u64)
     }
 
     fn close(&mut self, handle: u64) -> bool {
-        usize::try_from(handle)
-            .ok()
-            .and_then(|h| self.slots.get_mut(h))
-            .and_then(|s| s.take())
-            .is_some()
+        let Some(h) = usize::try_from(handle).ok() else {
+            return false;
+        };
+        let closed = self.slots.get_mut(h).and_then(|s| s.take()).is_some();
+        if closed && h >= FIRST_FILE_HANDLE {
+            self.files -= 1;
+        }
+        closed
+    }
+
+    /// Appends a raw slot (tests stand in sockets or pipes for stdio).
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, fd: OwnedFd) {
+        if self.slots.len() >= FIRST_FILE_HANDLE {
+            self.files += 1;
+        }
+        self.slots.push(Some(Slot {
+            fd,
+            readonly: false,
+        }));
     }
 }
 
@@ -82,6 +155,7 @@ impl HandleTable {
 pub struct Server<'m> {
     mem: &'m GuestMemory,
     handles: HandleTable,
+    files: FileServer,
     /// The guest has sent TimeSync with our ABI version.
     greeted: bool,
 }
@@ -91,10 +165,11 @@ fn errno_of(e: &std::io::Error) -> i64 {
 }
 
 impl<'m> Server<'m> {
-    pub fn new(mem: &'m GuestMemory, handles: HandleTable) -> Self {
+    pub fn new(mem: &'m GuestMemory, handles: HandleTable, files: FileServer) -> Self {
         Server {
             mem,
             handles,
+            files,
             greeted: false,
         }
     }
@@ -139,15 +214,7 @@ impl<'m> Server<'m> {
                     .ok()
                     .filter(|&n| n <= abi::MAX_SEGMENTS)
                     .ok_or(bad("too many segments"))?;
-                let mut raw = vec![0u8; 16 * n];
-                self.mem.read(data_gpa, &mut raw)?;
-                let segs: Vec<Segment> = raw
-                    .chunks_exact(16)
-                    .map(|c| Segment {
-                        gpa: u64::from_le_bytes(c[..8].try_into().expect("8")),
-                        len: u64::from_le_bytes(c[8..].try_into().expect("8")),
-                    })
-                    .collect();
+                let segs = read_segments(self.mem, data_gpa, n)?;
                 let offset = match a[2] {
                     OFFSET_CURRENT => None,
                     o => Some(i64::try_from(o).map_err(|_| bad("offset out of range"))?),
@@ -203,7 +270,6 @@ impl<'m> Server<'m> {
                     }
                 }
             },
-            // Served once the file server lands; until then the guest sees ENOSYS.
             Op::FsWalk
             | Op::FsOpen
             | Op::FsReadDir
@@ -216,7 +282,10 @@ impl<'m> Server<'m> {
             | Op::FsStatfs
             | Op::FsSync
             | Op::FsAllocate
-            | Op::FsCopyRange => -(libc::ENOSYS as i64),
+            | Op::FsCopyRange => {
+                self.files
+                    .handle(op, a, &mut out, data_gpa, self.mem, &mut self.handles)?
+            }
             Op::Close => {
                 if self.handles.close(a[0]) {
                     0
@@ -268,6 +337,32 @@ impl<'m> Server<'m> {
     }
 }
 
+/// Copies `n` segments out of the data area (not yet checked against guest RAM: every use
+/// goes through the checked translation).
+pub(crate) fn read_segments(
+    mem: &GuestMemory,
+    data_gpa: u64,
+    n: usize,
+) -> Result<Vec<Segment>, MemoryError> {
+    let mut raw = vec![0u8; 16 * n];
+    mem.read(data_gpa, &mut raw)?;
+    Ok(raw
+        .chunks_exact(16)
+        .map(|c| {
+            let (gpa, len) = c.split_at(8);
+            let word = |b: &[u8]| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(b);
+                u64::from_le_bytes(w)
+            };
+            Segment {
+                gpa: word(gpa),
+                len: word(len),
+            }
+        })
+        .collect())
+}
+
 /// Writes all of `segs` (retrying short writes and EINTR), as a blocking write to a pipe or
 /// terminal does on Linux.
 fn write_all(
@@ -303,7 +398,7 @@ fn write_all(
     Ok(Ok(done as usize))
 }
 
-fn encode_stat(st: &HostStat) -> Vec<u8> {
+pub(crate) fn encode_stat(st: &HostStat) -> Vec<u8> {
     let mut b = Vec::with_capacity(std::mem::size_of::<HostStat>());
     b.extend_from_slice(&st.mode.to_le_bytes());
     b.extend_from_slice(&st.nlink.to_le_bytes());
@@ -318,12 +413,21 @@ fn encode_stat(st: &HostStat) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A server that has received the guest's handshake.
     fn greeted<'m>(mem: &'m GuestMemory, handles: HandleTable) -> Server<'m> {
-        let mut s = Server::new(mem, handles);
+        greeted_with(mem, handles, FileServer::new(Default::default()))
+    }
+
+    /// A greeted server with a file server.
+    pub(crate) fn greeted_with<'m>(
+        mem: &'m GuestMemory,
+        handles: HandleTable,
+        files: FileServer,
+    ) -> Server<'m> {
+        let mut s = Server::new(mem, handles, files);
         put_block(mem, [abi::ABI_VERSION as u64, 0, 0, 0, 0, 0]);
         assert_eq!(s.handle(Op::TimeSync as u32).unwrap(), None);
         s
@@ -332,7 +436,11 @@ mod tests {
     #[test]
     fn handshake_is_required_and_checks_the_version() {
         let mem = GuestMemory::new(1 << 20).unwrap();
-        let mut s = Server::new(&mem, HandleTable::with_stdio().unwrap());
+        let mut s = Server::new(
+            &mem,
+            HandleTable::with_stdio().unwrap(),
+            FileServer::new(Default::default()),
+        );
         put_block(&mem, [1, 0, OFFSET_CURRENT, 0, 0, 0]);
         assert!(matches!(
             s.handle(Op::Write as u32),
@@ -351,7 +459,7 @@ mod tests {
         );
     }
 
-    fn put_block(mem: &GuestMemory, args: [u64; 6]) {
+    pub(crate) fn put_block(mem: &GuestMemory, args: [u64; 6]) {
         for (i, a) in args.iter().enumerate() {
             mem.write_u64(HYPERCALL_BLOCK_GPA + 8 * i as u64, *a)
                 .unwrap();
@@ -381,7 +489,7 @@ mod tests {
         // A segment outside guest RAM is a protocol error, never a host fault.
         let (_r, w) = std::io::pipe().unwrap();
         let mut t = HandleTable::default();
-        t.slots.push(Some(w.into()));
+        t.push(w.into());
         let mut s = greeted(&mem, t);
         put_block(&mem, [0, 1, OFFSET_CURRENT, 0, 0, 0]);
         mem.write_u64(HYPERCALL_BLOCK_GPA + 64, u64::MAX - 8)
@@ -404,8 +512,8 @@ mod tests {
         a.set_nonblocking(true).unwrap();
         b.set_nonblocking(true).unwrap();
         let mut t = HandleTable::default();
-        t.slots.push(Some(OwnedFd::from(a)));
-        t.slots.push(Some(OwnedFd::from(b)));
+        t.push(OwnedFd::from(a));
+        t.push(OwnedFd::from(b));
         let mut s = greeted(&mem, t);
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut rnd = || {

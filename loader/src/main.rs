@@ -6,6 +6,7 @@
 //! when it does not exist; 124 when the guest kernel failed; 125 when hull itself could
 //! not run the sandbox.
 mod cli;
+mod files;
 mod guest_memory;
 mod host_io;
 mod hypercall;

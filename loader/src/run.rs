@@ -161,7 +161,11 @@ fn serve(
     handles: HandleTable,
     stats: &mut crate::stats::Stats,
 ) -> anyhow::Result<RunEnd> {
-    let mut server = Server::new(mem, handles);
+    let mut server = Server::new(
+        mem,
+        handles,
+        crate::files::FileServer::new(Default::default()),
+    );
     loop {
         let entered = std::time::Instant::now();
         let exit = machine.vcpu.run();
