@@ -38,6 +38,26 @@ pub struct RunArgs {
     /// Wall-clock limit (e.g. 10s, 500ms, 2m); past it the program is killed (status 137).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Make host directory HOST visible at GUEST (an absolute guest path) in the sandbox:
+    /// read-write, or read-only with :ro (enforced by hull on the host, not only by the
+    /// guest). Repeatable; mounts may nest (/data and /data/sub). GUEST cannot be /, nor
+    /// under /proc or /dev. Symlinks inside HOST are resolved in the guest's tree, never on
+    /// the host, so nothing outside HOST is reachable through them.
+    #[arg(long = "mount", value_name = "HOST:GUEST[:ro]", value_parser = parse_mount)]
+    pub mounts: Vec<crate::files::MountSpec>,
+    /// Use host directory DIR as the guest's / (like a container image): read-only, with an
+    /// in-memory overlay that takes the program's writes and is discarded at exit. PROGRAM
+    /// is then looked up in DIR as `docker run IMAGE CMD` does: an absolute path as is, a
+    /// path with a '/' from --workdir, a bare name through the program's PATH.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<std::path::PathBuf>,
+    /// Bytes that the in-memory file systems (/tmp, the --root overlay) may hold together,
+    /// out of --memory (e.g. 64M, 1G).
+    #[arg(long = "tmpfs-size", value_name = "SIZE", default_value = "64M", value_parser = parse_bytes)]
+    pub tmpfs_size: u64,
+    /// The program's initial working directory, an absolute path in the guest.
+    #[arg(long, short = 'w', value_name = "DIR", default_value = "/", value_parser = parse_workdir)]
+    pub workdir: GuestPath,
     /// Use this guest kernel ELF instead of the embedded one (development).
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<std::path::PathBuf>,
@@ -59,9 +79,8 @@ impl RunArgs {
     }
 }
 
-/// Parses a size like `512M`, `1G`, `256MiB` or a byte count; the result is rounded up to
-/// 2 MiB (the kernel maps RAM in large pages).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+/// Parses a byte count like `64M`, `1G`, `256MiB`, `4096` (K, M and G are powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -82,6 +101,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let bytes = n
         .checked_mul(mult)
         .ok_or(format!("size {s:?} is too large"))?;
+    if bytes == 0 {
+        return Err(format!("invalid size {s:?}: must be positive"));
+    }
+    Ok(bytes)
+}
+
+/// Parses a size like `512M`, `1G`, `256MiB` or a byte count; the result is rounded up to
+/// 2 MiB (the kernel maps RAM in large pages).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bytes = parse_bytes(s)?;
     let rounded = bytes.div_ceil(2 << 20) * (2 << 20);
     if rounded < hull_arch::layout::MIN_RAM {
         return Err(format!(
@@ -96,6 +125,85 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         ));
     }
     Ok(rounded)
+}
+
+/// An absolute, normalized path in the guest's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestPath(pub Vec<u8>);
+
+/// Checks a mount's guest path: absolute, no `.` or `..`, not `/`, not under `/proc` or
+/// `/dev`; repeated and trailing `/` are dropped.
+pub fn parse_mount_point(p: &str) -> Result<Vec<u8>, String> {
+    if !p.starts_with('/') {
+        return Err(format!("the guest path {p:?} must be absolute"));
+    }
+    let mut out = Vec::new();
+    for c in p.split('/').filter(|c| !c.is_empty()) {
+        if c == "." || c == ".." {
+            return Err(format!(
+                "the guest path {p:?} must not contain '.' or '..' components"
+            ));
+        }
+        out.push(b'/');
+        out.extend_from_slice(c.as_bytes());
+    }
+    if out.is_empty() {
+        return Err("cannot mount over /; use --root DIR to give the guest another /".into());
+    }
+    for own in [&b"/proc"[..], b"/dev"] {
+        if out.starts_with(own) && matches!(out.get(own.len()), None | Some(b'/')) {
+            return Err(format!(
+                "cannot mount at {p}: /proc and /dev belong to the sandbox's kernel"
+            ));
+        }
+    }
+    if out.len() > hull_arch::abi::MAX_PATH {
+        return Err(format!("the guest path {p:?} is too long"));
+    }
+    Ok(out)
+}
+
+/// Parses `--mount HOST:GUEST[:ro|:rw]`. HOST may contain ':' (the guest path is after the
+/// last one); whether HOST is a directory is checked when the sandbox is built.
+pub fn parse_mount(s: &str) -> Result<crate::files::MountSpec, String> {
+    let (rest, readonly) = if let Some(r) = s.strip_suffix(":ro") {
+        (r, true)
+    } else if let Some(r) = s.strip_suffix(":rw") {
+        (r, false)
+    } else {
+        (s, false)
+    };
+    let usage = || format!("--mount {s:?}: expected HOST:GUEST or HOST:GUEST:ro");
+    let (host, guest) = rest.rsplit_once(':').ok_or_else(usage)?;
+    if host.is_empty() {
+        return Err(usage());
+    }
+    if !guest.starts_with('/') && host.contains(':') {
+        return Err(format!(
+            "--mount {s:?}: {guest:?} is neither an absolute guest path nor a mode (ro, rw)"
+        ));
+    }
+    let guest = parse_mount_point(guest).map_err(|e| format!("--mount {s:?}: {e}"))?;
+    Ok(crate::files::MountSpec {
+        host: host.into(),
+        guest,
+        readonly,
+    })
+}
+
+/// Parses `--workdir`: an absolute guest path, normalized lexically (`.` and `..` are
+/// resolved, `/` is the top).
+pub fn parse_workdir(s: &str) -> Result<GuestPath, String> {
+    if !s.starts_with('/') {
+        return Err(format!(
+            "--workdir {s:?}: must be an absolute path in the guest"
+        ));
+    }
+    let p = crate::files::normalize_guest_path(s.as_bytes());
+    if p.len() > hull_arch::abi::MAX_PATH {
+        return Err(format!("--workdir {s:?}: too long"));
+    }
+    Ok(GuestPath(p))
 }
 
 /// Parses a duration like `10s`, `500ms`, `2m`, `1h`, or a number of seconds.

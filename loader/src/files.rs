@@ -86,10 +86,6 @@ impl Mount {
         self.root.as_fd()
     }
 
-    pub fn guest(&self) -> &[u8] {
-        &self.guest
-    }
-
     fn covers(&self, raw: &[u8]) -> bool {
         self.covered
             .iter()

@@ -1,7 +1,7 @@
 //! Builds the guest's boot state in guest memory: the kernel image (from its ELF, with
-//! goblin), the first page tables and GDT, the argument blob, the program image and the
-//! boot-info block. Everything here is plain data placement; the vCPU registers that point
-//! at it are set in `vm.rs`.
+//! goblin), the first page tables and GDT, the argument blob, the mount records and working
+//! directory, the program image and the boot-info block. Everything here is plain data
+//! placement; the vCPU registers that point at it are set in `vm.rs`.
 use hull_arch::abi::{ABI_VERSION, BOOT_MAGIC, BootInfo, KernelSegment, MAX_KERNEL_SEGMENTS};
 use hull_arch::layout::*;
 
@@ -103,6 +103,12 @@ pub struct BootParams<'a> {
     pub uid: u32,
     pub gid: u32,
     pub stdio_flags: [u32; 3],
+    /// The mount records blob ([`crate::files::Mounts::boot_records`]).
+    pub mounts: &'a [u8],
+    pub nmounts: u32,
+    pub tmpfs_size: u64,
+    /// The initial working directory (absolute guest path).
+    pub cwd: &'a [u8],
 }
 
 /// Loads the kernel ELF into guest memory; returns the entry point, its segments and the
@@ -197,7 +203,9 @@ pub fn build(
     };
     let strings_gpa = kernel_end;
     let exe_path_gpa = strings_gpa + strings.len() as u64;
-    let program_gpa = page_ceil(exe_path_gpa + p.exe_path.len() as u64);
+    let mounts_gpa = (exe_path_gpa + p.exe_path.len() as u64).next_multiple_of(8);
+    let cwd_gpa = mounts_gpa + p.mounts.len() as u64;
+    let program_gpa = page_ceil(cwd_gpa + p.cwd.len() as u64);
     let free_start = program_gpa
         .checked_add(page_ceil(p.program_len))
         .ok_or_else(|| too_big("the program", p.program_len))?;
@@ -207,6 +215,8 @@ pub fn build(
     }
     mem.write(strings_gpa, &strings)?;
     mem.write(exe_path_gpa, p.exe_path)?;
+    mem.write(mounts_gpa, p.mounts)?;
+    mem.write(cwd_gpa, p.cwd)?;
     // Read in, not mapped: a file mapping inside guest RAM makes every guest access to it
     // markedly slower under kvm_pvm (measured: hello 6 ms read, 14 ms mapped).
     read_file_into(mem, p.program, program_gpa, p.program_len)?;
@@ -231,12 +241,12 @@ pub fn build(
         uid: p.uid,
         gid: p.gid,
         stdio_flags: p.stdio_flags,
-        nmounts: 0,
-        mounts_gpa: 0,
-        mounts_len: 0,
-        tmpfs_size: 0,
-        cwd_gpa: 0,
-        cwd_len: 0,
+        nmounts: p.nmounts,
+        mounts_gpa,
+        mounts_len: p.mounts.len() as u64,
+        tmpfs_size: p.tmpfs_size,
+        cwd_gpa,
+        cwd_len: p.cwd.len() as u64,
         kernel_segments,
     };
     mem.write(BOOT_INFO_GPA, &encode_boot_info(&info))?;

@@ -1,7 +1,7 @@
 //! One sandbox run: check the program, build guest memory and the VM, serve hypercalls
 //! until the guest ends the run, and turn the ending into an exit status.
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,7 @@ use anyhow::Context;
 use kvm_ioctls::VcpuExit;
 
 use crate::cli::{RunArgs, build_env};
+use crate::files::{FileServer, Mounts, normalize_guest_path};
 use crate::guest_memory::GuestMemory;
 use crate::hypercall::{HandleTable, RunEnd, Server};
 use crate::layout::{self, BootParams};
@@ -35,12 +36,14 @@ pub enum ProgramError {
     NotExecutable(PathBuf),
     #[error("{path}: {err}")]
     Open { path: PathBuf, err: std::io::Error },
+    #[error("{name}: not found in the guest's PATH ({path}) under --root")]
+    NotInPath { name: String, path: String },
 }
 
 impl ProgramError {
     pub fn status(&self) -> i32 {
         match self {
-            ProgramError::NotFound(_) => 127,
+            ProgramError::NotFound(_) | ProgramError::NotInPath { .. } => 127,
             _ => 126,
         }
     }
@@ -68,24 +71,129 @@ fn open_program(path: &Path) -> Result<(File, u64, PathBuf), ProgramError> {
     Ok((file, meta.len(), abs))
 }
 
+/// The PATH `--root` lookups use when the program's environment has none (Docker's).
+const DEFAULT_GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Finds PROGRAM in the guest's tree (`--root`), as `docker run IMAGE CMD` does: an absolute
+/// path as is, a name with a '/' from the working directory, a bare name through `path_var`
+/// (execvp's rules: a directory or non-executable file found on the way is remembered and
+/// reported if nothing better comes). Returns the file, its length and its guest path.
+pub fn find_program(
+    mounts: &Mounts,
+    word: &[u8],
+    workdir: &[u8],
+    path_var: Option<&str>,
+) -> Result<(File, u64, Vec<u8>), ProgramError> {
+    let shown = |p: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(p));
+    let join = |dir: &[u8], name: &[u8]| {
+        let mut p = dir.to_vec();
+        p.push(b'/');
+        p.extend_from_slice(name);
+        normalize_guest_path(&p)
+    };
+    let search = !word.contains(&b'/');
+    let candidates: Vec<Vec<u8>> = if word.is_empty() {
+        Vec::new()
+    } else if word.starts_with(b"/") {
+        vec![normalize_guest_path(word)]
+    } else if !search {
+        vec![join(workdir, word)]
+    } else {
+        path_var
+            .unwrap_or(DEFAULT_GUEST_PATH)
+            .split(':')
+            .map(|dir| match dir.as_bytes() {
+                b"" => join(workdir, word),
+                d if d.starts_with(b"/") => join(d, word),
+                d => join(&join(workdir, d), word),
+            })
+            .collect()
+    };
+    let mut refused: Option<ProgramError> = None;
+    for c in &candidates {
+        let err = match mounts.open_program(c) {
+            Ok((file, exe)) => {
+                let len = file
+                    .metadata()
+                    .map_err(|err| ProgramError::Open {
+                        path: shown(c),
+                        err,
+                    })?
+                    .len();
+                return Ok((file, len, exe));
+            }
+            Err(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG) => {
+                ProgramError::NotFound(shown(c))
+            }
+            Err(libc::EISDIR) => ProgramError::IsDirectory(shown(c)),
+            Err(libc::EACCES) => ProgramError::NotExecutable(shown(c)),
+            Err(e) => ProgramError::Open {
+                path: shown(c),
+                err: std::io::Error::from_raw_os_error(e),
+            },
+        };
+        if !search {
+            return Err(err);
+        }
+        if !matches!(err, ProgramError::NotFound(_)) && refused.is_none() {
+            refused = Some(err);
+        }
+    }
+    Err(refused.unwrap_or_else(|| {
+        if search {
+            ProgramError::NotInPath {
+                name: String::from_utf8_lossy(word).into_owned(),
+                path: path_var.unwrap_or(DEFAULT_GUEST_PATH).to_string(),
+            }
+        } else {
+            ProgramError::NotFound(shown(word))
+        }
+    }))
+}
+
 /// Runs the program; returns its exit status.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut stats = crate::stats::Stats::new();
+    if args.tmpfs_size >= args.memory {
+        anyhow::bail!(
+            "--tmpfs-size ({} MiB) must be smaller than --memory ({} MiB)",
+            args.tmpfs_size >> 20,
+            args.memory >> 20
+        );
+    }
+    let env = build_env(&args.env, |k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
+    let mounts = Mounts::open(args.root.as_deref(), &args.mounts)?;
     let program_path = args.program();
-    let (program, program_len, abs_path) = open_program(&program_path)?;
+    let (program, program_len, exe_path) = match &args.root {
+        None => {
+            let (file, len, abs) = open_program(&program_path)?;
+            (file, len, abs.into_os_string().into_vec())
+        }
+        Some(_) => find_program(
+            &mounts,
+            program_path.as_os_str().as_bytes(),
+            &args.workdir.0,
+            env.iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.as_str()),
+        )?,
+    };
     let kernel_elf: std::borrow::Cow<'static, [u8]> = match &args.kernel {
         Some(p) => std::fs::read(p)
             .with_context(|| format!("reading --kernel {}", p.display()))?
             .into(),
         None => KERNEL_ELF.into(),
     };
-    let env = build_env(&args.env, |k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
     let mut argv: Vec<Vec<u8>> = vec![program_path.as_os_str().as_bytes().to_vec()];
     argv.extend(args.args().iter().map(|a| a.as_bytes().to_vec()));
     let envp: Vec<Vec<u8>> = env
         .iter()
         .map(|(k, v)| format!("{k}={v}").into_bytes())
         .collect();
+    // The file server's handle cap, not a low inherited soft limit, bounds the guest; and
+    // the guest applies the program's umask itself.
+    crate::host_io::raise_nofile_limit().context("raising the open-file limit")?;
+    crate::host_io::clear_umask();
 
     let mem = GuestMemory::new(args.memory).context("reserving guest memory")?;
     let mut seed = [0u8; 32];
@@ -96,10 +204,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         std::io::stdout().as_fd_flags(),
         std::io::stderr().as_fd_flags(),
     ];
+    let mount_records = mounts.boot_records();
     let params = BootParams {
         argv: &argv,
         envp: &envp,
-        exe_path: abs_path.as_os_str().as_bytes(),
+        exe_path: &exe_path,
         program: &program,
         program_len,
         flags: if args.strace {
@@ -116,6 +225,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         uid: rustix_ids().0,
         gid: rustix_ids().1,
         stdio_flags,
+        mounts: &mount_records,
+        nmounts: mounts.len() as u32,
+        tmpfs_size: args.tmpfs_size,
+        cwd: &args.workdir.0,
     };
     // Building the VM and filling guest memory are independent: do them on both cores.
     let (image, machine) = std::thread::scope(|scope| {
@@ -145,7 +258,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     crate::seccomp::confine()?;
     stats.phase("seccomp, watchdog");
-    let end = serve(&mut machine, &mem, handles, &mut stats)?;
+    let end = serve(
+        &mut machine,
+        &mem,
+        handles,
+        FileServer::new(mounts),
+        &mut stats,
+    )?;
     let code = report(end);
     if args.stats {
         stats.phase("run");
@@ -159,13 +278,10 @@ fn serve(
     machine: &mut Machine,
     mem: &GuestMemory,
     handles: HandleTable,
+    files: FileServer,
     stats: &mut crate::stats::Stats,
 ) -> anyhow::Result<RunEnd> {
-    let mut server = Server::new(
-        mem,
-        handles,
-        crate::files::FileServer::new(Default::default()),
-    );
+    let mut server = Server::new(mem, handles, files);
     loop {
         let entered = std::time::Instant::now();
         let exit = machine.vcpu.run();

@@ -1,7 +1,10 @@
 //! seccomp on hull itself. Once the VM is built, the process that serves the guest needs
-//! only a handful of syscalls: KVM_RUN, I/O on the handles it already holds, clocks,
-//! memory for its own allocator, and exit. Everything else kills the process, so a guest
-//! that found a bug in the hypercall server still cannot open files, sockets or devices.
+//! only a handful of syscalls: KVM_RUN, I/O on the handles it already holds, the file
+//! server's calls relative to descriptors it holds, clocks, memory for its own allocator,
+//! and exit. Everything else kills the process, so a guest that found a bug in the
+//! hypercall server still cannot open sockets or devices, nor any path outside the mounts:
+//! `open`/`openat` are not allowed at all, and every `*at` call (`openat2` included) must
+//! name a directory descriptor, never `AT_FDCWD`.
 use std::collections::BTreeMap;
 
 use seccompiler::{
@@ -30,6 +33,25 @@ fn ioctl_is(request: u64) -> Result<SeccompRule, seccompiler::BackendError> {
     )?])
 }
 
+/// `AT_FDCWD` as the 32-bit value the kernel compares (dirfd arguments are `int`).
+const AT_FDCWD_32: u64 = libc::AT_FDCWD as u32 as u64;
+
+/// A rule: none of the `dirfd_args` is `AT_FDCWD`, and the `extra` conditions hold.
+fn not_cwd(
+    dirfd_args: &[u8],
+    mut extra: Vec<SeccompCondition>,
+) -> Result<SeccompRule, seccompiler::BackendError> {
+    for &arg in dirfd_args {
+        extra.push(SeccompCondition::new(
+            arg,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Ne,
+            AT_FDCWD_32,
+        )?);
+    }
+    SeccompRule::new(extra)
+}
+
 /// The rules: syscall number → conditions (empty = always allowed).
 fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError> {
     let always = [
@@ -42,8 +64,16 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError>
         libc::SYS_lseek,
         libc::SYS_poll,
         libc::SYS_fstat,
-        libc::SYS_newfstatat,
         libc::SYS_close,
+        // The file server, on descriptors it holds.
+        libc::SYS_getdents64,
+        libc::SYS_fstatfs,
+        libc::SYS_fchmod,
+        libc::SYS_ftruncate,
+        libc::SYS_fsync,
+        libc::SYS_fdatasync,
+        libc::SYS_fallocate,
+        libc::SYS_copy_file_range,
         libc::SYS_clock_gettime,
         libc::SYS_clock_nanosleep,
         libc::SYS_nanosleep,
@@ -72,6 +102,35 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError>
             ioctl_is(libc::TCGETS)?,
             ioctl_is(libc::TIOCGWINSZ)?,
         ],
+    );
+    // Path calls of the file server: always relative to a descriptor (a mount root or a
+    // directory beneath it), never to hull's working directory.
+    for (nr, dirfd_args) in [
+        (libc::SYS_openat2, &[0u8][..]),
+        (libc::SYS_newfstatat, &[0]),
+        (libc::SYS_readlinkat, &[0]),
+        (libc::SYS_mkdirat, &[0]),
+        (libc::SYS_unlinkat, &[0]),
+        (libc::SYS_renameat2, &[0, 2]),
+        (libc::SYS_symlinkat, &[1]),
+        (libc::SYS_fchmodat, &[0]),
+        (libc::SYS_fchmodat2, &[0]),
+        (libc::SYS_utimensat, &[0]),
+    ] {
+        rules.insert(nr, vec![not_cwd(dirfd_args, vec![])?]);
+    }
+    // linkat: no AT_SYMLINK_FOLLOW and no AT_EMPTY_PATH (linking a descriptor).
+    rules.insert(
+        libc::SYS_linkat,
+        vec![not_cwd(
+            &[0, 2],
+            vec![SeccompCondition::new(
+                4,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                0,
+            )?],
+        )?],
     );
     // The allocator may map memory, never executable memory.
     let no_exec = SeccompRule::new(vec![SeccompCondition::new(
