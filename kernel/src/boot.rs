@@ -222,6 +222,14 @@ pub fn start_program(
         exe_path: exe_path.to_vec(),
         start_ns: now_ns,
         itimer: Default::default(),
+        cmdline: argv
+            .iter()
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect(),
+        environ: envp
+            .iter()
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect(),
     };
     Ok(Started {
         proc,
@@ -424,7 +432,38 @@ mod guest {
             rflags: 0x202,
             ..Default::default()
         };
-        *KERNEL.lock() = Some(alloc::boxed::Box::new(Kernel {
+        let mounts_blob = read_blob(info.mounts_gpa, info.mounts_len);
+        let Some(hosts) = crate::vfs::setup::parse_mounts(&mounts_blob, info.nmounts as usize)
+        else {
+            fail("malformed mount records")
+        };
+        let now = clock.realtime();
+        let who = crate::vfs::memfs::Creator {
+            uid: info.uid,
+            gid: info.gid,
+            now: [(now / 1_000_000_000) as i64, (now % 1_000_000_000) as i64],
+        };
+        let mut next_ino = 0x1000u64;
+        let tmpfs = if info.tmpfs_size == 0 {
+            64 << 20
+        } else {
+            info.tmpfs_size
+        };
+        let vfs = crate::vfs::setup::build(&hosts, tmpfs, who, &mut || {
+            next_ino += 1;
+            next_ino
+        });
+        let cwd = vfs.root();
+        let fs = crate::syscall::fs::FsState {
+            vfs,
+            cwd,
+            umask: 0o022,
+            locks: Vec::new(),
+            owners: Default::default(),
+            next_ino,
+        };
+        let mut guard = KERNEL.lock();
+        let k = guard.insert(alloc::boxed::Box::new(Kernel {
             frames,
             kernel_pt,
             proc: started.proc,
@@ -432,7 +471,22 @@ mod guest {
             rng,
             machine,
             strace,
+            fs,
         }));
+        let workdir = read_blob(info.cwd_gpa, info.cwd_len);
+        if !workdir.is_empty() {
+            match crate::syscall::fs::existing(k, crate::syscall::fs::AT_FDCWD, &workdir, true) {
+                Ok(loc) if crate::vfs::walk::is_dir(&loc.node) => k.fs.cwd = loc,
+                _ => {
+                    let msg = alloc::format!(
+                        "--workdir {}: no such directory in the sandbox",
+                        alloc::string::String::from_utf8_lossy(&workdir)
+                    );
+                    hypercall::exit(ExitKind::ExecFailed, 125, None, 0, msg.as_bytes())
+                }
+            }
+        }
+        drop(guard);
         hull_arch::entry::enter_user(&entry)
     }
 }

@@ -5,15 +5,36 @@ use alloc::vec::Vec;
 
 use spin::Mutex;
 
+use hull_arch::abi::HostStat;
+
 use crate::errno::Errno;
+use crate::vfs::memfs::MemNode;
+use crate::vfs::{DirEntry, Loc};
 
 /// What an open file description refers to.
 #[derive(Debug)]
 pub enum FileKind {
-    /// A host handle (the sandbox's stdio; host files later).
+    /// The sandbox's stdio, a host handle.
     Host { handle: u64 },
+    /// A file or directory beneath a host mount (or the overlay's lower layer), with the
+    /// attributes the open returned (so fstat after open stays in the guest; writes
+    /// through this description drop them).
+    HostFile {
+        handle: u64,
+        stat: Mutex<Option<HostStat>>,
+    },
     /// One end of an in-guest pipe.
     Pipe(PipeEnd),
+    /// A file or directory of an in-memory file system.
+    Mem(Arc<MemNode>),
+    /// A character device (`devfs` numbers).
+    Dev(u64),
+    /// A generated file (`/proc`): its contents as of the open.
+    Snapshot(Vec<u8>),
+    /// A directory listed once (`/proc`, merged overlay directories).
+    Listing(Mutex<Option<Vec<DirEntry>>>),
+    /// `O_PATH`: a location only.
+    Path,
 }
 
 /// An open file description.
@@ -22,14 +43,32 @@ pub struct OpenFile {
     pub kind: FileKind,
     /// `O_ACCMODE` and status flags (O_APPEND, O_NONBLOCK, …).
     pub flags: Mutex<u32>,
+    /// The file position of in-guest files (host files keep theirs on the host).
+    pub pos: Mutex<u64>,
+    /// Where it was opened, for `*at` calls, `fchdir` and `/proc/self/fd`.
+    pub loc: Option<Loc>,
 }
 
 impl OpenFile {
     pub fn new(kind: FileKind, flags: u32) -> Arc<Self> {
+        Self::at(kind, flags, None)
+    }
+
+    pub fn at(kind: FileKind, flags: u32, loc: Option<Loc>) -> Arc<Self> {
         Arc::new(OpenFile {
             kind,
             flags: Mutex::new(flags),
+            pos: Mutex::new(0),
+            loc,
         })
+    }
+
+    /// The host handle behind this description, if any.
+    pub fn host_handle(&self) -> Option<u64> {
+        match self.kind {
+            FileKind::Host { handle } | FileKind::HostFile { handle, .. } => Some(handle),
+            _ => None,
+        }
     }
 }
 
@@ -39,9 +78,67 @@ pub const PIPE_CAPACITY: usize = 64 * 1024;
 /// A pipe's buffer and the number of open descriptions of each end.
 #[derive(Debug, Default)]
 pub struct PipeState {
-    pub data: alloc::collections::VecDeque<u8>,
+    pub data: Ring,
     pub readers: usize,
     pub writers: usize,
+}
+
+/// A byte ring of [`PIPE_CAPACITY`], allocated on first use; data moves in and out of it
+/// in at most two contiguous pieces, so a pipe transfer is one copy each way.
+#[derive(Debug, Default)]
+pub struct Ring {
+    buf: Vec<u8>,
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn room(&self) -> usize {
+        PIPE_CAPACITY - self.len
+    }
+
+    /// Appends up to `n` bytes that `fill(dst)` writes into the ring's free space, in
+    /// order; returns how many.
+    pub fn push_with(&mut self, n: usize, mut fill: impl FnMut(&mut [u8])) -> usize {
+        if self.buf.is_empty() {
+            self.buf = alloc::vec![0; PIPE_CAPACITY];
+        }
+        let n = n.min(self.room());
+        let mut done = 0;
+        while done < n {
+            let tail = (self.head + self.len) % PIPE_CAPACITY;
+            let m = (n - done).min(PIPE_CAPACITY - tail);
+            fill(&mut self.buf[tail..tail + m]);
+            self.len += m;
+            done += m;
+        }
+        n
+    }
+
+    /// Removes up to `n` bytes, handing them to `take(src)` in order; returns how many.
+    pub fn pop_with(&mut self, n: usize, mut take: impl FnMut(&[u8])) -> usize {
+        let n = n.min(self.len);
+        let mut done = 0;
+        while done < n {
+            let m = (n - done).min(PIPE_CAPACITY - self.head);
+            take(&self.buf[self.head..self.head + m]);
+            self.head = (self.head + m) % PIPE_CAPACITY;
+            self.len -= m;
+            done += m;
+        }
+        if self.len == 0 {
+            self.head = 0;
+        }
+        n
+    }
 }
 
 /// A pipe, shared by its two ends.
@@ -101,6 +198,18 @@ pub mod oflags {
     pub const O_NONBLOCK: u32 = 0o4000;
     pub const O_CLOEXEC: u32 = 0o2000000;
     pub const O_DIRECT: u32 = 0o40000;
+    pub const O_CREAT: u32 = 0o100;
+    pub const O_EXCL: u32 = 0o200;
+    pub const O_NOCTTY: u32 = 0o400;
+    pub const O_TRUNC: u32 = 0o1000;
+    pub const O_DSYNC: u32 = 0o10000;
+    pub const O_LARGEFILE: u32 = 0o100000;
+    pub const O_DIRECTORY: u32 = 0o200000;
+    pub const O_NOFOLLOW: u32 = 0o400000;
+    pub const O_NOATIME: u32 = 0o1000000;
+    pub const O_PATH: u32 = 0o10000000;
+    pub const O_TMPFILE: u32 = 0o20000000;
+    pub const O_SYNC: u32 = 0o4010000;
     /// Status flags F_SETFL may change.
     pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | 0o20000 /* O_ASYNC */ | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */;
 }
@@ -189,6 +298,39 @@ impl FdTable {
             .ok_or(Errno::EBADF)
     }
 
+    /// Open descriptors, ascending.
+    pub fn open_fds(&self) -> Vec<u32> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
+    /// Removes every descriptor in [first, last] (close_range); returns their files.
+    pub fn remove_range(&mut self, first: u32, last: u32) -> Vec<Arc<OpenFile>> {
+        let mut out = Vec::new();
+        let end = (last as usize).saturating_add(1).min(self.slots.len());
+        for i in (first as usize).min(end)..end {
+            if let Some(s) = self.slots[i].take() {
+                out.push(s.file);
+            }
+        }
+        out
+    }
+
+    /// Sets close-on-exec on every descriptor in [first, last].
+    pub fn set_cloexec_range(&mut self, first: u32, last: u32) {
+        let end = (last as usize).saturating_add(1).min(self.slots.len());
+        for s in self.slots[(first as usize).min(end)..end]
+            .iter_mut()
+            .flatten()
+        {
+            s.cloexec = true;
+        }
+    }
+
     pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {
         self.get(fd)?;
         Ok(self.slots[fd as usize].as_ref().is_some_and(|s| s.cloexec))
@@ -245,6 +387,29 @@ mod tests {
         assert_eq!(pipe.state.lock().writers, 0);
         drop(rf);
         assert_eq!(pipe.state.lock().readers, 0);
+    }
+
+    #[test]
+    fn ring_wraps_in_order() {
+        let mut r = Ring::default();
+        let mut next = 0u8;
+        let mut expect = 0u8;
+        for _ in 0..10 {
+            let pushed = r.push_with(40_000, |d| {
+                for b in d {
+                    *b = next;
+                    next = next.wrapping_add(1);
+                }
+            });
+            assert!(pushed <= PIPE_CAPACITY);
+            r.pop_with(30_000, |s| {
+                for &b in s {
+                    assert_eq!(b, expect);
+                    expect = expect.wrapping_add(1);
+                }
+            });
+        }
+        assert!(r.len() <= PIPE_CAPACITY);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod syscall;
 pub mod sysnames;
 pub mod time;
 pub mod trap;
+pub mod vfs;
 
 #[cfg(target_os = "none")]
 #[panic_handler]

@@ -99,6 +99,9 @@ pub struct Process {
     /// CLOCK_MONOTONIC when the process started.
     pub start_ns: u64,
     pub itimer: ITimer,
+    /// argv and envp as NUL-terminated strings (for /proc/self/cmdline and environ).
+    pub cmdline: Vec<u8>,
+    pub environ: Vec<u8>,
 }
 
 /// Identity and sizes fixed at boot.
@@ -129,6 +132,8 @@ pub struct Kernel {
     pub rng: Rng,
     pub machine: Machine,
     pub strace: bool,
+    /// Mounts, working directory, umask, locks.
+    pub fs: crate::syscall::fs::FsState,
 }
 
 /// The kernel, once booted.

@@ -11,109 +11,17 @@ use crate::fd::{FileKind, OpenFile, oflags};
 use crate::hypercall;
 use crate::mm::aspace::Access;
 use crate::mm::uaccess;
+use crate::platform;
 use crate::process::Kernel;
+use crate::vfs::DirEntry;
+use crate::vfs::memfs::MemBody;
 
 /// Linux caps one transfer at this (MAX_RW_COUNT).
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Most iovecs per call (UIO_MAXIOV).
 const UIO_MAXIOV: u64 = 1024;
-const AT_FDCWD: i32 = -100;
-const AT_EMPTY_PATH: u32 = 0x1000;
+use super::fs::AT_FDCWD;
 const FIONREAD: u64 = 0x541b;
-
-/// Reads from or writes to an in-guest pipe. With one thread nothing else can fill or
-/// drain the pipe, so a read of an empty pipe with writers (or a write to a full one)
-/// blocks for good, as it would on Linux.
-fn pipe_transfer(
-    k: &mut Kernel,
-    file: &OpenFile,
-    end: &crate::fd::PipeEnd,
-    iovs: &[(u64, u64)],
-    dir: Dir,
-) -> SysResult {
-    let nonblock = *file.flags.lock() & oflags::O_NONBLOCK != 0;
-    let want: u64 = iovs.iter().map(|(_, l)| l).sum();
-    match dir {
-        Dir::Read => {
-            let mut st = end.pipe.state.lock();
-            if st.data.is_empty() {
-                if st.writers == 0 || want == 0 {
-                    return Ok(0);
-                }
-                if nonblock {
-                    return Err(Errno::EAGAIN);
-                }
-                drop(st);
-                return Err(block_forever(k));
-            }
-            let n = (want as usize).min(st.data.len());
-            let bytes: Vec<u8> = st.data.drain(..n).collect();
-            drop(st);
-            scatter(k, iovs, &bytes)
-        }
-        Dir::Write => {
-            let st = end.pipe.state.lock();
-            if st.readers == 0 {
-                drop(st);
-                return Err(Errno::EPIPE);
-            }
-            let room = crate::fd::PIPE_CAPACITY - st.data.len();
-            if room == 0 && want > 0 {
-                if nonblock {
-                    return Err(Errno::EAGAIN);
-                }
-                drop(st);
-                return Err(block_forever(k));
-            }
-            let n = (want as usize).min(room);
-            drop(st);
-            let bytes = gather(k, iovs, n)?;
-            end.pipe.state.lock().data.extend(bytes.iter());
-            if (n as u64) < want && !nonblock {
-                // The rest could only go in once a reader drained the pipe: nobody can,
-                // so wait for a signal; the part already written counts.
-                block_forever(k);
-            }
-            Ok(n as u64)
-        }
-    }
-}
-
-/// Sleeps until a signal interrupts (EINTR) or the sandbox's --timeout ends the run: the
-/// only task waits on itself.
-fn block_forever(k: &mut Kernel) -> Errno {
-    while !super::time::sleep_until(k, u64::MAX) {}
-    Errno::EINTR
-}
-
-/// Copies `bytes` into the user ranges in order.
-fn scatter(k: &mut Kernel, iovs: &[(u64, u64)], bytes: &[u8]) -> SysResult {
-    let mut done = 0usize;
-    for &(base, len) in iovs {
-        if done == bytes.len() {
-            break;
-        }
-        let n = (len as usize).min(bytes.len() - done);
-        k.copy_out(base, &bytes[done..done + n])?;
-        done += n;
-    }
-    Ok(done as u64)
-}
-
-/// Copies the first `n` bytes of the user ranges.
-fn gather(k: &mut Kernel, iovs: &[(u64, u64)], n: usize) -> Result<Vec<u8>, Errno> {
-    let mut out = alloc::vec![0u8; n];
-    let mut done = 0usize;
-    for &(base, len) in iovs {
-        if done == n {
-            break;
-        }
-        let m = (len as usize).min(n - done);
-        k.copy_in(base, &mut out[done..done + m])?;
-        done += m;
-    }
-    Ok(out)
-}
 
 /// `pipe`/`pipe2`.
 pub fn pipe2(k: &mut Kernel, fds: u64, flags: u32) -> SysResult {
@@ -157,16 +65,12 @@ enum Dir {
     Write,
 }
 
-/// The host handle behind `file`; `not_host` is the errno for an in-guest file.
-fn host_handle(file: &OpenFile, not_host: Errno) -> Result<u64, Errno> {
-    match file.kind {
-        FileKind::Host { handle } => Ok(handle),
-        FileKind::Pipe(_) => Err(not_host),
-    }
-}
-
 fn check_access(file: &OpenFile, dir: Dir) -> Result<(), Errno> {
-    let mode = *file.flags.lock() & oflags::O_ACCMODE;
+    let flags = *file.flags.lock();
+    if flags & oflags::O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    let mode = flags & oflags::O_ACCMODE;
     let ok = match dir {
         Dir::Read => mode != oflags::O_WRONLY,
         Dir::Write => mode != oflags::O_RDONLY,
@@ -174,9 +78,9 @@ fn check_access(file: &OpenFile, dir: Dir) -> Result<(), Errno> {
     if ok { Ok(()) } else { Err(Errno::EBADF) }
 }
 
-/// Moves bytes between `file` and the user ranges `iovs`, in hypercalls of at most
-/// MAX_SEGMENTS segments, stopping at the first short transfer. `offset` is `None` for the
-/// file's current position.
+/// Moves bytes between `file` and the user ranges `iovs`, a batch of at most MAX_SEGMENTS
+/// pages at a time, stopping at the first short transfer. `offset` is `None` for the
+/// file's current position. A write to a pipe nobody reads raises SIGPIPE.
 fn transfer(
     k: &mut Kernel,
     file: &OpenFile,
@@ -186,7 +90,6 @@ fn transfer(
 ) -> SysResult {
     let r = transfer_inner(k, file, iovs, offset, dir);
     if dir == Dir::Write && r == Err(Errno::EPIPE) {
-        // A write to a pipe or socket nobody reads: SIGPIPE, as Linux sends.
         let _ = super::signals::send(
             k,
             crate::signal::SIGPIPE as u64,
@@ -204,48 +107,41 @@ fn transfer_inner(
     dir: Dir,
 ) -> SysResult {
     check_access(file, dir)?;
-    if let FileKind::Pipe(end) = &file.kind {
-        if offset.is_some() {
+    if offset.is_some() && matches!(file.kind, FileKind::Pipe(_) | FileKind::Host { .. }) {
+        if matches!(file.kind, FileKind::Pipe(_)) {
             return Err(Errno::ESPIPE);
         }
-        return pipe_transfer(k, file, end, iovs, dir);
     }
-    let handle = host_handle(file, Errno::EBADF)?;
     let access = if dir == Dir::Read {
         Access::Write
     } else {
         Access::Read
     };
-    let io_flags = if *file.flags.lock() & oflags::O_NONBLOCK != 0 {
-        abi::IO_NONBLOCK
-    } else {
-        0
-    };
     let mut total = 0u64;
     let mut segs: Vec<Segment> = Vec::with_capacity(abi::MAX_SEGMENTS);
     let mut pending = 0u64;
-    let flush =
-        |segs: &mut Vec<Segment>, pending: &mut u64, total: &mut u64| -> Result<bool, Errno> {
-            let at = offset.map_or(OFFSET_CURRENT, |o| o + *total);
-            let r = match dir {
-                Dir::Read => hypercall::read(handle, segs, at, io_flags),
-                Dir::Write => hypercall::write(handle, segs, at, io_flags),
-            };
-            segs.clear();
-            let want = core::mem::take(pending);
-            match r {
-                Ok(n) => {
-                    *total += n;
-                    Ok(n == want)
-                }
-                Err(e) if *total == 0 => Err(e),
-                Err(_) => Ok(false),
+    // One batch: after the first, never block (a read returns what is there).
+    let flush = |k: &mut Kernel,
+                 segs: &mut Vec<Segment>,
+                 pending: &mut u64,
+                 total: &mut u64|
+     -> Result<bool, Errno> {
+        let at = offset.map(|o| o + *total);
+        let r = io_phys(k, file, segs, at, dir, *total > 0);
+        segs.clear();
+        let want = core::mem::take(pending);
+        match r {
+            Ok(n) => {
+                *total += n;
+                Ok(n == want)
             }
-        };
+            Err(e) if *total == 0 => Err(e),
+            Err(_) => Ok(false),
+        }
+    };
     'outer: for &(base, len) in iovs {
         let mut done = 0;
         while done < len {
-            // Up to one page per segment, so a batch never exceeds MAX_SEGMENTS.
             let at = base + done;
             let n = (len - done).min(crate::mm::PAGE_SIZE - (at & (crate::mm::PAGE_SIZE - 1)));
             let before = segs.len();
@@ -262,21 +158,282 @@ fn transfer_inner(
                     return Err(e);
                 }
                 if pending > 0 {
-                    flush(&mut segs, &mut pending, &mut total)?;
+                    flush(k, &mut segs, &mut pending, &mut total)?;
                 }
                 break 'outer;
             }
             pending += n;
             done += n;
-            if segs.len() >= abi::MAX_SEGMENTS - 1 && !flush(&mut segs, &mut pending, &mut total)? {
+            if segs.len() >= abi::MAX_SEGMENTS - 1
+                && !flush(k, &mut segs, &mut pending, &mut total)?
+            {
                 break 'outer;
             }
         }
     }
     if pending > 0 {
-        flush(&mut segs, &mut pending, &mut total)?;
+        flush(k, &mut segs, &mut pending, &mut total)?;
     }
     Ok(total)
+}
+
+/// Walks a list of physical segments as one byte stream.
+struct Cursor<'a> {
+    segs: &'a [Segment],
+    i: usize,
+    off: u64,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(segs: &'a [Segment]) -> Self {
+        Cursor { segs, i: 0, off: 0 }
+    }
+
+    /// The next contiguous piece of at most `max` bytes.
+    fn next(&mut self, max: u64) -> Option<(u64, u64)> {
+        while let Some(s) = self.segs.get(self.i) {
+            if self.off < s.len {
+                let n = (s.len - self.off).min(max);
+                let pa = s.gpa + self.off;
+                self.off += n;
+                return Some((pa, n));
+            }
+            self.i += 1;
+            self.off = 0;
+        }
+        None
+    }
+
+    /// Copies `n` bytes from physical `src` (zeros for `None`) into the stream.
+    fn put(&mut self, src: Option<u64>, n: u64) {
+        let mut done = 0;
+        while done < n {
+            let Some((pa, m)) = self.next(n - done) else {
+                return;
+            };
+            match src {
+                Some(s) => platform::copy(pa, s + done, m as usize),
+                None => platform::fill(pa, 0, m as usize),
+            }
+            done += m;
+        }
+    }
+
+    /// Copies `n` bytes out of the stream into physical `dst`.
+    fn take(&mut self, dst: u64, n: u64) {
+        let mut done = 0;
+        while done < n {
+            let Some((pa, m)) = self.next(n - done) else {
+                return;
+            };
+            platform::copy(dst + done, pa, m as usize);
+            done += m;
+        }
+    }
+}
+
+/// Moves bytes between `file` and physical `segs` (user pages or kernel bounce frames).
+/// `offset` is None for the file position; `partial` means bytes already moved in this
+/// call, so nothing may block.
+fn io_phys(
+    k: &mut Kernel,
+    file: &OpenFile,
+    segs: &[Segment],
+    offset: Option<u64>,
+    dir: Dir,
+    partial: bool,
+) -> SysResult {
+    let want: u64 = segs.iter().map(|s| s.len).sum();
+    let nonblock = partial || *file.flags.lock() & oflags::O_NONBLOCK != 0;
+    match &file.kind {
+        FileKind::Host { handle } | FileKind::HostFile { handle, .. } => {
+            if let FileKind::HostFile { stat, .. } = &file.kind
+                && dir == Dir::Write
+            {
+                *stat.lock() = None;
+            }
+            let is_stdio = matches!(file.kind, FileKind::Host { .. });
+            let flags = if nonblock && is_stdio {
+                abi::IO_NONBLOCK
+            } else {
+                0
+            };
+            let at = offset.unwrap_or(OFFSET_CURRENT);
+            let r = match dir {
+                Dir::Read => hypercall::read(*handle, segs, at, flags),
+                Dir::Write => hypercall::write(*handle, segs, at, flags),
+            };
+            match r {
+                Err(Errno::EAGAIN) if partial => Ok(0),
+                r => r,
+            }
+        }
+        FileKind::Pipe(end) => pipe_phys(k, end, segs, want, dir, nonblock, partial),
+        FileKind::Mem(node) => {
+            let MemBody::File(data) = &node.body else {
+                return Err(Errno::EISDIR);
+            };
+            let append = *file.flags.lock() & oflags::O_APPEND != 0;
+            let mut pos = file.pos.lock();
+            let mut d = data.lock();
+            let at = match (offset, dir) {
+                (_, Dir::Write) if append => d.size,
+                (Some(o), _) => o,
+                (None, _) => *pos,
+            };
+            let mut cur = Cursor::new(segs);
+            let n = match dir {
+                Dir::Read => d.read_with(at, want, |src, m, _| {
+                    cur.put(src, m);
+                    Ok(())
+                })?,
+                Dir::Write => {
+                    let n = d.write_with(at, want, &mut k.frames, |dst, m, _| {
+                        cur.take(dst, m);
+                        Ok(())
+                    })?;
+                    drop(d);
+                    node.touch(k.now());
+                    n
+                }
+            };
+            if offset.is_none() || (append && dir == Dir::Write) {
+                *pos = at + n;
+            }
+            Ok(n)
+        }
+        FileKind::Dev(rdev) => dev_phys(k, *rdev, segs, want, dir),
+        FileKind::Snapshot(data) => {
+            let mut pos = file.pos.lock();
+            let at = offset.unwrap_or(*pos);
+            if dir == Dir::Write {
+                return Err(Errno::EBADF);
+            }
+            let from = (at as usize).min(data.len());
+            let n = (data.len() - from).min(want as usize);
+            let mut cur = Cursor::new(segs);
+            let mut done = 0;
+            while done < n {
+                let Some((pa, m)) = cur.next((n - done) as u64) else {
+                    break;
+                };
+                platform::write(pa, &data[from + done..from + done + m as usize]);
+                done += m as usize;
+            }
+            if offset.is_none() {
+                *pos = at + n as u64;
+            }
+            Ok(n as u64)
+        }
+        FileKind::Listing(_) => Err(Errno::EISDIR),
+        FileKind::Path => Err(Errno::EBADF),
+    }
+}
+
+/// A character device's read or write.
+fn dev_phys(k: &mut Kernel, rdev: u64, segs: &[Segment], want: u64, dir: Dir) -> SysResult {
+    use crate::vfs::devfs;
+    match (rdev, dir) {
+        (devfs::NULL, Dir::Read) => Ok(0),
+        (devfs::FULL, Dir::Write) => Err(Errno::ENOSPC),
+        (devfs::RANDOM | devfs::URANDOM, Dir::Read) => {
+            let mut cur = Cursor::new(segs);
+            let mut buf = [0u8; 256];
+            let mut done = 0;
+            while done < want {
+                let Some((pa, m)) = cur.next((want - done).min(256)) else {
+                    break;
+                };
+                k.rng.fill(&mut buf[..m as usize]);
+                platform::write(pa, &buf[..m as usize]);
+                done += m;
+            }
+            Ok(done)
+        }
+        (_, Dir::Read) => {
+            Cursor::new(segs).put(None, want);
+            Ok(want)
+        }
+        (_, Dir::Write) => Ok(want),
+    }
+}
+
+/// A pipe transfer. With one task nothing else can fill or drain the pipe, so a read of an
+/// empty pipe with writers (or a write to a full one) waits for a signal, as it would on
+/// Linux with nobody at the other end.
+fn pipe_phys(
+    k: &mut Kernel,
+    end: &crate::fd::PipeEnd,
+    segs: &[Segment],
+    want: u64,
+    dir: Dir,
+    nonblock: bool,
+    partial: bool,
+) -> SysResult {
+    let mut st = end.pipe.state.lock();
+    match dir {
+        Dir::Read => {
+            if st.data.is_empty() {
+                if st.writers == 0 || want == 0 || partial {
+                    return Ok(0);
+                }
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                drop(st);
+                return Err(block_forever(k));
+            }
+            let mut cur = Cursor::new(segs);
+            let n = st.data.pop_with(want as usize, |src| {
+                let mut done = 0;
+                while done < src.len() {
+                    let Some((pa, m)) = cur.next((src.len() - done) as u64) else {
+                        break;
+                    };
+                    platform::write(pa, &src[done..done + m as usize]);
+                    done += m as usize;
+                }
+            });
+            Ok(n as u64)
+        }
+        Dir::Write => {
+            if st.readers == 0 {
+                return Err(Errno::EPIPE);
+            }
+            if st.data.room() == 0 && want > 0 {
+                if nonblock {
+                    return if partial { Ok(0) } else { Err(Errno::EAGAIN) };
+                }
+                drop(st);
+                return Err(block_forever(k));
+            }
+            let mut cur = Cursor::new(segs);
+            let n = st.data.push_with(want as usize, |dst| {
+                let mut done = 0;
+                while done < dst.len() {
+                    let Some((pa, m)) = cur.next((dst.len() - done) as u64) else {
+                        break;
+                    };
+                    platform::read(pa, &mut dst[done..done + m as usize]);
+                    done += m as usize;
+                }
+            }) as u64;
+            drop(st);
+            if n < want && !nonblock {
+                // The rest could only go in once a reader drained the pipe: nobody can,
+                // so wait for a signal; the part already written counts.
+                block_forever(k);
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// Sleeps until a signal interrupts (EINTR) or the sandbox's --timeout ends the run: the
+/// only task waits on itself.
+fn block_forever(k: &mut Kernel) -> Errno {
+    while !super::time::sleep_until(k, u64::MAX) {}
+    Errno::EINTR
 }
 
 fn file(k: &Kernel, fd: i32) -> Result<Arc<OpenFile>, Errno> {
@@ -361,14 +518,6 @@ pub fn writev(k: &mut Kernel, fd: i32, iov: u64, count: u64) -> SysResult {
     transfer(k, &f, &v, None, Dir::Write)
 }
 
-pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
-    let f = file(k, fd)?;
-    if whence > 4 {
-        return Err(Errno::EINVAL);
-    }
-    hypercall::seek(host_handle(&f, Errno::ESPIPE)?, offset, whence)
-}
-
 pub fn close(k: &mut Kernel, fd: i32) -> SysResult {
     let f = k.proc.fds.remove(fd)?;
     release(f);
@@ -376,9 +525,9 @@ pub fn close(k: &mut Kernel, fd: i32) -> SysResult {
 }
 
 /// Drops a reference to an open file, closing the host handle with the last one.
-fn release(f: Arc<OpenFile>) {
+pub fn release(f: Arc<OpenFile>) {
     if let Ok(f) = Arc::try_unwrap(f)
-        && let Ok(handle) = host_handle(&f, Errno::EBADF)
+        && let Some(handle) = f.host_handle()
     {
         let _ = hypercall::close(handle);
     }
@@ -433,6 +582,9 @@ pub fn fcntl(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
         F_GETFD => Ok(k.proc.fds.cloexec(fd)? as u64),
         F_SETFD => k.proc.fds.set_cloexec(fd, arg & 1 != 0).map(|_| 0),
         F_GETFL => Ok(*f.flags.lock() as u64),
+        5..=7 | 36..=38 => super::fs::record_lock(k, fd, cmd, arg),
+        // F_GETPIPE_SZ / F_SETPIPE_SZ: the capacity is fixed.
+        1032 | 1031 if matches!(f.kind, FileKind::Pipe(_)) => Ok(crate::fd::PIPE_CAPACITY as u64),
         F_SETFL => {
             let mut fl = f.flags.lock();
             *fl = (*fl & !oflags::SETFL_MASK) | (arg as u32 & oflags::SETFL_MASK);
@@ -444,23 +596,46 @@ pub fn fcntl(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
 
 pub fn ioctl(k: &mut Kernel, fd: i32, request: u64, arg: u64) -> SysResult {
     let f = file(k, fd)?;
-    if let FileKind::Pipe(end) = &f.kind {
-        if request & 0xffff_ffff != FIONREAD {
-            return Err(Errno::ENOTTY);
-        }
-        let n = end.pipe.state.lock().data.len() as u32;
-        k.copy_out(arg, &n.to_le_bytes())?;
+    let request = request & 0xffff_ffff;
+    if request == FIONREAD {
+        let n: u64 = match &f.kind {
+            FileKind::Pipe(end) => end.pipe.state.lock().data.len() as u64,
+            FileKind::Mem(node) => match &node.body {
+                MemBody::File(d) => d.lock().size.saturating_sub(*f.pos.lock()),
+                _ => return Err(Errno::ENOTTY),
+            },
+            FileKind::HostFile { handle, .. } => {
+                let st = hypercall::stat(*handle)?;
+                let pos = hypercall::seek(*handle, 0, 1)?;
+                if st.mode & 0o170000 != 0o100000 {
+                    return Err(Errno::ENOTTY);
+                }
+                st.size.saturating_sub(pos)
+            }
+            FileKind::Snapshot(d) => (d.len() as u64).saturating_sub(*f.pos.lock()),
+            FileKind::Host { .. } => return host_fionread(k, &f, arg),
+            _ => return Err(Errno::ENOTTY),
+        };
+        k.copy_out(arg, &(n.min(i32::MAX as u64) as u32).to_le_bytes())?;
         return Ok(0);
     }
-    let (request, size) = match request & 0xffff_ffff {
+    let FileKind::Host { handle } = f.kind else {
+        return Err(Errno::ENOTTY);
+    };
+    let (request, size) = match request {
         tty::TCGETS => (tty::TCGETS, tty::TERMIOS_SIZE),
         tty::TIOCGWINSZ => (tty::TIOCGWINSZ, 8),
         _ => return Err(Errno::ENOTTY),
     };
     let mut out = [0u8; 64];
-    hypercall::tty_ioctl(host_handle(&f, Errno::ENOTTY)?, request, &mut out[..size])?;
+    hypercall::tty_ioctl(handle, request, &mut out[..size])?;
     k.copy_out(arg, &out[..size])?;
     Ok(0)
+}
+
+/// FIONREAD on the sandbox's stdio: the host does not serve it, so say so.
+fn host_fionread(_k: &mut Kernel, _f: &OpenFile, _arg: u64) -> SysResult {
+    Err(Errno::ENOTTY)
 }
 
 /// Encodes `struct stat` (x86_64 layout, 144 bytes).
@@ -485,61 +660,585 @@ pub fn encode_stat(st: &HostStat, uid: u32, gid: u32) -> [u8; 144] {
     b
 }
 
-pub fn fstat(k: &mut Kernel, fd: i32, buf: u64) -> SysResult {
+/// Attributes of an open file: (stat, uid, gid).
+pub fn fstat_of(k: &mut Kernel, fd: i32) -> Result<(HostStat, u32, u32), Errno> {
     let f = file(k, fd)?;
-    let st = match &f.kind {
-        FileKind::Host { handle } => hypercall::stat(*handle)?,
-        FileKind::Pipe(end) => HostStat {
-            mode: 0o010600,
-            nlink: 1,
-            blksize: 4096,
-            ino: end.pipe.ino,
-            dev: 0x0e,
-            ..Default::default()
-        },
-    };
-    let bytes = encode_stat(&st, k.machine.uid, k.machine.gid);
-    k.copy_out(buf, &bytes)?;
+    let (uid, gid) = (k.machine.uid, k.machine.gid);
+    match &f.kind {
+        FileKind::Host { handle } => Ok((hypercall::stat(*handle)?, uid, gid)),
+        FileKind::HostFile { handle, stat } => {
+            let cached = *stat.lock();
+            let st = match cached {
+                Some(st) => st,
+                None => {
+                    let st = hypercall::stat(*handle)?;
+                    *stat.lock() = Some(st);
+                    st
+                }
+            };
+            let (uid, gid) =
+                k.fs.owners
+                    .get(&(st.dev, st.ino))
+                    .copied()
+                    .unwrap_or((uid, gid));
+            Ok((st, uid, gid))
+        }
+        FileKind::Pipe(end) => Ok((
+            HostStat {
+                mode: 0o010600,
+                nlink: 1,
+                blksize: 4096,
+                ino: end.pipe.ino,
+                dev: 0x0e,
+                ..Default::default()
+            },
+            uid,
+            gid,
+        )),
+        _ => {
+            let loc = f.loc.as_ref().ok_or(Errno::EBADF)?;
+            super::fs::attr(k, loc)
+        }
+    }
+}
+
+pub fn fstat(k: &mut Kernel, fd: i32, buf: u64) -> SysResult {
+    let (st, uid, gid) = fstat_of(k, fd)?;
+    k.copy_out(buf, &encode_stat(&st, uid, gid))?;
     Ok(0)
 }
 
-pub fn newfstatat(k: &mut Kernel, dirfd: i32, path: u64, buf: u64, flags: u32) -> SysResult {
-    let p = k.read_path(path)?;
-    if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        return fstat(k, dirfd, buf);
+/// The current position of an open file.
+pub fn position(_k: &mut Kernel, f: &OpenFile) -> Result<u64, Errno> {
+    match f.host_handle() {
+        Some(h) => hypercall::seek(h, 0, 1),
+        None => Ok(*f.pos.lock()),
     }
-    // Path lookup needs the VFS, which is not there yet.
-    Err(Errno::ENOSYS)
 }
 
-fn is_self_exe(k: &Kernel, path: &[u8]) -> bool {
-    let mut pid = [0u8; 24];
-    let n = {
-        use core::fmt::Write;
-        let mut w = crate::console::FixedBuf::<24>::new();
-        let _ = write!(w, "/proc/{}/exe", k.proc.pid);
-        let b = w.as_bytes();
-        pid[..b.len()].copy_from_slice(b);
-        b.len()
-    };
-    path == b"/proc/self/exe" || path == &pid[..n]
-}
-
-pub fn readlink(k: &mut Kernel, path: u64, buf: u64, size: u64) -> SysResult {
-    readlinkat(k, AT_FDCWD, path, buf, size)
-}
-
-pub fn readlinkat(k: &mut Kernel, _dirfd: i32, path: u64, buf: u64, size: u64) -> SysResult {
-    let p = k.read_path(path)?;
-    if (size as i64) <= 0 {
+pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
+    const SEEK_SET: u32 = 0;
+    const SEEK_CUR: u32 = 1;
+    const SEEK_END: u32 = 2;
+    const SEEK_DATA: u32 = 3;
+    const SEEK_HOLE: u32 = 4;
+    let f = file(k, fd)?;
+    if whence > SEEK_HOLE {
         return Err(Errno::EINVAL);
     }
-    if !is_self_exe(k, &p) {
-        // Path lookup needs the VFS, which is not there yet.
-        return Err(Errno::ENOSYS);
+    if let Some(h) = f.host_handle() {
+        return hypercall::seek(h, offset, whence);
     }
-    let target = k.proc.exe_path.clone();
-    let n = target.len().min(size as usize);
-    k.copy_out(buf, &target[..n])?;
-    Ok(n as u64)
+    let size = match &f.kind {
+        FileKind::Pipe(_) => return Err(Errno::ESPIPE),
+        FileKind::Path => return Err(Errno::EBADF),
+        FileKind::Dev(_) => return Ok(0),
+        FileKind::Mem(n) => match &n.body {
+            MemBody::File(d) => {
+                let d = d.lock();
+                if whence == SEEK_DATA || whence == SEEK_HOLE {
+                    let off = u64::try_from(offset).map_err(|_| Errno::ENXIO)?;
+                    let at = d.seek_data_hole(off, whence == SEEK_DATA)?;
+                    *f.pos.lock() = at;
+                    return Ok(at);
+                }
+                d.size
+            }
+            _ => 0,
+        },
+        FileKind::Snapshot(data) => data.len() as u64,
+        _ => 0,
+    };
+    let mut pos = f.pos.lock();
+    let base: i64 = match whence {
+        SEEK_SET => 0,
+        SEEK_CUR => *pos as i64,
+        SEEK_END => size as i64,
+        // SEEK_DATA/SEEK_HOLE on a file without holes: data to the end, one hole at it.
+        _ => {
+            if offset < 0 || offset as u64 >= size {
+                return Err(Errno::ENXIO);
+            }
+            let at = if whence == SEEK_DATA {
+                offset as u64
+            } else {
+                size
+            };
+            *pos = at;
+            return Ok(at);
+        }
+    };
+    let new = base.checked_add(offset).ok_or(Errno::EOVERFLOW)?;
+    if new < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if new == 0
+        && let FileKind::Listing(l) = &f.kind
+    {
+        // rewinddir lists afresh.
+        *l.lock() = None;
+    }
+    *pos = new as u64;
+    Ok(new as u64)
+}
+
+/// The entries of a directory that is listed in the guest (in-memory, /proc, overlay),
+/// `.` and `..` first.
+pub fn list_dir(k: &mut Kernel, loc: &crate::vfs::Loc) -> Result<Vec<DirEntry>, Errno> {
+    use crate::vfs::Node;
+    let (st, _, _) = super::fs::attr(k, loc)?;
+    let parent = super::fs::existing(k, AT_FDCWD, crate::vfs::path::parent(&loc.path), false)
+        .and_then(|p| super::fs::attr(k, &p))
+        .map(|(s, _, _)| s.ino)
+        .unwrap_or(st.ino);
+    let mut out = alloc::vec![
+        DirEntry {
+            ino: st.ino,
+            kind: 4,
+            name: b".".to_vec()
+        },
+        DirEntry {
+            ino: parent,
+            kind: 4,
+            name: b"..".to_vec()
+        },
+    ];
+    match &loc.node {
+        Node::Proc(p) => {
+            let entries = crate::vfs::procfs::list(&super::fs::ProcSelf(k), p);
+            out.extend(entries);
+        }
+        Node::Mem(n) => {
+            for (name, node, _) in n.dir()?.from(0) {
+                if !matches!(node.body, MemBody::Whiteout) {
+                    out.push(DirEntry {
+                        ino: node.ino,
+                        kind: crate::vfs::dtype(node.meta.lock().mode),
+                        name: name.to_vec(),
+                    });
+                }
+            }
+        }
+        Node::Overlay { rel, upper, .. } => {
+            let opaque = upper
+                .as_ref()
+                .is_some_and(|u| u.dir().is_ok_and(|d| d.opaque));
+            let lower = if opaque {
+                Vec::new()
+            } else {
+                let id = match k.fs.vfs.mounts[loc.mount].fs {
+                    crate::vfs::Fs::Overlay { lower, .. } => lower,
+                    _ => return Err(Errno::EIO),
+                };
+                read_host_dir(k, id, rel)?
+            };
+            let merged = match upper {
+                Some(u) => crate::vfs::overlay::merge(Some(&*u.dir()?), lower),
+                None => crate::vfs::overlay::merge(None, lower),
+            };
+            out.extend(merged);
+        }
+        Node::Host { .. } => return Err(Errno::EIO),
+    }
+    Ok(out)
+}
+
+/// Reads a whole host directory through bounce frames.
+fn read_host_dir(k: &mut Kernel, mount: u32, rel: &[u8]) -> Result<Vec<DirEntry>, Errno> {
+    let (h, _) = hypercall::fs_open(mount, rel, oflags::O_DIRECTORY, 0)?;
+    let mut frames = Vec::new();
+    for _ in 0..16 {
+        match k.frames.alloc() {
+            Some(pa) => frames.push(pa),
+            None => break,
+        }
+    }
+    let segs: Vec<Segment> = frames
+        .iter()
+        .map(|&pa| Segment {
+            gpa: pa,
+            len: crate::mm::PAGE_SIZE,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut result = Ok(());
+    loop {
+        match hypercall::fs_readdir(h, &segs) {
+            Ok(0) => break,
+            Ok(n) => {
+                let mut buf = alloc::vec![0u8; n as usize];
+                let mut done = 0;
+                for s in &segs {
+                    if done == buf.len() {
+                        break;
+                    }
+                    let m = (s.len as usize).min(buf.len() - done);
+                    platform::read(s.gpa, &mut buf[done..done + m]);
+                    done += m;
+                }
+                crate::vfs::overlay::parse_dirents(&buf, &mut out);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    for pa in frames {
+        k.frames.free(pa);
+    }
+    let _ = hypercall::close(h);
+    result.map(|_| out)
+}
+
+/// Appends one `linux_dirent64` to `buf` if it fits in `cap`.
+fn put_dirent(buf: &mut Vec<u8>, cap: usize, e: &DirEntry, next: u64) -> bool {
+    let reclen = (19 + e.name.len() + 1).div_ceil(8) * 8;
+    if buf.len() + reclen > cap {
+        return false;
+    }
+    let start = buf.len();
+    buf.extend_from_slice(&e.ino.to_le_bytes());
+    buf.extend_from_slice(&next.to_le_bytes());
+    buf.extend_from_slice(&(reclen as u16).to_le_bytes());
+    buf.push(e.kind);
+    buf.extend_from_slice(&e.name);
+    buf.resize(start + reclen, 0);
+    true
+}
+
+pub fn getdents64(k: &mut Kernel, fd: i32, dirp: u64, count: u64) -> SysResult {
+    let f = file(k, fd)?;
+    if *f.flags.lock() & oflags::O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    access_ok(dirp, count)?;
+    let cap = count.min(1 << 20) as usize;
+    match &f.kind {
+        FileKind::HostFile { handle, stat } => {
+            if stat.lock().is_some_and(|s| s.mode & 0o170000 != 0o040000) {
+                return Err(Errno::ENOTDIR);
+            }
+            let mut segs = Vec::new();
+            uaccess::user_segments(
+                &mut k.proc.aspace,
+                &mut k.frames,
+                dirp,
+                cap.min(abi::MAX_SEGMENTS * 4096 - 8192),
+                Access::Write,
+                &mut segs,
+            )?;
+            hypercall::fs_readdir(*handle, &segs)
+        }
+        FileKind::Mem(n) if n.is_dir() => {
+            // Position: 0 = ".", 1 = "..", 2 + s = entries created at sequence ≥ s.
+            let loc = f.loc.clone().ok_or(Errno::EBADF)?;
+            let mut pos = f.pos.lock();
+            let mut buf = Vec::new();
+            if *pos < 2 {
+                let dots = list_dir_dots(k, &loc)?;
+                while *pos < 2 {
+                    if !put_dirent(&mut buf, cap, &dots[*pos as usize], *pos + 1) {
+                        break;
+                    }
+                    *pos += 1;
+                }
+            }
+            if *pos >= 2 {
+                for (name, node, next) in n.dir()?.from(*pos - 2) {
+                    if matches!(node.body, MemBody::Whiteout) {
+                        *pos = next + 2;
+                        continue;
+                    }
+                    let e = DirEntry {
+                        ino: node.ino,
+                        kind: crate::vfs::dtype(node.meta.lock().mode),
+                        name: name.to_vec(),
+                    };
+                    if !put_dirent(&mut buf, cap, &e, next + 2) {
+                        break;
+                    }
+                    *pos = next + 2;
+                }
+            }
+            finish_dirents(k, dirp, buf)
+        }
+        FileKind::Listing(list) => {
+            let loc = f.loc.clone().ok_or(Errno::EBADF)?;
+            if list.lock().is_none() {
+                let entries = list_dir(k, &loc)?;
+                *list.lock() = Some(entries);
+            }
+            let guard = list.lock();
+            let entries = guard.as_ref().expect("filled above");
+            let mut pos = f.pos.lock();
+            let mut buf = Vec::new();
+            while let Some(e) = entries.get(*pos as usize) {
+                if !put_dirent(&mut buf, cap, e, *pos + 1) {
+                    break;
+                }
+                *pos += 1;
+            }
+            drop(guard);
+            drop(pos);
+            finish_dirents(k, dirp, buf)
+        }
+        _ => Err(Errno::ENOTDIR),
+    }
+}
+
+/// `.` and `..` of a directory.
+fn list_dir_dots(k: &mut Kernel, loc: &crate::vfs::Loc) -> Result<Vec<DirEntry>, Errno> {
+    let (st, _, _) = super::fs::attr(k, loc)?;
+    let parent = super::fs::existing(k, AT_FDCWD, crate::vfs::path::parent(&loc.path), false)
+        .and_then(|p| super::fs::attr(k, &p))
+        .map(|(s, _, _)| s.ino)
+        .unwrap_or(st.ino);
+    Ok(alloc::vec![
+        DirEntry {
+            ino: st.ino,
+            kind: 4,
+            name: b".".to_vec()
+        },
+        DirEntry {
+            ino: parent,
+            kind: 4,
+            name: b"..".to_vec()
+        },
+    ])
+}
+
+/// Copies the records out; EINVAL when not even one fitted.
+fn finish_dirents(k: &mut Kernel, dirp: u64, buf: Vec<u8>) -> SysResult {
+    k.copy_out(dirp, &buf)?;
+    Ok(buf.len() as u64)
+}
+
+/// preadv/pwritev (`offset` ≥ 0) and the v2 forms (`offset` -1 = the file position).
+pub fn prwv(
+    k: &mut Kernel,
+    fd: i32,
+    iov: u64,
+    count: u64,
+    offset: i64,
+    flags: u64,
+    write: bool,
+    v2: bool,
+) -> SysResult {
+    let f = file(k, fd)?;
+    if flags & !0x1f != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let v = iovecs(k, iov, count)?;
+    let dir = if write { Dir::Write } else { Dir::Read };
+    let offset = if v2 && offset == -1 {
+        None
+    } else {
+        Some(u64::try_from(offset).map_err(|_| Errno::EINVAL)?)
+    };
+    if v.is_empty() {
+        return check_access(&f, dir).map(|_| 0);
+    }
+    transfer(k, &f, &v, offset, dir)
+}
+
+pub fn close_range(k: &mut Kernel, first: u32, last: u32, flags: u32) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u32 = 2;
+    const CLOSE_RANGE_CLOEXEC: u32 = 4;
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLOSE_RANGE_CLOEXEC != 0 {
+        k.proc.fds.set_cloexec_range(first, last);
+        return Ok(0);
+    }
+    for f in k.proc.fds.remove_range(first, last) {
+        release(f);
+    }
+    Ok(0)
+}
+
+/// Copies between two open files through kernel bounce frames (sendfile, splice-like
+/// copy_file_range); both host files go host-to-host in one hypercall per chunk.
+fn copy_between(
+    k: &mut Kernel,
+    input: &OpenFile,
+    output: &OpenFile,
+    mut in_off: Option<u64>,
+    mut out_off: Option<u64>,
+    len: u64,
+) -> Result<(u64, Option<u64>, Option<u64>), Errno> {
+    check_access(input, Dir::Read)?;
+    check_access(output, Dir::Write)?;
+    if *output.flags.lock() & oflags::O_APPEND != 0 && out_off.is_none() {
+        // As Linux: copy_file_range refuses O_APPEND outputs; sendfile writes at the end.
+    }
+    let len = len.min(MAX_RW_COUNT);
+    if let (FileKind::HostFile { handle: hi, .. }, FileKind::HostFile { handle: ho, stat }) =
+        (&input.kind, &output.kind)
+    {
+        *stat.lock() = None;
+        match hypercall::fs_copy_range(
+            *hi,
+            *ho,
+            in_off.unwrap_or(OFFSET_CURRENT),
+            out_off.unwrap_or(OFFSET_CURRENT),
+            len,
+        ) {
+            Ok(n) => return Ok((n, in_off.map(|o| o + n), out_off.map(|o| o + n))),
+            Err(Errno::EXDEV | Errno::EINVAL | Errno::EOPNOTSUPP) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut frames = Vec::new();
+    for _ in 0..16 {
+        match k.frames.alloc() {
+            Some(pa) => frames.push(pa),
+            None => break,
+        }
+    }
+    if frames.is_empty() {
+        return Err(Errno::ENOMEM);
+    }
+    let mut total = 0u64;
+    let mut result = Ok(());
+    while total < len {
+        let chunk = (len - total).min(frames.len() as u64 * crate::mm::PAGE_SIZE);
+        let segs: Vec<Segment> = frames
+            .iter()
+            .scan(chunk, |left, &pa| {
+                if *left == 0 {
+                    return None;
+                }
+                let n = (*left).min(crate::mm::PAGE_SIZE);
+                *left -= n;
+                Some(Segment { gpa: pa, len: n })
+            })
+            .collect();
+        let got = match io_phys(k, input, &segs, in_off, Dir::Read, total > 0) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                if total == 0 {
+                    result = Err(e);
+                }
+                break;
+            }
+        };
+        if let Some(o) = in_off.as_mut() {
+            *o += got;
+        }
+        let mut out_segs = Vec::new();
+        let mut left = got;
+        for s in &segs {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(s.len);
+            out_segs.push(Segment { gpa: s.gpa, len: n });
+            left -= n;
+        }
+        let put = match io_phys(k, output, &out_segs, out_off, Dir::Write, false) {
+            Ok(n) => n,
+            Err(e) => {
+                if total == 0 {
+                    result = Err(e);
+                }
+                break;
+            }
+        };
+        if let Some(o) = out_off.as_mut() {
+            *o += put;
+        }
+        total += put;
+        if put < got || got < chunk {
+            break;
+        }
+    }
+    for pa in frames {
+        k.frames.free(pa);
+    }
+    if result == Err(Errno::EPIPE) {
+        let _ = super::signals::send(
+            k,
+            crate::signal::SIGPIPE as u64,
+            crate::sigframe::code::SI_USER,
+        );
+    }
+    result.map(|_| (total, in_off, out_off))
+}
+
+pub fn sendfile(k: &mut Kernel, out_fd: i32, in_fd: i32, offset_va: u64, count: u64) -> SysResult {
+    let input = file(k, in_fd)?;
+    let output = file(k, out_fd)?;
+    if matches!(input.kind, FileKind::Pipe(_)) && offset_va != 0 {
+        return Err(Errno::ESPIPE);
+    }
+    let in_off = if offset_va != 0 {
+        let [o] = k.read_words::<1>(offset_va)?;
+        if (o as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        Some(o)
+    } else {
+        None
+    };
+    let (n, in_after, _) = copy_between(k, &input, &output, in_off, None, count)?;
+    if let Some(o) = in_after {
+        k.write_words(offset_va, &[o])?;
+    }
+    Ok(n)
+}
+
+pub fn copy_file_range(
+    k: &mut Kernel,
+    fd_in: i32,
+    off_in: u64,
+    fd_out: i32,
+    off_out: u64,
+    len: u64,
+    flags: u32,
+) -> SysResult {
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let input = file(k, fd_in)?;
+    let output = file(k, fd_out)?;
+    for f in [&input, &output] {
+        match &f.kind {
+            FileKind::Mem(n) if n.is_dir() => return Err(Errno::EISDIR),
+            FileKind::HostFile { stat, .. }
+                if stat.lock().is_some_and(|s| s.mode & 0o170000 == 0o040000) =>
+            {
+                return Err(Errno::EISDIR);
+            }
+            FileKind::Pipe(_) | FileKind::Host { .. } | FileKind::Dev(_) => {
+                return Err(Errno::EINVAL);
+            }
+            _ => {}
+        }
+    }
+    if *output.flags.lock() & oflags::O_APPEND != 0 {
+        return Err(Errno::EBADF);
+    }
+    let read_off = |k: &mut Kernel, va: u64| -> Result<Option<u64>, Errno> {
+        if va == 0 {
+            return Ok(None);
+        }
+        let [o] = k.read_words::<1>(va)?;
+        if (o as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Some(o))
+    };
+    let i = read_off(k, off_in)?;
+    let o = read_off(k, off_out)?;
+    let (n, i2, o2) = copy_between(k, &input, &output, i, o, len)?;
+    if let Some(v) = i2 {
+        k.write_words(off_in, &[v])?;
+    }
+    if let Some(v) = o2 {
+        k.write_words(off_out, &[v])?;
+    }
+    Ok(n)
 }

@@ -1,9 +1,11 @@
 //! The syscall layer: decode the x86_64 Linux convention from the trap frame, dispatch,
 //! encode the result (`-errno` on failure), trace under `--strace`, and deliver signals
 //! that became pending before returning to user mode.
+pub mod fs;
 pub mod io;
 pub mod mem;
 pub mod misc;
+pub mod procfs;
 pub mod signals;
 pub mod time;
 
@@ -28,6 +30,7 @@ pub fn handle(frame: &mut TrapFrame) {
         Ok(v) => v,
         Err(e) => (-(e.0 as i64)) as u64,
     };
+    k.fs.vfs.budget.reclaim(&mut k.frames);
     time::check_timers(k);
     signals::deliver_pending(k, frame);
     time::arm_user_timer(k);
@@ -73,7 +76,63 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         62 => signals::kill(k, a[0] as i32, a[1]),
         63 => misc::uname(k, a[0]),
         72 => io::fcntl(k, fd, a[1] as u32, a[2]),
-        89 => io::readlink(k, a[0], a[1], a[2]),
+        2 => fs::open(k, a[0], a[1] as u32, a[2] as u32),
+        4 => fs::stat(k, a[0], a[1]),
+        6 => fs::lstat(k, a[0], a[1]),
+        21 => fs::access(k, a[0], a[1] as u32),
+        40 => io::sendfile(k, a[0] as i32, a[1] as i32, a[2], a[3]),
+        73 => fs::flock(k, fd, a[1] as u32),
+        74 => fs::fsync(k, fd, false),
+        75 => fs::fsync(k, fd, true),
+        76 => fs::truncate(k, a[0], a[1] as i64),
+        77 => fs::ftruncate(k, fd, a[1] as i64),
+        79 => fs::getcwd(k, a[0], a[1]),
+        80 => fs::chdir(k, a[0]),
+        81 => fs::fchdir(k, fd),
+        82 => fs::rename(k, a[0], a[1]),
+        83 => fs::mkdir(k, a[0], a[1] as u32),
+        84 => fs::rmdir(k, a[0]),
+        85 => fs::creat(k, a[0], a[1] as u32),
+        86 => fs::link(k, a[0], a[1]),
+        87 => fs::unlink(k, a[0]),
+        88 => fs::symlink(k, a[0], a[1]),
+        89 => fs::readlink(k, a[0], a[1], a[2]),
+        90 => fs::chmod(k, a[0], a[1] as u32),
+        91 => fs::fchmod(k, fd, a[1] as u32),
+        92 => fs::chown(k, a[0], a[1] as u32, a[2] as u32, true),
+        93 => fs::fchown(k, fd, a[1] as u32, a[2] as u32),
+        94 => fs::chown(k, a[0], a[1] as u32, a[2] as u32, false),
+        95 => fs::umask(k, a[0] as u32),
+        132 => fs::utimes(k, fs::AT_FDCWD, a[0], a[1], true),
+        235 => fs::utimes(k, fs::AT_FDCWD, a[0], a[1], false),
+        261 => fs::utimes(k, a[0] as i32, a[1], a[2], false),
+        137 => fs::statfs(k, a[0], a[1]),
+        138 => fs::fstatfs(k, fd, a[1]),
+        162 | 306 => fs::sync(k),
+        217 => io::getdents64(k, fd, a[1], a[2]),
+        257 => fs::openat(k, a[0] as i32, a[1], a[2] as u32, a[3] as u32),
+        258 => fs::mkdirat(k, a[0] as i32, a[1], a[2] as u32),
+        260 => fs::fchownat(k, a[0] as i32, a[1], a[2] as u32, a[3] as u32, a[4] as u32),
+        262 => fs::newfstatat(k, a[0] as i32, a[1], a[2], a[3] as u32),
+        263 => fs::unlinkat(k, a[0] as i32, a[1], a[2] as u32),
+        264 => fs::renameat2(k, a[0] as i32, a[1], a[2] as i32, a[3], 0),
+        265 => fs::linkat(k, a[0] as i32, a[1], a[2] as i32, a[3], a[4] as u32),
+        266 => fs::symlinkat(k, a[0], a[1] as i32, a[2]),
+        267 => fs::readlinkat(k, a[0] as i32, a[1], a[2], a[3]),
+        268 => fs::fchmodat(k, a[0] as i32, a[1], a[2] as u32, 0),
+        269 => fs::faccessat2(k, a[0] as i32, a[1], a[2] as u32, 0),
+        280 => fs::utimensat(k, a[0] as i32, a[1], a[2], a[3] as u32),
+        285 => fs::fallocate(k, fd, a[1] as u32, a[2] as i64, a[3] as i64),
+        295 => io::prwv(k, fd, a[1], a[2], a[3] as i64, 0, false, false),
+        296 => io::prwv(k, fd, a[1], a[2], a[3] as i64, 0, true, false),
+        316 => fs::renameat2(k, a[0] as i32, a[1], a[2] as i32, a[3], a[4] as u32),
+        326 => io::copy_file_range(k, fd, a[1], a[2] as i32, a[3], a[4], a[5] as u32),
+        327 => io::prwv(k, fd, a[1], a[2], a[3] as i64, a[5], false, true),
+        328 => io::prwv(k, fd, a[1], a[2], a[3] as i64, a[5], true, true),
+        332 => fs::statx(k, a[0] as i32, a[1], a[2] as u32, a[3] as u32, a[4]),
+        436 => io::close_range(k, a[0] as u32, a[1] as u32, a[2] as u32),
+        439 => fs::faccessat2(k, a[0] as i32, a[1], a[2] as u32, a[3] as u32),
+        452 => fs::fchmodat(k, a[0] as i32, a[1], a[2] as u32, a[3] as u32),
         96 => time::gettimeofday(k, a[0], a[1]),
         97 => misc::prlimit(k, 0, a[0], 0, a[1]),
         99 => misc::sysinfo(k, a[0]),
@@ -100,8 +159,6 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         229 => time::clock_getres(k, a[0] as i32, a[1]),
         230 => time::clock_nanosleep(k, a[0] as i32, a[1], a[2], a[3]),
         234 => signals::tgkill(k, Some(a[0] as i32), a[1] as i32, a[2]),
-        262 => io::newfstatat(k, a[0] as i32, a[1], a[2], a[3] as u32),
-        267 => io::readlinkat(k, a[0] as i32, a[1], a[2], a[3]),
         273 => misc::set_robust_list(k, a[0], a[1]),
         292 => io::dup3(k, fd, a[1] as i32, a[2] as u32, false),
         293 => io::pipe2(k, a[0], a[1] as u32),

@@ -1,0 +1,222 @@
+//! `/proc`: its shape (which names exist, which are symlinks and where they point). The
+//! files' contents are generated from the kernel's state when they are opened (see
+//! `syscall::procfs`), so a read sees one consistent snapshot.
+use alloc::vec::Vec;
+
+use super::DirEntry;
+use super::memfs::mode;
+
+/// What `/proc` needs to know about the process.
+pub trait ProcView {
+    fn pid(&self) -> u32;
+    /// Open descriptors, ascending.
+    fn fds(&self) -> Vec<u32>;
+    /// What `/proc/self/fd/N` points at.
+    fn fd_path(&self, fd: u32) -> Option<Vec<u8>>;
+    fn exe(&self) -> Vec<u8>;
+    fn cwd(&self) -> Vec<u8>;
+}
+
+/// Files directly in `/proc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Global {
+    Cpuinfo,
+    Meminfo,
+    Uptime,
+    Loadavg,
+    Stat,
+    Version,
+    Filesystems,
+}
+
+/// Files in `/proc/PID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidFile {
+    Status,
+    Stat,
+    Statm,
+    Cmdline,
+    Environ,
+    Maps,
+    Mounts,
+    Comm,
+    Limits,
+}
+
+/// A name in `/proc`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcNode {
+    Root,
+    /// `self` and `thread-self` → `PID`.
+    SelfLink,
+    /// `mounts` → `self/mounts`.
+    MountsLink,
+    Global(Global),
+    Pid(u32),
+    PidFile(u32, PidFile),
+    FdDir(u32),
+    Fd(u32, u32),
+    Exe(u32),
+    Cwd(u32),
+    RootLink(u32),
+}
+
+const GLOBALS: [(&str, Global); 7] = [
+    ("cpuinfo", Global::Cpuinfo),
+    ("meminfo", Global::Meminfo),
+    ("uptime", Global::Uptime),
+    ("loadavg", Global::Loadavg),
+    ("stat", Global::Stat),
+    ("version", Global::Version),
+    ("filesystems", Global::Filesystems),
+];
+
+const PID_FILES: [(&str, PidFile); 9] = [
+    ("status", PidFile::Status),
+    ("stat", PidFile::Stat),
+    ("statm", PidFile::Statm),
+    ("cmdline", PidFile::Cmdline),
+    ("environ", PidFile::Environ),
+    ("maps", PidFile::Maps),
+    ("mounts", PidFile::Mounts),
+    ("comm", PidFile::Comm),
+    ("limits", PidFile::Limits),
+];
+
+fn parse_u32(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || name.len() > 10 || (name.len() > 1 && name[0] == b'0') {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in name {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (b - b'0') as u64;
+    }
+    u32::try_from(v).ok()
+}
+
+fn decimal(v: u32) -> Vec<u8> {
+    alloc::format!("{v}").into_bytes()
+}
+
+impl ProcNode {
+    pub fn is_dir(&self) -> bool {
+        matches!(self, ProcNode::Root | ProcNode::Pid(_) | ProcNode::FdDir(_))
+    }
+
+    /// `st_mode`.
+    pub fn mode(&self) -> u32 {
+        match self {
+            n if n.is_dir() => mode::S_IFDIR | 0o555,
+            ProcNode::SelfLink
+            | ProcNode::MountsLink
+            | ProcNode::Fd(..)
+            | ProcNode::Exe(_)
+            | ProcNode::Cwd(_)
+            | ProcNode::RootLink(_) => mode::S_IFLNK | 0o777,
+            ProcNode::PidFile(_, PidFile::Environ) => mode::S_IFREG | 0o400,
+            _ => mode::S_IFREG | 0o444,
+        }
+    }
+
+    /// A stable inode number.
+    pub fn ino(&self) -> u64 {
+        let (a, b, c): (u64, u64, u64) = match self {
+            ProcNode::Root => (1, 0, 0),
+            ProcNode::SelfLink => (2, 0, 0),
+            ProcNode::MountsLink => (3, 0, 0),
+            ProcNode::Global(g) => (4, *g as u64, 0),
+            ProcNode::Pid(p) => (5, *p as u64, 0),
+            ProcNode::PidFile(p, f) => (6, *p as u64, *f as u64),
+            ProcNode::FdDir(p) => (7, *p as u64, 0),
+            ProcNode::Fd(p, fd) => (8, *p as u64, *fd as u64),
+            ProcNode::Exe(p) => (9, *p as u64, 0),
+            ProcNode::Cwd(p) => (10, *p as u64, 0),
+            ProcNode::RootLink(p) => (11, *p as u64, 0),
+        };
+        0x1000 + (a << 40) + (b << 16) + c
+    }
+}
+
+/// Looks `name` up in directory `dir`.
+pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNode> {
+    let pid = view.pid();
+    match dir {
+        ProcNode::Root => match name {
+            b"self" | b"thread-self" => Some(ProcNode::SelfLink),
+            b"mounts" => Some(ProcNode::MountsLink),
+            _ => GLOBALS
+                .iter()
+                .find(|(n, _)| n.as_bytes() == name)
+                .map(|&(_, g)| ProcNode::Global(g))
+                .or_else(|| (parse_u32(name) == Some(pid)).then_some(ProcNode::Pid(pid))),
+        },
+        ProcNode::Pid(p) => match name {
+            b"fd" => Some(ProcNode::FdDir(*p)),
+            b"exe" => Some(ProcNode::Exe(*p)),
+            b"cwd" => Some(ProcNode::Cwd(*p)),
+            b"root" => Some(ProcNode::RootLink(*p)),
+            _ => PID_FILES
+                .iter()
+                .find(|(n, _)| n.as_bytes() == name)
+                .map(|&(_, f)| ProcNode::PidFile(*p, f)),
+        },
+        ProcNode::FdDir(p) => parse_u32(name)
+            .filter(|fd| view.fd_path(*fd).is_some())
+            .map(|fd| ProcNode::Fd(*p, fd)),
+        _ => None,
+    }
+}
+
+/// The target of a symlink node; `None` for anything else.
+pub fn readlink(view: &dyn ProcView, node: &ProcNode) -> Option<Vec<u8>> {
+    match node {
+        ProcNode::SelfLink => Some(decimal(view.pid())),
+        ProcNode::MountsLink => Some(b"self/mounts".to_vec()),
+        ProcNode::Fd(_, fd) => view.fd_path(*fd),
+        ProcNode::Exe(_) => Some(view.exe()),
+        ProcNode::Cwd(_) => Some(view.cwd()),
+        ProcNode::RootLink(_) => Some(b"/".to_vec()),
+        _ => None,
+    }
+}
+
+/// The entries of directory `dir` (without `.` and `..`).
+pub fn list(view: &dyn ProcView, dir: &ProcNode) -> Vec<DirEntry> {
+    let entry = |node: ProcNode, name: Vec<u8>| DirEntry {
+        ino: node.ino(),
+        kind: super::dtype(node.mode()),
+        name,
+    };
+    let mut out = Vec::new();
+    match dir {
+        ProcNode::Root => {
+            let pid = view.pid();
+            out.push(entry(ProcNode::Pid(pid), decimal(pid)));
+            for (n, g) in GLOBALS {
+                out.push(entry(ProcNode::Global(g), n.as_bytes().to_vec()));
+            }
+            out.push(entry(ProcNode::MountsLink, b"mounts".to_vec()));
+            out.push(entry(ProcNode::SelfLink, b"self".to_vec()));
+            out.push(entry(ProcNode::SelfLink, b"thread-self".to_vec()));
+        }
+        ProcNode::Pid(p) => {
+            out.push(entry(ProcNode::FdDir(*p), b"fd".to_vec()));
+            out.push(entry(ProcNode::Exe(*p), b"exe".to_vec()));
+            out.push(entry(ProcNode::Cwd(*p), b"cwd".to_vec()));
+            out.push(entry(ProcNode::RootLink(*p), b"root".to_vec()));
+            for (n, f) in PID_FILES {
+                out.push(entry(ProcNode::PidFile(*p, f), n.as_bytes().to_vec()));
+            }
+        }
+        ProcNode::FdDir(p) => {
+            for fd in view.fds() {
+                out.push(entry(ProcNode::Fd(*p, fd), decimal(fd)));
+            }
+        }
+        _ => {}
+    }
+    out
+}
