@@ -24,6 +24,7 @@
 //! | 19 | `TtyIoctl` | `[handle, request]` | 0, the result (`termios` or `winsize` bytes) in `data` |
 //! | 20 | `Close` | `[handle]` | 0 |
 //! | 21 | `Seek` | `[handle, offset, whence]` | the new offset |
+//! | 22 | `Poll` | `[n, timeout_ns]`, `n` ≤ [`MAX_POLL`] [`PollEntry`]s in `data` | entries ready; each entry's `revents` filled in; waits up to `timeout_ns` (0 = do not wait) for one to become ready |
 //!
 //!
 //! ## File operations (32–63)
@@ -155,6 +156,8 @@ pub enum Op {
     Close = 20,
     /// `lseek` on a host handle.
     Seek = 21,
+    /// `poll` on host handles (the sandbox's stdio).
+    Poll = 22,
     /// Walk a path beneath a mount, stopping at the first symlink.
     FsWalk = 32,
     /// Open (or create) a file beneath a mount.
@@ -196,6 +199,7 @@ impl Op {
             19 => Op::TtyIoctl,
             20 => Op::Close,
             21 => Op::Seek,
+            22 => Op::Poll,
             32 => Op::FsWalk,
             33 => Op::FsOpen,
             34 => Op::FsReadDir,
@@ -243,6 +247,21 @@ impl ExitKind {
             _ => return None,
         })
     }
+}
+
+/// Most entries one `Poll` carries.
+pub const MAX_POLL: usize = 64;
+
+/// One handle of a `Poll`: 16 bytes, little-endian, in `data`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollEntry {
+    pub handle: u64,
+    /// `POLLIN`, `POLLOUT` (Linux values).
+    pub events: u16,
+    /// Set by the host.
+    pub revents: u16,
+    pub reserved: u32,
 }
 
 /// Longest path (bytes) one file operation carries; a rename's two paths together must fit

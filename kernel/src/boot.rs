@@ -230,6 +230,7 @@ pub fn start_program(
             .iter()
             .flat_map(|a| a.iter().copied().chain([0]))
             .collect(),
+        comm: Vec::new(),
     };
     Ok(Started {
         proc,

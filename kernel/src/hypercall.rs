@@ -392,3 +392,19 @@ pub fn fs_copy_range(
         .0,
     )
 }
+
+/// `Poll`: readiness of host handles, waiting up to `timeout_ns`; fills in `revents`.
+pub fn poll(entries: &mut [abi::PollEntry], timeout_ns: u64) -> Result<u64, Errno> {
+    let n = entries.len().min(abi::MAX_POLL);
+    let mut data = alloc::vec![0u8; 16 * n];
+    for (i, e) in entries[..n].iter().enumerate() {
+        data[16 * i..16 * i + 8].copy_from_slice(&e.handle.to_le_bytes());
+        data[16 * i + 8..16 * i + 10].copy_from_slice(&e.events.to_le_bytes());
+    }
+    let r = result(call(Op::Poll, [n as u64, timeout_ns, 0, 0, 0, 0], &data).0)?;
+    platform::read(DATA_GPA, &mut data);
+    for (i, e) in entries[..n].iter_mut().enumerate() {
+        e.revents = u16::from_le_bytes([data[16 * i + 10], data[16 * i + 11]]);
+    }
+    Ok(r)
+}

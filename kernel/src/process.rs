@@ -102,6 +102,8 @@ pub struct Process {
     /// argv and envp as NUL-terminated strings (for /proc/self/cmdline and environ).
     pub cmdline: Vec<u8>,
     pub environ: Vec<u8>,
+    /// PR_SET_NAME's name (empty = the executable's base name).
+    pub comm: Vec<u8>,
 }
 
 /// Identity and sizes fixed at boot.

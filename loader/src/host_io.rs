@@ -125,3 +125,26 @@ pub fn ready(fd: BorrowedFd<'_>, write: bool) -> bool {
     // Errors and hang-ups count as ready: the read or write itself then reports them.
     n != 0
 }
+
+/// `poll` on handles (`None` = not a handle: POLLNVAL), waiting up to `timeout_ms`.
+/// Returns each entry's revents.
+pub fn poll(fds: &[(Option<BorrowedFd<'_>>, i16)], timeout_ms: i32) -> Vec<i16> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, events)| libc::pollfd {
+            fd: fd.map_or(-1, |f| f.as_raw_fd()),
+            events: *events & (libc::POLLIN | libc::POLLOUT | libc::POLLPRI),
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `p` is a valid array of `p.len()` pollfds for the duration of the call.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    fds.iter()
+        .zip(&p)
+        .map(|((fd, _), q)| match fd {
+            None => libc::POLLNVAL,
+            Some(_) if r < 0 => 0,
+            Some(_) => q.revents,
+        })
+        .collect()
+}

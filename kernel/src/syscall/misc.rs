@@ -217,3 +217,27 @@ pub fn futex(k: &mut Kernel, uaddr: u64, op: u64, val: u64, timeout: u64, val3: 
         _ => Err(Errno::ENOSYS),
     }
 }
+
+/// prctl: the thread name (PR_SET_NAME / PR_GET_NAME); other options are EINVAL.
+pub fn prctl(k: &mut Kernel, option: u64, arg: u64) -> SysResult {
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    match option {
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            k.copy_in(arg, &mut name[..15])?;
+            let len = name.iter().position(|&b| b == 0).unwrap_or(15);
+            k.proc.comm = name[..len].to_vec();
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut name = [0u8; 16];
+            let comm = crate::syscall::procfs::comm(k);
+            let n = comm.len().min(15);
+            name[..n].copy_from_slice(&comm[..n]);
+            k.copy_out(arg, &name)?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}

@@ -5,6 +5,7 @@ pub mod fs;
 pub mod io;
 pub mod mem;
 pub mod misc;
+pub mod poll;
 pub mod procfs;
 pub mod signals;
 pub mod time;
@@ -76,6 +77,11 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         62 => signals::kill(k, a[0] as i32, a[1]),
         63 => misc::uname(k, a[0]),
         72 => io::fcntl(k, fd, a[1] as u32, a[2]),
+        7 => poll::poll(k, a[0], a[1], a[2] as i32),
+        23 => poll::select(k, a[0] as i32, a[1], a[2], a[3], a[4]),
+        270 => poll::pselect6(k, a[0] as i32, a[1], a[2], a[3], a[4], a[5]),
+        271 => poll::ppoll(k, a[0], a[1], a[2], a[3], a[4]),
+        157 => misc::prctl(k, a[0], a[1]),
         2 => fs::open(k, a[0], a[1] as u32, a[2] as u32),
         4 => fs::stat(k, a[0], a[1]),
         6 => fs::lstat(k, a[0], a[1]),

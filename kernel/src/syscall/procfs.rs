@@ -12,6 +12,16 @@ use crate::vfs::procfs::{Global, PidFile, ProcNode};
 
 const KB: u64 = 1024;
 
+/// The process name: set by PR_SET_NAME, else the executable's base name (15 bytes).
+pub fn comm(k: &Kernel) -> Vec<u8> {
+    if !k.proc.comm.is_empty() {
+        return k.proc.comm.clone();
+    }
+    let exe = &k.proc.exe_path;
+    let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
+    base[..base.len().min(15)].to_vec()
+}
+
 /// The bytes of a `/proc` file.
 pub fn content(k: &mut Kernel, node: &ProcNode) -> Result<Vec<u8>, Errno> {
     let mut s = String::new();
@@ -81,11 +91,7 @@ fn global(k: &Kernel, g: Global, s: &mut String) {
 
 fn pid_file(k: &Kernel, f: PidFile) -> Vec<u8> {
     let p = &k.proc;
-    let comm = {
-        let exe = &p.exe_path;
-        let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
-        String::from_utf8_lossy(&base[..base.len().min(15)]).into_owned()
-    };
+    let comm = String::from_utf8_lossy(&comm(k)).into_owned();
     let vm = |label: Option<Label>| -> u64 {
         p.aspace
             .vmas()
