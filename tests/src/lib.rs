@@ -20,6 +20,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+pub mod files;
+
 /// How long any single run may take before the harness kills it. A hang fails the
 /// test instead of blocking the suite.
 pub const KILL_TIMEOUT: Duration = Duration::from_secs(60);
