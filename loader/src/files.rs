@@ -1306,3 +1306,1104 @@ mod sys {
         check(r).map(|n| n as usize)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use hull_arch::abi::DATA_SIZE;
+    use hull_arch::layout::HYPERCALL_BLOCK_GPA;
+
+    use super::*;
+    use crate::hypercall::tests::{greeted_with, put_block};
+    use crate::hypercall::{HandleTable, Server};
+
+    const DATA: u64 = HYPERCALL_BLOCK_GPA + 64;
+    /// A guest page the tests use as a transfer buffer.
+    const BUF: u64 = 0x10000;
+    const O_RDONLY: u64 = libc::O_RDONLY as u64;
+    const O_WRONLY: u64 = libc::O_WRONLY as u64;
+    const O_RDWR: u64 = libc::O_RDWR as u64;
+    const O_CREAT: u64 = libc::O_CREAT as u64;
+    const O_EXCL: u64 = libc::O_EXCL as u64;
+    const O_TRUNC: u64 = libc::O_TRUNC as u64;
+    const O_DIRECTORY: u64 = libc::O_DIRECTORY as u64;
+
+    /// A unique directory under the system's temp dir, removed (made writable first) on
+    /// drop.
+    pub(crate) struct Scratch(pub PathBuf);
+
+    impl Scratch {
+        pub(crate) fn new(tag: &str) -> Self {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "hull-files-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            Scratch(p)
+        }
+
+        pub(crate) fn at(&self, rel: &str) -> PathBuf {
+            self.0.join(rel)
+        }
+
+        pub(crate) fn write(&self, rel: &str, data: &str) -> PathBuf {
+            let p = self.at(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, data).unwrap();
+            p
+        }
+
+        pub(crate) fn mkdir(&self, rel: &str) -> PathBuf {
+            let p = self.at(rel);
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        }
+    }
+
+    fn make_writable(p: &Path) {
+        if std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700));
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                make_writable(&e.path());
+            }
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            make_writable(&self.0);
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    pub(crate) fn spec(host: &Path, guest: &str, readonly: bool) -> MountSpec {
+        MountSpec {
+            host: host.into(),
+            guest: guest.as_bytes().to_vec(),
+            readonly,
+        }
+    }
+
+    pub(crate) fn server_for(specs: &[MountSpec]) -> FileServer {
+        FileServer::new(Mounts::open(None, specs).unwrap())
+    }
+
+    /// A greeted hypercall server over `mem` with these mounts, driven like a guest does.
+    struct Guest<'m> {
+        mem: &'m GuestMemory,
+        s: Server<'m>,
+    }
+
+    /// One reply: `ret`, the args and the data area.
+    struct Reply {
+        ret: i64,
+        args: [u64; 6],
+        data: Vec<u8>,
+    }
+
+    impl Reply {
+        fn stat(&self) -> HostStat {
+            let w = |o: usize| u64::from_le_bytes(self.data[o..o + 8].try_into().unwrap());
+            HostStat {
+                mode: u32::from_le_bytes(self.data[0..4].try_into().unwrap()),
+                size: w(8),
+                ino: w(40),
+                dev: w(48),
+                ..Default::default()
+            }
+        }
+    }
+
+    fn errno_ret(e: i32) -> i64 {
+        -(e as i64)
+    }
+
+    impl<'m> Guest<'m> {
+        fn new(mem: &'m GuestMemory, files: FileServer) -> Self {
+            Guest {
+                mem,
+                s: greeted_with(mem, HandleTable::with_stdio().unwrap(), files),
+            }
+        }
+
+        fn try_call(
+            &mut self,
+            op: Op,
+            args: [u64; 6],
+            data: &[u8],
+        ) -> Result<Reply, ProtocolError> {
+            put_block(self.mem, args);
+            self.mem.write(DATA, data).unwrap();
+            assert_eq!(self.s.handle(op as u32)?, None);
+            let mut hdr = [0u8; 64];
+            self.mem.read(HYPERCALL_BLOCK_GPA, &mut hdr).unwrap();
+            let w = |i: usize| u64::from_le_bytes(hdr[8 * i..8 * i + 8].try_into().unwrap());
+            let mut d = vec![0u8; DATA_SIZE];
+            self.mem.read(DATA, &mut d).unwrap();
+            Ok(Reply {
+                ret: w(6) as i64,
+                args: std::array::from_fn(w),
+                data: d,
+            })
+        }
+
+        fn call(&mut self, op: Op, args: [u64; 6], data: &[u8]) -> Reply {
+            self.try_call(op, args, data)
+                .unwrap_or_else(|e| panic!("{op:?} {args:?}: {e}"))
+        }
+
+        fn walk(&mut self, m: u64, path: &str) -> Reply {
+            self.call(
+                Op::FsWalk,
+                [m, path.len() as u64, 0, 0, 0, 0],
+                path.as_bytes(),
+            )
+        }
+
+        fn open(&mut self, m: u64, path: &str, flags: u64, mode: u64) -> i64 {
+            self.call(
+                Op::FsOpen,
+                [m, path.len() as u64, flags, mode, 0, 0],
+                path.as_bytes(),
+            )
+            .ret
+        }
+
+        fn close(&mut self, h: i64) {
+            assert_eq!(self.call(Op::Close, [h as u64, 0, 0, 0, 0, 0], &[]).ret, 0);
+        }
+
+        fn one_segment(&mut self, op: Op, h: i64, len: u64, offset: u64) -> i64 {
+            let mut seg = BUF.to_le_bytes().to_vec();
+            seg.extend_from_slice(&len.to_le_bytes());
+            self.call(op, [h as u64, 1, offset, 0, 0, 0], &seg).ret
+        }
+
+        fn read(&mut self, h: i64) -> Vec<u8> {
+            let n = self.one_segment(Op::Read, h, 4096, 0);
+            assert!(n >= 0, "read: {n}");
+            let mut b = vec![0u8; n as usize];
+            self.mem.read(BUF, &mut b).unwrap();
+            b
+        }
+
+        fn write(&mut self, h: i64, bytes: &[u8]) -> i64 {
+            self.mem.write(BUF, bytes).unwrap();
+            self.one_segment(Op::Write, h, bytes.len() as u64, OFFSET_CURRENT)
+        }
+
+        fn path_op(&mut self, op: Op, m: u64, path: &str, extra: u64) -> i64 {
+            self.call(op, [m, path.len() as u64, extra, 0, 0, 0], path.as_bytes())
+                .ret
+        }
+
+        fn two_paths(&mut self, op: Op, m: u64, a: &str, b: &str, flags: u64) -> i64 {
+            let d = [a.as_bytes(), b.as_bytes()].concat();
+            self.call(op, [m, a.len() as u64, b.len() as u64, flags, 0, 0], &d)
+                .ret
+        }
+
+        fn symlink(&mut self, m: u64, target: &str, path: &str) -> i64 {
+            self.two_paths(Op::FsSymlink, m, target, path, 0)
+        }
+
+        fn setattr(&mut self, m: u64, path: &str, attr: u64, value: u64) -> i64 {
+            let mut d = path.as_bytes().to_vec();
+            for t in [1_000_000i64, 0, 2_000_000, 0] {
+                d.extend_from_slice(&t.to_le_bytes());
+            }
+            self.call(Op::FsSetattr, [m, path.len() as u64, attr, value, 0, 0], &d)
+                .ret
+        }
+
+        fn setattr_handle(&mut self, h: i64, attr: u64, value: u64) -> i64 {
+            let mut d = Vec::new();
+            for t in [1_000_000i64, 0, 2_000_000, 0] {
+                d.extend_from_slice(&t.to_le_bytes());
+            }
+            self.call(
+                Op::FsSetattr,
+                [h as u64, abi::SETATTR_BY_HANDLE, attr, value, 0, 0],
+                &d,
+            )
+            .ret
+        }
+
+        /// Reads a directory handle to its end; the names, sorted.
+        fn list(&mut self, h: i64) -> Vec<String> {
+            let mut names = Vec::new();
+            loop {
+                // Two segments, so records straddle them.
+                let mut segs = Vec::new();
+                for (gpa, len) in [(BUF, 100u64), (BUF + 0x3000, 4000)] {
+                    segs.extend_from_slice(&gpa.to_le_bytes());
+                    segs.extend_from_slice(&len.to_le_bytes());
+                }
+                let n = self
+                    .call(Op::FsReadDir, [h as u64, 2, 0, 0, 0, 0], &segs)
+                    .ret;
+                assert!(n >= 0, "readdir: {n}");
+                if n == 0 {
+                    break;
+                }
+                let mut b = vec![0u8; 4100];
+                self.mem.read(BUF, &mut b[..100]).unwrap();
+                self.mem.read(BUF + 0x3000, &mut b[100..]).unwrap();
+                let mut off = 0;
+                while off < n as usize {
+                    let reclen = u16::from_le_bytes([b[off + 16], b[off + 17]]) as usize;
+                    let name = &b[off + 19..off + reclen];
+                    let name = &name[..name.iter().position(|&c| c == 0).unwrap()];
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    if name != "." && name != ".." {
+                        names.push(name);
+                    }
+                    off += reclen;
+                }
+            }
+            names.sort();
+            names
+        }
+    }
+
+    fn malformed(r: Result<Reply, ProtocolError>) -> bool {
+        matches!(r, Err(ProtocolError::Malformed { .. }))
+    }
+
+    /// Host fds of this process whose target lies under `dir`.
+    fn fds_under(dir: &Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read_link(e.path())
+                    .map(|t| t.starts_with(dir))
+                    .unwrap_or(false)
+            })
+            .count()
+    }
+
+    #[test]
+    fn paths_are_checked_before_anything_else() {
+        for bad in [
+            "..",
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a/",
+            "a//b",
+            ".",
+            "a/./b",
+            "x\0y",
+            "/",
+        ] {
+            assert!(RelPath::parse(bad.as_bytes().to_vec()).is_err(), "{bad:?}");
+        }
+        for good in ["", "a", "a/b", "...", "a..b/.x"] {
+            assert!(RelPath::parse(good.as_bytes().to_vec()).is_ok(), "{good:?}");
+        }
+        assert!(RelPath::parse(vec![b'a'; MAX_PATH + 1]).is_err());
+        let p = RelPath::parse(b"a/b/c".to_vec()).unwrap();
+        let (parent, name) = p.split().unwrap();
+        assert_eq!((parent, name), (c"a/b", c"c"));
+        assert!(RelPath::parse(Vec::new()).unwrap().split().is_none());
+    }
+
+    #[test]
+    fn malformed_requests_end_the_sandbox() {
+        let root = Scratch::new("malformed");
+        root.write("f", "x");
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root.0, "/data", false)]));
+        for bad in ["../f", "a/../../f", "/f", "f/", "a//f", ".", "./f", "f\0"] {
+            let r = g.try_call(
+                Op::FsOpen,
+                [0, bad.len() as u64, 0, 0, 0, 0],
+                bad.as_bytes(),
+            );
+            assert!(malformed(r), "{bad:?}");
+        }
+        // Unknown mount, overlong paths, lengths past the data area, bad flags.
+        assert!(malformed(g.try_call(Op::FsWalk, [1, 1, 0, 0, 0, 0], b"f")));
+        assert!(malformed(g.try_call(
+            Op::FsWalk,
+            [u64::MAX, 1, 0, 0, 0, 0],
+            b"f"
+        )));
+        let n = (MAX_PATH + 1) as u64;
+        assert!(malformed(g.try_call(Op::FsWalk, [0, n, 0, 0, 0, 0], &[])));
+        assert!(malformed(g.try_call(
+            Op::FsWalk,
+            [0, u64::MAX, 0, 0, 0, 0],
+            &[]
+        )));
+        assert!(malformed(g.try_call(
+            Op::FsRename,
+            [0, 4000, 100, 0, 0, 0],
+            &[b'a'; 4000]
+        )));
+        assert!(malformed(g.try_call(
+            Op::FsRename,
+            [0, u64::MAX, 2, 0, 0, 0],
+            &[]
+        )));
+        let o_cloexec = libc::O_CLOEXEC as u64;
+        let o_path = libc::O_PATH as u64;
+        for flags in [o_cloexec, o_path, libc::O_TMPFILE as u64, 1 << 40] {
+            assert!(malformed(g.try_call(
+                Op::FsOpen,
+                [0, 1, flags, 0, 0, 0],
+                b"f"
+            )));
+        }
+        assert!(malformed(g.try_call(
+            Op::FsUnlink,
+            [0, 1, 1, 0, 0, 0],
+            b"f"
+        )));
+        assert!(malformed(g.try_call(
+            Op::FsRename,
+            [0, 1, 1, 4, 0, 0],
+            b"fg"
+        )));
+        assert!(malformed(g.try_call(
+            Op::FsSetattr,
+            [0, 1, 9, 0, 0, 0],
+            b"f"
+        )));
+        assert!(malformed(g.try_call(Op::FsSync, [0, 2, 0, 0, 0, 0], &[])));
+        assert!(malformed(g.try_call(
+            Op::FsSymlink,
+            [0, 2, 1, 0, 0, 0],
+            b"a\0f"
+        )));
+        assert!(malformed(g.try_call(
+            Op::FsReadDir,
+            [0, (abi::MAX_SEGMENTS + 1) as u64, 0, 0, 0, 0],
+            &[]
+        )));
+        // The file is untouched, and nothing outside was created.
+        assert_eq!(std::fs::read_to_string(root.at("f")).unwrap(), "x");
+    }
+
+    #[test]
+    fn bad_guest_addresses_in_segments_end_the_sandbox() {
+        let root = Scratch::new("segments");
+        root.write("d/a", "1");
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root.0, "/data", false)]));
+        let h = g.open(0, "d", O_RDONLY | O_DIRECTORY, 0);
+        assert!(h >= 3);
+        for (gpa, len) in [(1u64 << 20, 1u64), (u64::MAX - 8, 64), ((1 << 20) - 8, 64)] {
+            let mut seg = BUF.to_le_bytes().to_vec();
+            seg.extend_from_slice(&4096u64.to_le_bytes());
+            seg.extend_from_slice(&gpa.to_le_bytes());
+            seg.extend_from_slice(&len.to_le_bytes());
+            let r = g.try_call(Op::FsReadDir, [h as u64, 2, 0, 0, 0, 0], &seg);
+            assert!(matches!(r, Err(ProtocolError::Memory(_))), "{gpa:#x}+{len}");
+        }
+        // The directory position did not move: the whole listing is still there.
+        assert_eq!(g.list(h), ["a"]);
+    }
+
+    #[test]
+    fn symlinks_out_are_reported_and_never_followed() {
+        let top = Scratch::new("symlinks");
+        let outside = top.mkdir("outside");
+        top.write("outside/secret", "OUTSIDE");
+        let root = top.mkdir("root");
+        top.write("root/d/inside", "INSIDE");
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../outside", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink("../../outside", root.join("d/up")).unwrap();
+        let before = std::fs::metadata(outside.join("secret")).unwrap();
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root, "/data", false)]));
+
+        let r = g.walk(0, "abs/secret");
+        assert_eq!((r.ret, r.args[0]), (abi::WALK_SYMLINK, 0));
+        let target = outside.as_os_str().as_encoded_bytes();
+        assert_eq!(r.args[1] as usize, target.len());
+        assert_eq!(&r.data[abi::HOST_STAT_SIZE..][..target.len()], target);
+        assert_eq!(r.stat().mode & libc::S_IFMT, libc::S_IFLNK);
+        let r = g.walk(0, "d/up/secret");
+        assert_eq!((r.ret, r.args[0], r.args[1]), (abi::WALK_SYMLINK, 1, 13));
+        assert_eq!(&r.data[abi::HOST_STAT_SIZE..][..13], b"../../outside");
+        let r = g.walk(0, "rel");
+        assert_eq!((r.ret, r.args[0]), (abi::WALK_SYMLINK, 0));
+
+        let eloop = errno_ret(libc::ELOOP);
+        for p in ["abs/secret", "rel/secret", "d/up/secret", "abs", "rel"] {
+            assert_eq!(g.open(0, p, O_RDONLY, 0), eloop, "open {p}");
+            assert_eq!(g.open(0, p, O_RDWR | O_TRUNC, 0), eloop, "open {p}");
+        }
+        assert_eq!(g.open(0, "abs/new", O_CREAT | O_WRONLY, 0o644), eloop);
+        assert_eq!(g.path_op(Op::FsMkdir, 0, "abs/new", 0o755), eloop);
+        assert_eq!(g.path_op(Op::FsUnlink, 0, "abs/secret", 0), eloop);
+        assert_eq!(g.symlink(0, "x", "rel/new"), eloop);
+        assert_eq!(
+            g.two_paths(Op::FsRename, 0, "abs/secret", "stolen", 0),
+            eloop
+        );
+        assert_eq!(
+            g.two_paths(Op::FsRename, 0, "d/inside", "abs/planted", 0),
+            eloop
+        );
+        assert_eq!(g.two_paths(Op::FsLink, 0, "abs/secret", "stolen", 0), eloop);
+        for attr in [abi::SETATTR_MODE, abi::SETATTR_SIZE, abi::SETATTR_TIMES] {
+            assert_eq!(g.setattr(0, "abs/secret", attr, 0), eloop);
+        }
+        // On the symlink itself: chmod is lchmod (unsupported), truncate refuses, times
+        // change the link's own.
+        assert_eq!(
+            g.setattr(0, "abs", abi::SETATTR_MODE, 0o777),
+            errno_ret(libc::EOPNOTSUPP)
+        );
+        assert_eq!(g.setattr(0, "abs", abi::SETATTR_SIZE, 0), eloop);
+        assert_eq!(g.setattr(0, "abs", abi::SETATTR_TIMES, 0), 0);
+        // Unlinking or renaming the link itself is fine: it is inside.
+        assert_eq!(g.two_paths(Op::FsRename, 0, "rel", "rel2", 0), 0);
+        assert_eq!(g.path_op(Op::FsUnlink, 0, "rel2", 0), 0);
+
+        let after = std::fs::metadata(outside.join("secret")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(outside.join("secret")).unwrap(),
+            "OUTSIDE"
+        );
+        assert_eq!(
+            (before.mode(), before.mtime(), before.mtime_nsec()),
+            (after.mode(), after.mtime(), after.mtime_nsec())
+        );
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn swapping_a_directory_for_a_symlink_never_leads_out() {
+        let top = Scratch::new("swap");
+        let outside = top.mkdir("outside");
+        top.write("outside/f", "OUTSIDE");
+        let root = top.mkdir("root");
+        top.write("root/d/f", "INSIDE");
+        std::os::unix::fs::symlink("/", root.join("l")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("l2")).unwrap();
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root, "/data", false)]));
+        let dir = open_host_dir(&root).unwrap();
+        let stop = AtomicBool::new(false);
+        let (mut opened, mut refused) = (0, 0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // d <-> l (to /) and d <-> l2 (to the outside dir), atomically, in a loop.
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let other = if i.is_multiple_of(2) { c"l" } else { c"l2" };
+                    let _ = sys::renameat2(dir.as_fd(), c"d", dir.as_fd(), other, 2);
+                    let _ = sys::renameat2(dir.as_fd(), c"d", dir.as_fd(), other, 2);
+                    i += 1;
+                }
+            });
+            for i in 0..20_000u32 {
+                let path = if i.is_multiple_of(2) {
+                    "d/f"
+                } else {
+                    "d/etc/passwd"
+                };
+                let h = g.open(0, path, O_RDONLY, 0);
+                if h >= 0 {
+                    assert_eq!(path, "d/f");
+                    assert_eq!(g.read(h), b"INSIDE");
+                    g.close(h);
+                    opened += 1;
+                } else {
+                    assert!(
+                        [libc::ELOOP, libc::ENOENT].contains(&(-h as i32)),
+                        "{path}: {h}"
+                    );
+                    refused += 1;
+                }
+                let w = g.walk(0, path);
+                if w.ret == abi::WALK_FOUND {
+                    assert_eq!(w.stat().size, 6, "only the inside file is ever found");
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert!(
+            opened > 0 && refused > 0,
+            "{opened} opened, {refused} refused"
+        );
+    }
+
+    /// A hard link made on the host from inside a mount to a file outside it is that file:
+    /// the guest reads it (and could write it on a read-write mount). hull's policy is per
+    /// path, like a bind mount's; the guest cannot create such links itself.
+    #[test]
+    fn a_premade_hard_link_is_the_same_file() {
+        let top = Scratch::new("hardlink");
+        let secret = top.write("outside/secret", "OUTSIDE");
+        let root = top.mkdir("root");
+        std::fs::hard_link(&secret, root.join("hl")).unwrap();
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root, "/data", true)]));
+        let h = g.open(0, "hl", O_RDONLY, 0);
+        assert!(h >= 3);
+        assert_eq!(g.read(h), b"OUTSIDE");
+        // Read-only still holds: no write handle, no attribute change.
+        assert_eq!(g.open(0, "hl", O_WRONLY, 0), errno_ret(libc::EROFS));
+        assert_eq!(g.write(h, b"x"), errno_ret(libc::EBADF));
+        assert_eq!(
+            g.setattr(0, "hl", abi::SETATTR_SIZE, 0),
+            errno_ret(libc::EROFS)
+        );
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "OUTSIDE");
+    }
+
+    #[test]
+    fn proc_magic_links_are_not_followed() {
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let top = Scratch::new("proc");
+        std::os::unix::fs::symlink("/proc/self/root", top.at("p")).unwrap();
+        let mut g = Guest::new(
+            &mem,
+            server_for(&[
+                spec(Path::new("/proc"), "/hostproc", true),
+                spec(&top.0, "/t", false),
+            ]),
+        );
+        let pid = std::process::id();
+        let eloop = errno_ret(libc::ELOOP);
+        for p in [
+            "self/root/etc/passwd".to_string(),
+            "thread-self/root/etc/passwd".into(),
+            format!("{pid}/root/etc/passwd"),
+            format!("{pid}/cwd"),
+            format!("{pid}/exe"),
+            format!("{pid}/fd/0"),
+            format!("{pid}/root"),
+        ] {
+            assert_eq!(g.open(0, &p, O_RDONLY, 0), eloop, "{p}");
+        }
+        assert_eq!(g.open(1, "p/etc/passwd", O_RDONLY, 0), eloop);
+        // The walk shows them as symlinks; the guest resolves the target in its own tree.
+        let r = g.walk(0, "self");
+        assert_eq!((r.ret, r.args[0]), (abi::WALK_SYMLINK, 0));
+        let r = g.walk(0, &format!("{pid}/root/etc"));
+        assert_eq!((r.ret, r.args[0], r.args[1]), (abi::WALK_SYMLINK, 1, 1));
+        assert_eq!(r.data[abi::HOST_STAT_SIZE], b'/');
+        let r = g.walk(1, "p/etc");
+        assert_eq!((r.ret, r.args[0]), (abi::WALK_SYMLINK, 0));
+    }
+
+    #[test]
+    fn fifos_and_devices_are_not_opened() {
+        let root = Scratch::new("fifo");
+        let fifo = CString::new(root.at("p").into_os_string().into_encoded_bytes()).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(root.at("p"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        drop(fifo);
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(
+            &mem,
+            server_for(&[
+                spec(&root.0, "/r", false),
+                spec(Path::new("/dev"), "/hostdev", false),
+            ]),
+        );
+        let eacces = errno_ret(libc::EACCES);
+        // Would block the server (a FIFO without a writer) or reach a device: refused.
+        assert_eq!(g.open(0, "p", O_RDONLY, 0), eacces);
+        assert_eq!(g.open(0, "p", O_WRONLY, 0), eacces);
+        assert_eq!(g.open(1, "null", O_RDWR, 0), eacces);
+        assert_eq!(g.open(1, "null", O_RDONLY | O_CREAT, 0), eacces);
+        assert_eq!(
+            g.setattr(1, "null", abi::SETATTR_SIZE, 0),
+            errno_ret(libc::EINVAL)
+        );
+        // Their attributes are visible.
+        let r = g.walk(1, "null");
+        assert_eq!(r.ret, abi::WALK_FOUND);
+        assert_eq!(r.stat().mode & libc::S_IFMT, libc::S_IFCHR);
+        assert_eq!(g.walk(0, "p").stat().mode & libc::S_IFMT, libc::S_IFIFO);
+    }
+
+    #[test]
+    fn read_only_mounts_refuse_every_write() {
+        let root = Scratch::new("ro");
+        let f = root.write("f", "DATA");
+        root.mkdir("d");
+        std::os::unix::fs::symlink("f", root.at("s")).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = std::fs::metadata(&f).unwrap();
+        let listing = |p: &Path| {
+            let mut v: Vec<_> = std::fs::read_dir(p)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let entries = listing(&root.0);
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root.0, "/ro", true)]));
+        let erofs = errno_ret(libc::EROFS);
+        let eexist = errno_ret(libc::EEXIST);
+        let enoent = errno_ret(libc::ENOENT);
+        let (mode, time) = (abi::SETATTR_MODE, abi::SETATTR_TIMES);
+
+        for flags in [
+            O_WRONLY,
+            O_RDWR,
+            O_RDONLY | O_TRUNC,
+            O_WRONLY | O_CREAT,
+            O_RDWR | O_CREAT | O_TRUNC,
+            3,
+        ] {
+            assert_eq!(g.open(0, "f", flags, 0o644), erofs, "flags {flags:#o}");
+        }
+        assert_eq!(g.open(0, "new", O_CREAT | O_RDONLY, 0o644), erofs);
+        assert_eq!(g.open(0, "new", O_CREAT | O_WRONLY | O_EXCL, 0o644), erofs);
+        assert_eq!(g.open(0, "nodir/new", O_CREAT, 0o644), enoent);
+        assert_eq!(g.open(0, "f", O_CREAT | O_EXCL, 0o644), eexist);
+        assert_eq!(g.open(0, "d", O_WRONLY, 0), errno_ret(libc::EISDIR));
+        // As on Linux: O_CREAT of an existing file, read-only, just opens it.
+        let h = g.open(0, "f", O_CREAT | O_RDONLY, 0o644);
+        assert!(h >= 3);
+
+        assert_eq!(g.path_op(Op::FsMkdir, 0, "new", 0o755), erofs);
+        assert_eq!(
+            g.path_op(Op::FsMkdir, 0, "d", 0o755),
+            eexist,
+            "mkdir -p works"
+        );
+        assert_eq!(g.path_op(Op::FsMkdir, 0, "", 0o755), eexist);
+        assert_eq!(g.path_op(Op::FsMkdir, 0, "nodir/x", 0o755), enoent);
+        assert_eq!(g.path_op(Op::FsUnlink, 0, "f", 0), erofs);
+        assert_eq!(g.path_op(Op::FsUnlink, 0, "s", 0), erofs);
+        assert_eq!(
+            g.path_op(Op::FsUnlink, 0, "d", libc::AT_REMOVEDIR as u64),
+            erofs
+        );
+        assert_eq!(g.path_op(Op::FsUnlink, 0, "nodir/x", 0), enoent);
+        assert_eq!(g.two_paths(Op::FsRename, 0, "f", "g", 0), erofs);
+        assert_eq!(g.two_paths(Op::FsRename, 0, "f", "d", 2), erofs);
+        assert_eq!(g.two_paths(Op::FsLink, 0, "f", "g", 0), erofs);
+        assert_eq!(g.two_paths(Op::FsLink, 0, "f", "d", 0), eexist);
+        assert_eq!(g.two_paths(Op::FsLink, 0, "nope", "g", 0), enoent);
+        assert_eq!(g.symlink(0, "f", "t"), erofs);
+        assert_eq!(g.symlink(0, "f", "s"), eexist);
+        for attr in [mode, abi::SETATTR_SIZE, time] {
+            assert_eq!(g.setattr(0, "f", attr, 0o777), erofs, "attr {attr}");
+            assert_eq!(
+                g.setattr(0, "", attr, 0o777),
+                if attr == abi::SETATTR_SIZE {
+                    errno_ret(libc::EISDIR)
+                } else {
+                    erofs
+                }
+            );
+        }
+        // By handle: the handle is read-only, and its attributes are the mount's.
+        assert_eq!(g.write(h, b"x"), errno_ret(libc::EBADF));
+        assert_eq!(g.setattr_handle(h, mode, 0o777), erofs);
+        assert_eq!(g.setattr_handle(h, time, 0), erofs);
+        assert_eq!(
+            g.setattr_handle(h, abi::SETATTR_SIZE, 0),
+            errno_ret(libc::EINVAL)
+        );
+        let r = g.call(Op::FsAllocate, [h as u64, 0, 0, 4096, 0, 0], &[]);
+        assert_eq!(r.ret, errno_ret(libc::EBADF));
+        let r = g.call(Op::FsCopyRange, [h as u64, h as u64, 0, 8, 4, 0], &[]);
+        assert_eq!(r.ret, errno_ret(libc::EBADF));
+        assert_eq!(g.call(Op::FsSync, [h as u64, 0, 0, 0, 0, 0], &[]).ret, 0);
+        assert_eq!(g.read(h), b"DATA");
+        let r = g.call(Op::FsStatfs, [0, 0, 0, 0, 0, 0], &[]);
+        assert_eq!(r.ret, 0);
+        let flags = u64::from_le_bytes(r.data[72..80].try_into().unwrap());
+        assert_eq!(flags & libc::ST_RDONLY, libc::ST_RDONLY);
+
+        let after = std::fs::metadata(&f).unwrap();
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "DATA");
+        assert_eq!(
+            (
+                before.mode(),
+                before.mtime(),
+                before.mtime_nsec(),
+                before.atime()
+            ),
+            (
+                after.mode(),
+                after.mtime(),
+                after.mtime_nsec(),
+                after.atime()
+            )
+        );
+        assert_eq!(listing(&root.0), entries);
+        assert_eq!(listing(&root.at("d")).len(), 0);
+    }
+
+    #[test]
+    fn read_write_mounts_serve_every_operation() {
+        let root = Scratch::new("rw");
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root.0, "/w", false)]));
+        let h = g.open(0, "file", O_CREAT | O_EXCL | O_RDWR, 0o640);
+        assert!(h >= 3, "{h}");
+        assert_eq!(
+            std::fs::metadata(root.at("file")).unwrap().mode() & 0o7777,
+            0o640,
+            "the guest's mode, no host umask"
+        );
+        assert_eq!(
+            g.open(0, "file", O_CREAT | O_EXCL | O_RDWR, 0o640),
+            errno_ret(libc::EEXIST)
+        );
+        assert_eq!(g.write(h, b"hello world"), 11);
+        assert_eq!(
+            g.call(Op::Stat, [h as u64, 0, 0, 0, 0, 0], &[]).stat().size,
+            11
+        );
+        assert_eq!(g.read(h), b"hello world");
+        assert_eq!(g.setattr_handle(h, abi::SETATTR_SIZE, 5), 0);
+        assert_eq!(g.read(h), b"hello");
+        assert_eq!(g.setattr_handle(h, abi::SETATTR_MODE, 0o600), 0);
+        assert_eq!(g.setattr_handle(h, abi::SETATTR_TIMES, 0), 0);
+        let m = std::fs::metadata(root.at("file")).unwrap();
+        assert_eq!(
+            (m.mode() & 0o7777, m.atime(), m.mtime()),
+            (0o600, 1_000_000, 2_000_000)
+        );
+        assert_eq!(g.setattr(0, "file", abi::SETATTR_MODE, 0o604), 0);
+        assert_eq!(g.setattr(0, "file", abi::SETATTR_SIZE, 3), 0);
+        assert_eq!(
+            g.setattr(0, "", abi::SETATTR_SIZE, 3),
+            errno_ret(libc::EISDIR)
+        );
+        assert_eq!(
+            g.setattr(0, "file", abi::SETATTR_SIZE, u64::MAX),
+            errno_ret(libc::EINVAL)
+        );
+        let m = std::fs::metadata(root.at("file")).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.len()), (0o604, 3));
+        // Stdio keeps its owner's mode and times.
+        assert_eq!(
+            g.setattr_handle(1, abi::SETATTR_MODE, 0o777),
+            errno_ret(libc::EPERM)
+        );
+        assert_eq!(
+            g.setattr_handle(99, abi::SETATTR_MODE, 0o777),
+            errno_ret(libc::EBADF)
+        );
+
+        // Directories, symlinks, the walk.
+        assert_eq!(g.path_op(Op::FsMkdir, 0, "dir", 0o750), 0);
+        assert_eq!(
+            std::fs::metadata(root.at("dir")).unwrap().mode() & 0o7777,
+            0o750
+        );
+        assert_eq!(
+            g.path_op(Op::FsMkdir, 0, "dir", 0o750),
+            errno_ret(libc::EEXIST)
+        );
+        assert_eq!(
+            g.path_op(Op::FsMkdir, 0, "", 0o750),
+            errno_ret(libc::EEXIST)
+        );
+        assert_eq!(g.symlink(0, "../file", "dir/ln"), 0);
+        assert_eq!(g.symlink(0, "", "dir/empty"), errno_ret(libc::ENOENT));
+        let long = "x".repeat(abi::MAX_SYMLINK_TARGET + 1);
+        assert_eq!(
+            g.symlink(0, &long, "dir/long"),
+            errno_ret(libc::ENAMETOOLONG)
+        );
+        let r = g.walk(0, "dir/ln/more");
+        assert_eq!((r.ret, r.args[0], r.args[1]), (abi::WALK_SYMLINK, 1, 7));
+        assert_eq!(&r.data[abi::HOST_STAT_SIZE..][..7], b"../file");
+        let r = g.walk(0, "dir");
+        assert_eq!(r.ret, abi::WALK_FOUND);
+        assert_eq!(r.stat().mode & libc::S_IFMT, libc::S_IFDIR);
+        let r = g.walk(0, "");
+        assert_eq!(r.stat().ino, std::fs::metadata(&root.0).unwrap().ino());
+        let r = g.walk(0, "dir/missing/x");
+        assert_eq!((r.ret, r.args[0]), (errno_ret(libc::ENOENT), 1));
+        let r = g.walk(0, "file/x/y");
+        assert_eq!((r.ret, r.args[0]), (errno_ret(libc::ENOTDIR), 1));
+        assert_eq!(
+            g.open(0, "file", O_RDONLY | O_DIRECTORY, 0),
+            errno_ret(libc::ENOTDIR)
+        );
+        assert_eq!(g.open(0, "dir", O_RDWR, 0), errno_ret(libc::EISDIR));
+        assert_eq!(
+            g.open(0, "x", O_CREAT | O_DIRECTORY, 0),
+            errno_ret(libc::EINVAL)
+        );
+
+        // Rename, link, unlink.
+        assert_eq!(g.two_paths(Op::FsRename, 0, "file", "dir/file2", 0), 0);
+        assert_eq!(g.two_paths(Op::FsLink, 0, "dir/file2", "hard", 0), 0);
+        assert_eq!(std::fs::metadata(root.at("hard")).unwrap().nlink(), 2);
+        assert_eq!(g.two_paths(Op::FsLink, 0, "dir/ln", "ln2", 0), 0);
+        assert!(
+            std::fs::symlink_metadata(root.at("ln2"))
+                .unwrap()
+                .is_symlink()
+        );
+        let noreplace = libc::RENAME_NOREPLACE as u64;
+        assert_eq!(
+            g.two_paths(Op::FsRename, 0, "hard", "dir/file2", noreplace),
+            errno_ret(libc::EEXIST)
+        );
+        assert_eq!(
+            g.two_paths(Op::FsRename, 0, "hard", "ln2", libc::RENAME_EXCHANGE as u64),
+            0
+        );
+        assert!(
+            std::fs::symlink_metadata(root.at("hard"))
+                .unwrap()
+                .is_symlink()
+        );
+        assert_eq!(
+            g.two_paths(Op::FsRename, 0, "", "x", 0),
+            errno_ret(libc::EBUSY)
+        );
+
+        // Directory listing, seek back, list again.
+        let d = g.open(0, "dir", O_RDONLY | O_DIRECTORY, 0);
+        assert!(d >= 3);
+        assert_eq!(g.list(d), ["file2", "ln"]);
+        assert_eq!(g.call(Op::Seek, [d as u64, 0, 0, 0, 0, 0], &[]).ret, 0);
+        assert_eq!(g.list(d), ["file2", "ln"]);
+        let big = g.open(0, "", O_RDONLY | O_DIRECTORY, 0);
+        for i in 0..300 {
+            std::fs::write(root.at(&format!("many-{i:03}")), "").unwrap();
+        }
+        assert_eq!(
+            g.list(big).len(),
+            300 + 3,
+            "dir, hard, ln2 and the new files"
+        );
+        assert_eq!(
+            g.path_op(Op::FsUnlink, 0, "dir", libc::AT_REMOVEDIR as u64),
+            errno_ret(libc::ENOTEMPTY)
+        );
+        assert_eq!(
+            g.path_op(Op::FsUnlink, 0, "dir", 0),
+            errno_ret(libc::EISDIR)
+        );
+        assert_eq!(g.path_op(Op::FsUnlink, 0, "dir/ln", 0), 0);
+        assert_eq!(g.path_op(Op::FsUnlink, 0, "", 0), errno_ret(libc::EBUSY));
+
+        // statfs, sync, allocate, copy_file_range (explicit offsets and the position).
+        let r = g.call(Op::FsStatfs, [0, 0, 0, 0, 0, 0], &[]);
+        assert_eq!(r.ret, 0);
+        assert!(
+            u64::from_le_bytes(r.data[8..16].try_into().unwrap()) > 0,
+            "bsize"
+        );
+        let src = g.open(0, "src", O_CREAT | O_RDWR, 0o644);
+        let dst = g.open(0, "dst", O_CREAT | O_RDWR, 0o644);
+        assert_eq!(g.write(src, b"0123456789"), 10);
+        assert_eq!(g.call(Op::FsSync, [src as u64, 1, 0, 0, 0, 0], &[]).ret, 0);
+        assert_eq!(g.call(Op::FsSync, [src as u64, 0, 0, 0, 0, 0], &[]).ret, 0);
+        let r = g.call(Op::FsCopyRange, [src as u64, dst as u64, 2, 0, 3, 0], &[]);
+        assert_eq!(r.ret, 3);
+        assert_eq!(std::fs::read(root.at("dst")).unwrap(), b"234");
+        assert_eq!(g.call(Op::Seek, [src as u64, 8, 0, 0, 0, 0], &[]).ret, 8);
+        let r = g.call(
+            Op::FsCopyRange,
+            [
+                src as u64,
+                dst as u64,
+                OFFSET_CURRENT,
+                OFFSET_CURRENT,
+                100,
+                0,
+            ],
+            &[],
+        );
+        assert_eq!(r.ret, 2);
+        assert_eq!(
+            std::fs::read(root.at("dst")).unwrap(),
+            b"894",
+            "at dst's own position (0): explicit offsets do not move it"
+        );
+        let r = g.call(Op::FsCopyRange, [src as u64, 77, 0, 0, 1, 0], &[]);
+        assert_eq!(r.ret, errno_ret(libc::EBADF));
+        let r = g.call(
+            Op::FsCopyRange,
+            [src as u64, dst as u64, 1 << 63, 0, 1, 0],
+            &[],
+        );
+        assert_eq!(r.ret, errno_ret(libc::EINVAL));
+        let r = g.call(Op::FsAllocate, [dst as u64, 0, 0, 1 << 16, 0, 0], &[]);
+        assert_eq!(r.ret, 0);
+        assert_eq!(std::fs::metadata(root.at("dst")).unwrap().len(), 1 << 16);
+        assert!(malformed(g.try_call(
+            Op::FsAllocate,
+            [dst as u64, 1 << 32, 0, 1, 0, 0],
+            &[]
+        )));
+    }
+
+    #[test]
+    fn chmod_works_without_fchmodat2() {
+        let root = Scratch::new("chmod");
+        root.write("f", "");
+        std::os::unix::fs::symlink("f", root.at("s")).unwrap();
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut files = server_for(&[spec(&root.0, "/c", false)]);
+        files.chmod2 = false;
+        let mut g = Guest::new(&mem, files);
+        assert_eq!(g.setattr(0, "f", abi::SETATTR_MODE, 0o600), 0);
+        assert_eq!(
+            std::fs::metadata(root.at("f")).unwrap().mode() & 0o7777,
+            0o600
+        );
+        assert_eq!(g.setattr(0, "", abi::SETATTR_MODE, 0o711), 0);
+        assert_eq!(std::fs::metadata(&root.0).unwrap().mode() & 0o7777, 0o711);
+        assert_eq!(
+            g.setattr(0, "s", abi::SETATTR_MODE, 0o777),
+            errno_ret(libc::EOPNOTSUPP)
+        );
+        assert_eq!(
+            std::fs::metadata(root.at("f")).unwrap().mode() & 0o7777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn nested_mounts_cover_their_paths() {
+        let root = Scratch::new("nested");
+        root.write("sub/f", "ro data");
+        root.write("subx/f", "");
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(
+            &mem,
+            server_for(&[
+                spec(&root.0, "/data", false),
+                spec(&root.at("sub"), "/data/sub", true),
+            ]),
+        );
+        for p in ["sub", "sub/f", "sub/x/y"] {
+            let r = g.try_call(
+                Op::FsOpen,
+                [0, p.len() as u64, O_RDWR, 0, 0, 0],
+                p.as_bytes(),
+            );
+            assert!(malformed(r), "{p}");
+        }
+        let r = g.try_call(Op::FsRename, [0, 6, 5, 0, 0, 0], b"subx/fsub/g");
+        assert!(malformed(r));
+        assert!(g.open(0, "subx/f", O_RDWR, 0) >= 3);
+        assert_eq!(g.open(1, "f", O_RDWR, 0), errno_ret(libc::EROFS));
+        assert_eq!(
+            std::fs::read_to_string(root.at("sub/f")).unwrap(),
+            "ro data"
+        );
+    }
+
+    #[test]
+    fn open_handles_are_capped_and_no_host_fd_leaks() {
+        crate::host_io::raise_nofile_limit().unwrap();
+        let root = Scratch::new("cap");
+        root.write("f", "x");
+        std::os::unix::fs::symlink("/", root.at("s")).unwrap();
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        assert_eq!(fds_under(&root.0), 0);
+        let mut g = Guest::new(&mem, server_for(&[spec(&root.0, "/c", false)]));
+        assert_eq!(fds_under(&root.0), 1, "the mount root");
+        let mut handles = Vec::new();
+        for _ in 0..abi::MAX_FILE_HANDLES {
+            let h = g.open(0, "f", O_RDONLY, 0);
+            assert!(h >= 3, "{h}");
+            handles.push(h);
+        }
+        assert_eq!(fds_under(&root.0), 1 + abi::MAX_FILE_HANDLES);
+        let emfile = errno_ret(libc::EMFILE);
+        assert_eq!(g.open(0, "f", O_RDONLY, 0), emfile);
+        assert_eq!(g.open(0, "new", O_CREAT | O_RDWR, 0o644), emfile);
+        assert!(!root.at("new").exists());
+        // Failing operations leave no descriptor behind either.
+        assert_eq!(g.walk(0, "s/etc").ret, abi::WALK_SYMLINK);
+        assert_eq!(g.walk(0, "nope/x").ret, errno_ret(libc::ENOENT));
+        assert_eq!(
+            g.path_op(Op::FsMkdir, 0, "s/x", 0o755),
+            errno_ret(libc::ELOOP)
+        );
+        assert_eq!(
+            g.setattr(0, "s", abi::SETATTR_SIZE, 0),
+            errno_ret(libc::ELOOP)
+        );
+        assert_eq!(fds_under(&root.0), 1 + abi::MAX_FILE_HANDLES);
+        // A closed handle is reused.
+        g.close(handles[10]);
+        assert_eq!(g.open(0, "f", O_RDONLY, 0), handles[10]);
+        assert_eq!(g.open(0, "f", O_RDONLY, 0), emfile);
+        drop(g);
+        assert_eq!(fds_under(&root.0), 0);
+    }
+
+    #[test]
+    fn mount_table_records_and_routes() {
+        let root = Scratch::new("table");
+        root.mkdir("a/b");
+        let m = Mounts::open(
+            Some(&root.0),
+            &[
+                spec(&root.at("a"), "/data", false),
+                spec(&root.at("a/b"), "/data/b", true),
+            ],
+        )
+        .unwrap();
+        let b = m.boot_records();
+        let mut want = Vec::new();
+        for (id, flags, path) in [
+            (0u32, MOUNT_ROOT_LOWER | MOUNT_READONLY, &b"/"[..]),
+            (1, 0, b"/data"),
+            (2, MOUNT_READONLY, b"/data/b"),
+        ] {
+            want.extend_from_slice(&id.to_le_bytes());
+            want.extend_from_slice(&flags.to_le_bytes());
+            want.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            want.extend_from_slice(path);
+        }
+        assert_eq!(b, want);
+        let route = |p: &[u8]| m.route(p).map(|(m, rest)| (m.guest.clone(), rest.to_vec()));
+        assert_eq!(
+            route(b"/data/b/x"),
+            Some((b"/data/b".to_vec(), b"x".to_vec()))
+        );
+        assert_eq!(
+            route(b"/data/bx"),
+            Some((b"/data".to_vec(), b"bx".to_vec()))
+        );
+        assert_eq!(route(b"/data"), Some((b"/data".to_vec(), Vec::new())));
+        assert_eq!(route(b"/etc"), Some((b"/".to_vec(), b"etc".to_vec())));
+        assert_eq!(m.list[0].covered, [b"data".to_vec(), b"data/b".to_vec()]);
+        assert_eq!(m.list[1].covered, [b"b".to_vec()]);
+        assert!(m.list[2].covered.is_empty());
+        assert!(matches!(
+            Mounts::open(
+                None,
+                &[spec(&root.0, "/x", false), spec(&root.0, "/x", true)]
+            ),
+            Err(MountError::Duplicate(_))
+        ));
+        let err = Mounts::open(None, &[spec(&root.at("nope"), "/x", false)]).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        std::fs::write(root.at("file"), "").unwrap();
+        assert!(Mounts::open(None, &[spec(&root.at("file"), "/x", false)]).is_err());
+        assert_eq!(normalize_guest_path(b"/a//b/./c/../d/"), b"/a/b/d");
+        assert_eq!(normalize_guest_path(b"/../.."), b"/");
+    }
+}

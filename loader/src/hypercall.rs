@@ -260,6 +260,28 @@ impl<'m> Server<'m> {
                     None => -(libc::ENOTTY as i64),
                 },
             },
+            Op::Poll => {
+                let n = usize::try_from(a[0])
+                    .ok()
+                    .filter(|&n| n <= abi::MAX_POLL)
+                    .ok_or(bad("too many poll entries"))?;
+                let mut raw = vec![0u8; 16 * n];
+                self.mem.read(data_gpa, &mut raw)?;
+                let mut fds = Vec::with_capacity(n);
+                for c in raw.chunks_exact(16) {
+                    let handle = u64::from_le_bytes(c[..8].try_into().expect("8"));
+                    let events = i16::from_le_bytes([c[8], c[9]]);
+                    fds.push((self.handles.get(handle), events));
+                }
+                // At most a second per call: the guest re-checks its own timers and signals.
+                let timeout_ms = (a[1].min(1_000_000_000)).div_ceil(1_000_000) as i32;
+                let revents = host_io::poll(&fds, timeout_ms);
+                for (c, r) in raw.chunks_exact_mut(16).zip(&revents) {
+                    c[10..12].copy_from_slice(&r.to_le_bytes());
+                }
+                self.mem.write(data_gpa, &raw)?;
+                revents.iter().filter(|&&r| r != 0).count() as i64
+            }
             Op::Seek => match self.handles.get(a[0]) {
                 None => -(libc::EBADF as i64),
                 Some(fd) => {
@@ -502,10 +524,40 @@ pub(crate) mod tests {
     }
 
     /// A hostile guest, approximated: random operations, arguments, segments and data,
-    /// many aimed at the edges of guest RAM. The server must answer or refuse, never panic
-    /// or touch memory outside the guest.
+    /// many aimed at the edges of guest RAM, and file operations on plausible and hostile
+    /// paths (`..`, symlinks out) over a read-write and a read-only mount. The server must
+    /// answer or refuse, never panic or touch memory outside the guest, and nothing outside
+    /// the read-write mount may change.
     #[test]
     fn random_blocks_never_panic_the_host() {
+        use crate::files::tests::{Scratch, server_for, spec};
+        let top = Scratch::new("random");
+        top.write("outside/secret", "OUTSIDE");
+        top.write("ro/f", "RO");
+        top.write("rw/f", "RW");
+        top.mkdir("rw/d");
+        std::os::unix::fs::symlink(top.at("outside"), top.at("rw/out")).unwrap();
+        std::os::unix::fs::symlink("../outside", top.at("rw/up")).unwrap();
+        std::os::unix::fs::symlink("/", top.at("ro/root")).unwrap();
+        let snapshot = |dir: &str| {
+            let mut v: Vec<(std::ffi::OsString, Vec<u8>, u32)> = std::fs::read_dir(top.at(dir))
+                .unwrap()
+                .flatten()
+                .map(|e| {
+                    use std::os::unix::fs::MetadataExt;
+                    let m = std::fs::symlink_metadata(e.path()).unwrap();
+                    (
+                        e.file_name(),
+                        std::fs::read(e.path()).unwrap_or_default(),
+                        m.mode(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let (outside, ro) = (snapshot("outside"), snapshot("ro"));
+
         let mem = GuestMemory::new(1 << 20).unwrap();
         // Non-blocking sockets stand in for stdio, so no read or write can block the test.
         let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -514,7 +566,11 @@ pub(crate) mod tests {
         let mut t = HandleTable::default();
         t.push(OwnedFd::from(a));
         t.push(OwnedFd::from(b));
-        let mut s = greeted(&mem, t);
+        let files = server_for(&[
+            spec(&top.at("rw"), "/rw", false),
+            spec(&top.at("ro"), "/ro", true),
+        ]);
+        let mut s = greeted_with(&mem, t, files);
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut rnd = || {
             x ^= x << 13;
@@ -534,8 +590,32 @@ pub(crate) mod tests {
             u64::MAX - 4095,
             i64::MAX as u64,
         ];
-        for _ in 0..20_000 {
-            let op = [1u32, 3, 16, 17, 18, 19, 20, 21, 0, 999][(rnd() % 10) as usize];
+        let paths: [&[u8]; 16] = [
+            b"",
+            b"f",
+            b"d",
+            b"d/n",
+            b"n",
+            b"out",
+            b"out/secret",
+            b"up/secret",
+            b"root/etc/passwd",
+            b"..",
+            b"../outside/secret",
+            b"d/../../outside",
+            b"/f",
+            b"f/",
+            b"d//n",
+            b"f\0",
+        ];
+        let flags = [0u64, 2, 0o102, 0o1101, 0o200000, 0o302, 0o4000, 0o2001];
+        let ops = [
+            1u32, 3, 16, 17, 18, 19, 20, 21, 0, 999, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42,
+            43, 44, 33, 34, 20,
+        ];
+        let mut served = [0u32; 2];
+        for _ in 0..30_000 {
+            let op = ops[(rnd() % ops.len() as u64) as usize];
             let mut pick = || {
                 if rnd() % 2 == 0 {
                     edges[(rnd() % edges.len() as u64) as usize]
@@ -543,8 +623,7 @@ pub(crate) mod tests {
                     rnd() % 64
                 }
             };
-            let args = [pick(), pick(), pick(), pick(), pick(), pick()];
-            put_block(&mem, args);
+            let mut args = [pick(), pick(), pick(), pick(), pick(), pick()];
             for i in 0..16u64 {
                 let v = if rnd() % 3 == 0 {
                     edges[(rnd() % edges.len() as u64) as usize]
@@ -553,8 +632,45 @@ pub(crate) mod tests {
                 };
                 mem.write_u64(HYPERCALL_BLOCK_GPA + 64 + 8 * i, v).unwrap();
             }
-            let _ = s.handle(op);
+            if (32..=44).contains(&op) && rnd() % 3 != 0 {
+                // A plausible file operation: a mount, one or two paths, common flags.
+                let p1 = paths[(rnd() % paths.len() as u64) as usize];
+                let p2 = paths[(rnd() % paths.len() as u64) as usize];
+                let d = [p1, p2].concat();
+                mem.write(HYPERCALL_BLOCK_GPA + 64, &d).unwrap();
+                args[0] = rnd() % 3;
+                args[1] = p1.len() as u64;
+                args[2] = if matches!(op, 37..=39) {
+                    p2.len() as u64
+                } else {
+                    flags[(rnd() % flags.len() as u64) as usize]
+                };
+                if op == 40 {
+                    args[1] = if rnd() % 4 == 0 {
+                        u64::MAX
+                    } else {
+                        p1.len() as u64
+                    };
+                    args[2] = 1 + rnd() % 3;
+                    args[3] = [0o644, 0, 1 << 20, i64::MAX as u64][(rnd() % 4) as usize];
+                }
+                args[3] = args[3].min(0o777);
+            }
+            put_block(&mem, args);
+            if let Ok(None) = s.handle(op)
+                && (32..=44).contains(&op)
+            {
+                let ret = mem.read_u64(HYPERCALL_BLOCK_GPA + 48).unwrap() as i64;
+                served[usize::from(ret >= 0)] += 1;
+            }
         }
+        assert!(
+            served[0] > 500 && served[1] > 500,
+            "file operations failed / succeeded: {served:?}"
+        );
+        drop(s);
+        assert_eq!(snapshot("outside"), outside);
+        assert_eq!(snapshot("ro"), ro);
     }
 
     #[test]
