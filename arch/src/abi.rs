@@ -55,8 +55,34 @@
 //!
 //! `Seek` on a directory handle takes the `d_off` cookies of `FsReadDir` (and
 //! `SEEK_DATA`/`SEEK_HOLE` on files); `Stat`, `Close`, `Read` and `Write` work on file
-//! handles as on stdio. The host caps open handles; past the cap `FsOpen` fails with
-//! `-EMFILE`.
+//! handles as on stdio. The host caps open handles ([`MAX_FILE_HANDLES`]); past the cap
+//! `FsOpen` fails with `-EMFILE`.
+//!
+//! What the host adds to these rules (`loader/src/files.rs`):
+//! - A path at or beneath the guest path of another mount nested in this one (`sub/x`
+//!   through `/data` when `/data/sub` is a mount) is malformed: the guest sends it to the
+//!   nested mount.
+//! - `FsWalk` fails at the component whose lookup failed: for `file/x` that is `x`
+//!   (`-ENOTDIR`). A symlink target longer than [`MAX_SYMLINK_TARGET`] is `-ENAMETOOLONG`.
+//! - `FsOpen` opens only regular files and directories; anything else fails with `-EACCES`
+//!   (as on a `nodev` mount; `FsWalk` still reports its attributes). A final symlink is
+//!   `-ELOOP`, with `O_CREAT` too: the guest resolves it and sends the target.
+//! - Modes (`FsOpen` with `O_CREAT`, `FsMkdir`) are used as given: the host applies no
+//!   umask, the guest applies the program's.
+//! - On a read-only mount, write-side operations first report the lookup errors Linux
+//!   reports first (a missing parent, `-EEXIST` for an existing name in `FsMkdir`,
+//!   `FsSymlink`, `FsLink` and `O_CREAT|O_EXCL`, `-EISDIR` for a directory opened for
+//!   writing), then `-EROFS`. `O_CREAT` of an existing file without write access opens it.
+//! - Handles from a read-only mount are never writable: `FsSetattr` on them fails with
+//!   `-EROFS` (`-EINVAL` for the size, as `ftruncate` on a read-only descriptor),
+//!   `FsAllocate` and `FsCopyRange` into them with `-EBADF`. On stdio handles `FsSetattr`
+//!   takes only the size (mode and times: `-EPERM`).
+//! - `FsSetattr` on a path changes the object itself: for a final symlink the mode is
+//!   `-EOPNOTSUPP` (as `lchmod`), the size `-ELOOP`, and the times are the link's own.
+//! - The root (empty path): `FsUnlink` and `FsRename` give `-EBUSY`, `FsMkdir` and
+//!   `FsSymlink` `-EEXIST`, `FsLink` from it `-EPERM`.
+//! - `FsCopyRange` copies at most `0x7ffff000` bytes per call, `FsReadDir` returns at most
+//!   [`MAX_READDIR`] bytes.
 //!
 //! Operations 64–95 are reserved for the network hypercalls; they use the same block and
 //! handle space.
