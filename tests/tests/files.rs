@@ -119,16 +119,6 @@ fn cross_mount_exdev() {
     );
 }
 
-/// Huge lengths and offsets, bad pointers for paths and buffers, bad iovecs: EFAULT,
-/// EINVAL, EFBIG as Linux gives them, and partial copies for half-mapped buffers.
-#[test]
-fn hostile_arguments_differential() {
-    fs_differential(
-        "fs_hostile_limits",
-        &[FsCase::scratch("efault").args(vec![FsArg::Dir(0), FsArg::Lit("efault".into())])],
-    );
-}
-
 fn ro_fixture(dir: &Path) {
     fs::create_dir_all(dir.join("dir")).unwrap();
     fs::create_dir_all(dir.join("empty_dir")).unwrap();
