@@ -307,6 +307,86 @@ mod tests {
     }
 
     #[test]
+    fn file_system_options() {
+        let cli = Cli::try_parse_from(["hull", "run", "./p"]).unwrap();
+        let Command::Run(r) = cli.command;
+        assert_eq!(r.workdir, GuestPath(b"/".to_vec()));
+        assert_eq!(r.tmpfs_size, 64 << 20);
+        assert!(r.mounts.is_empty() && r.root.is_none());
+        let cli = Cli::try_parse_from([
+            "hull",
+            "run",
+            "--mount",
+            "/a:/data",
+            "--mount",
+            "/b:/data/sub:ro",
+            "--root",
+            "/img",
+            "-w",
+            "/data/./x/..",
+            "--tmpfs-size",
+            "1000",
+            "./p",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command;
+        assert_eq!(r.mounts.len(), 2);
+        assert!(r.mounts[1].readonly && !r.mounts[0].readonly);
+        assert_eq!(r.root, Some("/img".into()));
+        assert_eq!(r.workdir, GuestPath(b"/data".to_vec()));
+        assert_eq!(r.tmpfs_size, 1000, "not rounded like --memory");
+        assert!(Cli::try_parse_from(["hull", "run", "--mount", "/a:/proc", "./p"]).is_err());
+        assert!(Cli::try_parse_from(["hull", "run", "-w", "rel", "./p"]).is_err());
+        assert!(Cli::try_parse_from(["hull", "run", "--tmpfs-size", "0", "./p"]).is_err());
+    }
+
+    #[test]
+    fn mount_specs() {
+        let m = |s: &str| {
+            parse_mount(s).map(|m| (m.host, String::from_utf8(m.guest).unwrap(), m.readonly))
+        };
+        assert_eq!(m("/h:/data"), Ok(("/h".into(), "/data".into(), false)));
+        assert_eq!(m("/h:/data:ro"), Ok(("/h".into(), "/data".into(), true)));
+        assert_eq!(m("/h:/data:rw"), Ok(("/h".into(), "/data".into(), false)));
+        assert_eq!(
+            m("rel/h:/data//x/"),
+            Ok(("rel/h".into(), "/data/x".into(), false))
+        );
+        assert_eq!(m("/a:b:/x:ro"), Ok(("/a:b".into(), "/x".into(), true)));
+        assert_eq!(m("/h:/procfs"), Ok(("/h".into(), "/procfs".into(), false)));
+        for bad in [
+            "/h",
+            ":/data",
+            "/h:data",
+            "/h:/",
+            "/h://",
+            "/h:/proc",
+            "/h:/proc/sys",
+            "/h:/dev",
+            "/h:/dev/shm/",
+            "/h:/data/../x",
+            "/h:/./x",
+            "/h:/data:xx",
+            "/h:/data:ro:ro",
+        ] {
+            assert!(m(bad).is_err(), "{bad}");
+        }
+        assert!(
+            m("/h:/data:xx").unwrap_err().contains("mode"),
+            "an unknown mode is named as such"
+        );
+        assert_eq!(
+            parse_workdir("/a/./b/../c//"),
+            Ok(GuestPath(b"/a/c".to_vec()))
+        );
+        assert_eq!(parse_workdir("/.."), Ok(GuestPath(b"/".to_vec())));
+        assert!(parse_workdir("a").is_err());
+        assert_eq!(parse_bytes("64M"), Ok(64 << 20));
+        assert_eq!(parse_bytes("4097"), Ok(4097));
+        assert!(parse_bytes("0").is_err());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));

@@ -212,6 +212,19 @@ impl Mounts {
     /// `RESOLVE_IN_ROOT`, so `/bin/ls -> /bin/busybox` means the mount's own `bin/busybox`.
     /// Returns the file and the guest path it resolved to (for `/proc/self/exe`).
     pub fn open_program(&self, path: &[u8]) -> Result<(std::fs::File, Vec<u8>), Errno> {
+        // With `..` in a symlink's target, openat2 fails with EAGAIN when anything on the
+        // host was renamed meanwhile; so does the check below if the file changed.
+        let mut r = Err(libc::EAGAIN);
+        for _ in 0..64 {
+            r = self.try_open_program(path);
+            if r.as_ref().err() != Some(&libc::EAGAIN) {
+                break;
+            }
+        }
+        r
+    }
+
+    fn try_open_program(&self, path: &[u8]) -> Result<(std::fs::File, Vec<u8>), Errno> {
         let (m, rest) = self.route(path).ok_or(libc::ENOENT)?;
         let rel = RelPath::c_or_dot(rest)?;
         let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;

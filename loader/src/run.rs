@@ -401,3 +401,77 @@ impl<T: std::os::fd::AsFd> FdFlags for T {
         crate::host_io::status_flags(self.as_fd()).unwrap_or(libc::O_RDWR as u32)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+    use crate::files::tests::{Scratch, spec};
+
+    fn tree() -> (Scratch, Scratch, Mounts) {
+        let root = Scratch::new("root-tree");
+        root.write("bin/busybox", "BUSYBOX");
+        std::fs::set_permissions(root.at("bin/busybox"), PermissionsExt::from_mode(0o755)).unwrap();
+        symlink("/bin/busybox", root.at("bin/ls")).unwrap();
+        symlink("/../../../../etc/passwd", root.at("bin/esc")).unwrap();
+        root.write("usr/bin/tool", "not executable");
+        root.mkdir("bin/dir");
+        root.mkdir("usr/local/bin");
+        let data = Scratch::new("root-data");
+        data.write("prog", "PROG");
+        std::fs::set_permissions(data.at("prog"), PermissionsExt::from_mode(0o700)).unwrap();
+        let mounts = Mounts::open(Some(&root.0), &[spec(&data.0, "/data", true)]).unwrap();
+        (root, data, mounts)
+    }
+
+    fn find(m: &Mounts, word: &str, wd: &str, path: Option<&str>) -> Result<String, i32> {
+        find_program(m, word.as_bytes(), wd.as_bytes(), path)
+            .map(|(_, len, exe)| {
+                assert!(len > 0);
+                String::from_utf8(exe).unwrap()
+            })
+            .map_err(|e| e.status())
+    }
+
+    #[test]
+    fn programs_are_found_in_the_guest_tree() {
+        let (_root, _data, m) = tree();
+        let path = Some("/usr/local/bin:/usr/bin:/bin");
+        // /proc/self/exe names the file the symlinks led to, as Linux does.
+        assert_eq!(find(&m, "ls", "/", path), Ok("/bin/busybox".into()));
+        assert_eq!(find(&m, "/bin/ls", "/", None), Ok("/bin/busybox".into()));
+        assert_eq!(find(&m, "bin/ls", "/", None), Ok("/bin/busybox".into()));
+        assert_eq!(find(&m, "./ls", "/bin", None), Ok("/bin/busybox".into()));
+        assert_eq!(
+            find(&m, "../bin/ls", "/usr", None),
+            Ok("/bin/busybox".into())
+        );
+        assert_eq!(find(&m, "ls", "/", Some("bin")), Ok("/bin/busybox".into()));
+        assert_eq!(
+            find(&m, "ls", "/", None),
+            Ok("/bin/busybox".into()),
+            "Docker's PATH"
+        );
+        assert_eq!(find(&m, "/data/prog", "/", None), Ok("/data/prog".into()));
+        assert_eq!(
+            find(&m, "prog", "/", Some("/nope:/data")),
+            Ok("/data/prog".into())
+        );
+        // Not executable, a directory: 126; missing: 127.
+        assert_eq!(find(&m, "tool", "/", path), Err(126));
+        assert_eq!(find(&m, "/usr/bin/tool", "/", path), Err(126));
+        assert_eq!(find(&m, "dir", "/", Some("/bin")), Err(126));
+        assert_eq!(find(&m, "missing", "/", path), Err(127));
+        assert_eq!(find(&m, "", "/", path), Err(127));
+        // An absolute symlink resolves inside the tree, never to the host's /etc/passwd.
+        assert_eq!(find(&m, "/bin/esc", "/", path), Err(127));
+        let msg = find_program(&m, b"missing", b"/", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("missing") && msg.contains(DEFAULT_GUEST_PATH),
+            "{msg}"
+        );
+    }
+}
