@@ -462,6 +462,7 @@ mod guest {
             locks: Vec::new(),
             owners: Default::default(),
             next_ino,
+            host_cache: Default::default(),
         };
         let mut guard = KERNEL.lock();
         let k = guard.insert(alloc::boxed::Box::new(Kernel {

@@ -21,7 +21,14 @@ pub enum FileKind {
     /// through this description drop them).
     HostFile {
         handle: u64,
+        /// The host mount id (for the attribute and handle caches).
+        mount: u32,
         stat: Mutex<Option<HostStat>>,
+        /// A plain read-only open of a regular file: its handle may be kept after close.
+        reuse: bool,
+        /// The position is kept in the guest (`OpenFile::pos`) and I/O is positional, so
+        /// a handle can be shared; false for directories and O_APPEND opens.
+        positional: bool,
     },
     /// One end of an in-guest pipe.
     Pipe(PipeEnd),

@@ -55,6 +55,8 @@ pub struct FsState {
     pub owners: BTreeMap<(u64, u64), (u32, u32)>,
     /// Inode numbers for in-memory nodes.
     pub next_ino: u64,
+    /// Attributes and idle handles of host mounts.
+    pub host_cache: spin::Mutex<crate::vfs::cache::HostCache>,
 }
 
 /// `/proc`'s view of the kernel.
@@ -135,6 +137,25 @@ fn start(k: &Kernel, dirfd: i32, p: &[u8]) -> Result<Loc, Errno> {
     }
 }
 
+/// Host walks through the attribute cache.
+struct CachedHost<'a> {
+    cache: &'a spin::Mutex<crate::vfs::cache::HostCache>,
+    now: u64,
+}
+
+impl crate::vfs::hostfs::HostFs for CachedHost<'_> {
+    fn walk(&self, mount: u32, rel: &[u8]) -> HostWalk {
+        if let Some(st) = self.cache.lock().attrs(mount, rel, self.now) {
+            return HostWalk::Found(st);
+        }
+        let r = Hypercalls.walk(mount, rel);
+        if let HostWalk::Found(st) = r {
+            self.cache.lock().put_attrs(mount, rel, st, self.now);
+        }
+        r
+    }
+}
+
 /// Resolves `p` from `dirfd`.
 pub fn resolve(
     k: &Kernel,
@@ -143,9 +164,13 @@ pub fn resolve(
     follow: bool,
 ) -> Result<(Resolution, bool), Errno> {
     let from = start(k, dirfd, p)?;
+    let host = CachedHost {
+        cache: &k.fs.host_cache,
+        now: k.clock.monotonic(),
+    };
     let ctx = Ctx {
         vfs: &k.fs.vfs,
-        host: &Hypercalls,
+        host: &host,
         proc: &ProcSelf(k),
     };
     walk::resolve(&ctx, &from, p, follow)
@@ -193,7 +218,11 @@ pub fn attr(k: &Kernel, loc: &Loc) -> Result<(HostStat, u32, u32), Errno> {
             .unwrap_or((k.machine.uid, k.machine.gid))
     };
     let host = |rel: &[u8]| -> Result<HostStat, Errno> {
-        match hypercall::fs_walk(host_id(&k.fs.vfs, loc.mount), rel) {
+        let cached = CachedHost {
+            cache: &k.fs.host_cache,
+            now: k.clock.monotonic(),
+        };
+        match crate::vfs::hostfs::HostFs::walk(&cached, host_id(&k.fs.vfs, loc.mount), rel) {
             HostWalk::Found(st) => Ok(st),
             HostWalk::Symlink { stat, .. } => Ok(stat),
             HostWalk::Failed { errno, .. } => Err(errno),
@@ -334,7 +363,7 @@ pub fn openat(k: &mut Kernel, dirfd: i32, path_va: u64, flags: u32, mode: u32) -
     match k.proc.fds.install(file.clone(), 0, flags & O_CLOEXEC != 0) {
         Ok(fd) => Ok(fd as u64),
         Err(e) => {
-            super::io::release(file);
+            super::io::release(k, file);
             Err(e)
         }
     }
@@ -434,11 +463,7 @@ pub fn open_path(
     let kind = match &loc.node {
         Node::Host { rel, .. } => {
             let id = host_id(&k.fs.vfs, loc.mount);
-            let (h, st) = hypercall::fs_open(id, rel, host_flags(flags), 0)?;
-            FileKind::HostFile {
-                handle: h,
-                stat: spin::Mutex::new(Some(st)),
-            }
+            open_host(k, id, rel, flags, 0)?
         }
         Node::Proc(pn) => {
             if write {
@@ -457,11 +482,7 @@ pub fn open_path(
                 FileKind::Listing(spin::Mutex::new(None))
             } else {
                 let id = host_id(&k.fs.vfs, loc.mount);
-                let (h, st) = hypercall::fs_open(id, rel, host_flags(flags), 0)?;
-                FileKind::HostFile {
-                    handle: h,
-                    stat: spin::Mutex::new(Some(st)),
-                }
+                open_host(k, id, rel, flags, 0)?
             }
         }
         Node::Overlay { .. } | Node::Mem(_) => {
@@ -513,6 +534,45 @@ fn mem_open(k: &mut Kernel, loc: &Loc, n: Arc<MemNode>, trunc: bool) -> Result<F
     })
 }
 
+/// Opens a host file: a kept idle handle when one fits, else `FsOpen` (whose attributes
+/// go into the cache). Creating or truncating changes the mount.
+fn open_host(k: &mut Kernel, id: u32, rel: &[u8], flags: u32, perm: u32) -> Result<FileKind, Errno> {
+    let plain = flags & !(O_LARGEFILE | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) == O_RDONLY;
+    let now = k.clock.monotonic();
+    let reused = if plain {
+        k.fs.host_cache.lock().take_idle(id, rel, now)
+    } else {
+        None
+    };
+    let (handle, st) = match reused {
+        Some(hs) => hs,
+        None => {
+            let hs = hypercall::fs_open(id, rel, host_flags(flags), perm)?;
+            if flags & (O_CREAT | O_TRUNC) != 0 {
+                host_changed(k, id);
+            }
+            k.fs.host_cache.lock().put_attrs(id, rel, hs.1, now);
+            hs
+        }
+    };
+    let regular = st.mode & S_IFMT == S_IFREG;
+    Ok(FileKind::HostFile {
+        handle,
+        mount: id,
+        stat: spin::Mutex::new(Some(st)),
+        reuse: plain && regular,
+        positional: regular && flags & O_APPEND == 0,
+    })
+}
+
+/// The sandbox changed host mount `id`: drop what the caches hold for it.
+pub fn host_changed(k: &mut Kernel, id: u32) {
+    let idle = k.fs.host_cache.lock().changed(id);
+    for h in idle {
+        let _ = hypercall::close(h);
+    }
+}
+
 /// O_CREAT of a name that does not exist yet.
 fn create_file(
     k: &mut Kernel,
@@ -528,23 +588,13 @@ fn create_file(
     if let Node::Host { rel, .. } = &parent.node {
         let id = host_id(&k.fs.vfs, parent.mount);
         let rel = path::rel_join(rel, name);
-        let (h, st) = hypercall::fs_open(id, &rel, host_flags(flags) | O_CREAT | O_EXCL, perm)?;
+        let kind = open_host(k, id, &rel, flags | O_CREAT | O_EXCL, perm)?;
         let loc = Loc {
             mount: parent.mount,
             path,
-            node: Node::Host {
-                rel,
-                stat: Some(st),
-            },
+            node: Node::Host { rel, stat: None },
         };
-        return Ok(OpenFile::at(
-            FileKind::HostFile {
-                handle: h,
-                stat: spin::Mutex::new(Some(st)),
-            },
-            status,
-            Some(loc),
-        ));
+        return Ok(OpenFile::at(kind, status, Some(loc)));
     }
     let dir = mem_parent(k, &parent)?.ok_or(Errno::EACCES)?;
     let node = MemNode::new(
@@ -659,6 +709,7 @@ pub fn mkdirat(k: &mut Kernel, dirfd: i32, path_va: u64, perm: u32) -> SysResult
     let perm = perm & 0o7777 & !k.fs.umask;
     if let Node::Host { rel, .. } = &parent.node {
         let id = host_id(&k.fs.vfs, parent.mount);
+        host_changed(k, id);
         return hypercall::fs_mkdir(id, &path::rel_join(rel, &name), perm).map(|_| 0);
     }
     let dir = mem_parent(k, &parent)?.ok_or(Errno::EACCES)?;
@@ -719,6 +770,7 @@ pub fn unlinkat(k: &mut Kernel, dirfd: i32, path_va: u64, flags: u32) -> SysResu
     check_mem(k, &parent, 3)?;
     if let Node::Host { rel, .. } = &loc.node {
         let id = host_id(&k.fs.vfs, loc.mount);
+        host_changed(k, id);
         return hypercall::fs_unlink(id, rel, flags).map(|_| 0);
     }
     if rmdir && !dir_is_empty(k, &loc)? {
@@ -830,6 +882,7 @@ pub fn renameat2(
     if let Node::Host { rel: old_rel, .. } = &old.node {
         let id = host_id(&k.fs.vfs, old.mount);
         let new_rel = path::rel_join(k.fs.vfs.rel(&new_parent), &new_name);
+        host_changed(k, id);
         return hypercall::fs_rename(id, old_rel, &new_rel, flags).map(|_| 0);
     }
     let (ost, _, _) = attr(k, &old)?;
@@ -942,6 +995,7 @@ pub fn linkat(
     if let Node::Host { rel, .. } = &old.node {
         let id = host_id(&k.fs.vfs, old.mount);
         let new_rel = path::rel_join(k.fs.vfs.rel(&parent), &name);
+        host_changed(k, id);
         return hypercall::fs_link(id, rel, &new_rel).map(|_| 0);
     }
     let node = mem_node(k, &old)?.ok_or(Errno::EPERM)?;
@@ -975,6 +1029,7 @@ pub fn symlinkat(k: &mut Kernel, target_va: u64, dirfd: i32, path_va: u64) -> Sy
     check_mem(k, &parent, 3)?;
     if let Node::Host { rel, .. } = &parent.node {
         let id = host_id(&k.fs.vfs, parent.mount);
+        host_changed(k, id);
         return hypercall::fs_symlink(id, &target, &path::rel_join(rel, &name)).map(|_| 0);
     }
     let dir = mem_parent(k, &parent)?.ok_or(Errno::EACCES)?;
@@ -1072,6 +1127,7 @@ fn change(k: &mut Kernel, loc: &Loc, handle: Option<u64>, c: Change) -> SysResul
         Node::Proc(_) => return Err(Errno::EPERM),
         Node::Host { rel, .. } => {
             let id = host_id(&k.fs.vfs, loc.mount);
+            host_changed(k, id);
             let target = match handle {
                 Some(h) => SetattrTarget::Handle(h),
                 None => SetattrTarget::Path(id, rel),
@@ -1318,8 +1374,14 @@ pub fn ftruncate(k: &mut Kernel, fd: i32, len: i64) -> SysResult {
         });
     }
     match &f.kind {
-        FileKind::HostFile { handle, stat } => {
+        FileKind::HostFile {
+            handle,
+            stat,
+            mount,
+            ..
+        } => {
             *stat.lock() = None;
+            host_changed(k, *mount);
             hypercall::fs_setattr(
                 SetattrTarget::Handle(*handle),
                 abi::SETATTR_SIZE,
@@ -1356,8 +1418,14 @@ pub fn fallocate(k: &mut Kernel, fd: i32, fmode: u32, offset: i64, len: i64) -> 
         return Err(Errno::EFBIG);
     }
     match &f.kind {
-        FileKind::HostFile { handle, stat } => {
+        FileKind::HostFile {
+            handle,
+            stat,
+            mount,
+            ..
+        } => {
             *stat.lock() = None;
+            host_changed(k, *mount);
             hypercall::fs_allocate(*handle, fmode, offset as u64, len as u64).map(|_| 0)
         }
         FileKind::Mem(n) => {
@@ -1370,7 +1438,7 @@ pub fn fallocate(k: &mut Kernel, fd: i32, fmode: u32, offset: i64, len: i64) -> 
             }
             let mut d = data.lock();
             let size = d.size;
-            d.write_with(offset as u64, len as u64, &mut k.frames, |_, _, _| Ok(()))?;
+            d.allocate_with(offset as u64, len as u64, &mut k.frames, |_, _, _| Ok(()))?;
             if fmode & KEEP_SIZE != 0 {
                 d.size = size;
             }

@@ -247,10 +247,22 @@ fn io_phys(
     let nonblock = partial || *file.flags.lock() & oflags::O_NONBLOCK != 0;
     match &file.kind {
         FileKind::Host { handle } | FileKind::HostFile { handle, .. } => {
-            if let FileKind::HostFile { stat, .. } = &file.kind
-                && dir == Dir::Write
+            let mut positional = false;
+            if let FileKind::HostFile {
+                stat,
+                mount,
+                positional: p,
+                ..
+            } = &file.kind
             {
-                *stat.lock() = None;
+                positional = *p;
+                if dir == Dir::Write {
+                    *stat.lock() = None;
+                    if let Some(loc) = &file.loc {
+                        let rel = k.fs.vfs.rel(loc).to_vec();
+                        k.fs.host_cache.lock().forget(*mount, &rel);
+                    }
+                }
             }
             let is_stdio = matches!(file.kind, FileKind::Host { .. });
             let flags = if nonblock && is_stdio {
@@ -258,11 +270,22 @@ fn io_phys(
             } else {
                 0
             };
-            let at = offset.unwrap_or(OFFSET_CURRENT);
+            let append = dir == Dir::Write && *file.flags.lock() & oflags::O_APPEND != 0;
+            // Positional files keep their offset here, so one host handle can serve any
+            // number of descriptions; O_APPEND (set later by F_SETFL) writes at the end.
+            let at = match offset {
+                Some(o) => o,
+                None if positional && append => hypercall::stat(*handle)?.size,
+                None if positional => *file.pos.lock(),
+                None => OFFSET_CURRENT,
+            };
             let r = match dir {
                 Dir::Read => hypercall::read(*handle, segs, at, flags),
                 Dir::Write => hypercall::write(*handle, segs, at, flags),
             };
+            if let (Ok(n), None, true) = (&r, offset, positional) {
+                *file.pos.lock() = at + n;
+            }
             match r {
                 Err(Errno::EAGAIN) if partial => Ok(0),
                 r => r,
@@ -520,15 +543,35 @@ pub fn writev(k: &mut Kernel, fd: i32, iov: u64, count: u64) -> SysResult {
 
 pub fn close(k: &mut Kernel, fd: i32) -> SysResult {
     let f = k.proc.fds.remove(fd)?;
-    release(f);
+    release(k, f);
     Ok(0)
 }
 
-/// Drops a reference to an open file, closing the host handle with the last one.
-pub fn release(f: Arc<OpenFile>) {
-    if let Ok(f) = Arc::try_unwrap(f)
-        && let Some(handle) = f.host_handle()
+/// Drops a reference to an open file, closing the host handle with the last one (or
+/// keeping it idle for a reopen, for plain read-only opens of host files).
+pub fn release(k: &mut Kernel, f: Arc<OpenFile>) {
+    let Ok(f) = Arc::try_unwrap(f) else {
+        return;
+    };
+    if let FileKind::HostFile {
+        handle,
+        mount,
+        reuse: true,
+        stat,
+        ..
+    } = &f.kind
+        && let Some(st) = *stat.lock()
+        && let Some(loc) = &f.loc
     {
+        let rel = k.fs.vfs.rel(loc).to_vec();
+        let now = k.clock.monotonic();
+        let close = k.fs.host_cache.lock().park(*mount, &rel, *handle, st, now);
+        for h in close {
+            let _ = hypercall::close(h);
+        }
+        return;
+    }
+    if let Some(handle) = f.host_handle() {
         let _ = hypercall::close(handle);
     }
 }
@@ -555,7 +598,7 @@ pub fn dup3(k: &mut Kernel, old: i32, new: i32, flags: u32, legacy: bool) -> Sys
         .fds
         .dup_to(old, new, flags & oflags::O_CLOEXEC != 0)?
     {
-        release(prev);
+        release(k, prev);
     }
     Ok(new as u64)
 }
@@ -666,7 +709,7 @@ pub fn fstat_of(k: &mut Kernel, fd: i32) -> Result<(HostStat, u32, u32), Errno> 
     let (uid, gid) = (k.machine.uid, k.machine.gid);
     match &f.kind {
         FileKind::Host { handle } => Ok((hypercall::stat(*handle)?, uid, gid)),
-        FileKind::HostFile { handle, stat } => {
+        FileKind::HostFile { handle, stat, .. } => {
             let cached = *stat.lock();
             let st = match cached {
                 Some(st) => st,
@@ -710,9 +753,14 @@ pub fn fstat(k: &mut Kernel, fd: i32, buf: u64) -> SysResult {
 
 /// The current position of an open file.
 pub fn position(_k: &mut Kernel, f: &OpenFile) -> Result<u64, Errno> {
-    match f.host_handle() {
-        Some(h) => hypercall::seek(h, 0, 1),
-        None => Ok(*f.pos.lock()),
+    match f.kind {
+        FileKind::HostFile {
+            positional: true, ..
+        } => Ok(*f.pos.lock()),
+        _ => match f.host_handle() {
+            Some(h) => hypercall::seek(h, 0, 1),
+            None => Ok(*f.pos.lock()),
+        },
     }
 }
 
@@ -725,6 +773,33 @@ pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
     let f = file(k, fd)?;
     if whence > SEEK_HOLE {
         return Err(Errno::EINVAL);
+    }
+    if let FileKind::HostFile {
+        handle,
+        positional: true,
+        ..
+    } = f.kind
+    {
+        let pos = *f.pos.lock();
+        let at = match whence {
+            SEEK_SET => Some(0i64),
+            SEEK_CUR => Some(pos as i64),
+            SEEK_END => Some(fstat_of(k, fd)?.0.size as i64),
+            _ => None,
+        };
+        let new = match at {
+            Some(base) => {
+                let n = base.checked_add(offset).ok_or(Errno::EOVERFLOW)?;
+                if n < 0 {
+                    return Err(Errno::EINVAL);
+                }
+                n as u64
+            }
+            // SEEK_DATA / SEEK_HOLE: the host knows where the holes are.
+            None => hypercall::seek(handle, offset, whence)?,
+        };
+        *f.pos.lock() = new;
+        return Ok(new);
     }
     if let Some(h) = f.host_handle() {
         return hypercall::seek(h, offset, whence);
@@ -915,7 +990,7 @@ pub fn getdents64(k: &mut Kernel, fd: i32, dirp: u64, count: u64) -> SysResult {
     access_ok(dirp, count)?;
     let cap = count.min(1 << 20) as usize;
     match &f.kind {
-        FileKind::HostFile { handle, stat } => {
+        FileKind::HostFile { handle, stat, .. } => {
             if stat.lock().is_some_and(|s| s.mode & 0o170000 != 0o040000) {
                 return Err(Errno::ENOTDIR);
             }
@@ -1053,7 +1128,7 @@ pub fn close_range(k: &mut Kernel, first: u32, last: u32, flags: u32) -> SysResu
         return Ok(0);
     }
     for f in k.proc.fds.remove_range(first, last) {
-        release(f);
+        release(k, f);
     }
     Ok(0)
 }
@@ -1064,17 +1139,48 @@ fn copy_between(
     k: &mut Kernel,
     input: &OpenFile,
     output: &OpenFile,
-    mut in_off: Option<u64>,
-    mut out_off: Option<u64>,
+    in_off: Option<u64>,
+    out_off: Option<u64>,
     len: u64,
 ) -> Result<(u64, Option<u64>, Option<u64>), Errno> {
     check_access(input, Dir::Read)?;
     check_access(output, Dir::Write)?;
-    if *output.flags.lock() & oflags::O_APPEND != 0 && out_off.is_none() {
-        // As Linux: copy_file_range refuses O_APPEND outputs; sendfile writes at the end.
+    // Files whose position the guest keeps move by explicit offsets, then the position.
+    let guest_pos = |f: &OpenFile, off: Option<u64>| match (&f.kind, off) {
+        (
+            FileKind::HostFile {
+                positional: true, ..
+            },
+            None,
+        ) => Some(*f.pos.lock()),
+        _ => None,
+    };
+    let in_pos = guest_pos(input, in_off);
+    let out_pos = guest_pos(output, out_off);
+    let r = copy_inner(k, input, output, in_off.or(in_pos), out_off.or(out_pos), len)?;
+    if in_pos.is_some() {
+        *input.pos.lock() = r.1.expect("explicit offset");
     }
+    if out_pos.is_some() {
+        *output.pos.lock() = r.2.expect("explicit offset");
+    }
+    Ok((
+        r.0,
+        if in_pos.is_some() { None } else { r.1 },
+        if out_pos.is_some() { None } else { r.2 },
+    ))
+}
+
+fn copy_inner(
+    k: &mut Kernel,
+    input: &OpenFile,
+    output: &OpenFile,
+    mut in_off: Option<u64>,
+    mut out_off: Option<u64>,
+    len: u64,
+) -> Result<(u64, Option<u64>, Option<u64>), Errno> {
     let len = len.min(MAX_RW_COUNT);
-    if let (FileKind::HostFile { handle: hi, .. }, FileKind::HostFile { handle: ho, stat }) =
+    if let (FileKind::HostFile { handle: hi, .. }, FileKind::HostFile { handle: ho, stat, .. }) =
         (&input.kind, &output.kind)
     {
         *stat.lock() = None;

@@ -111,6 +111,29 @@ impl FileData {
         off: u64,
         len: u64,
         frames: &mut FrameAllocator,
+        fill: impl FnMut(u64, u64, u64) -> Result<(), Errno>,
+    ) -> Result<u64, Errno> {
+        self.extend(off, len, frames, true, fill)
+    }
+
+    /// Like [`Self::write_with`], but every new page is zeroed first, for callers whose
+    /// `fill` may not write every byte (fallocate, copy-up from a file that may shrink).
+    pub fn allocate_with(
+        &mut self,
+        off: u64,
+        len: u64,
+        frames: &mut FrameAllocator,
+        fill: impl FnMut(u64, u64, u64) -> Result<(), Errno>,
+    ) -> Result<u64, Errno> {
+        self.extend(off, len, frames, false, fill)
+    }
+
+    fn extend(
+        &mut self,
+        off: u64,
+        len: u64,
+        frames: &mut FrameAllocator,
+        fills_whole: bool,
         mut fill: impl FnMut(u64, u64, u64) -> Result<(), Errno>,
     ) -> Result<u64, Errno> {
         let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
@@ -121,7 +144,9 @@ impl FileData {
         while done < len {
             let at = off + done;
             let n = (PAGE - at % PAGE).min(len - done);
-            let pa = match self.page(at / PAGE, frames) {
+            // A page the write covers whole needs no zeroing first.
+            let whole = fills_whole && at % PAGE == 0 && n == PAGE;
+            let pa = match self.page(at / PAGE, frames, !whole) {
                 Ok(pa) => pa,
                 Err(e) if done == 0 => return Err(e),
                 Err(_) => break,
@@ -138,12 +163,17 @@ impl FileData {
         Ok(done)
     }
 
-    fn page(&mut self, index: u64, frames: &mut FrameAllocator) -> Result<u64, Errno> {
+    fn page(&mut self, index: u64, frames: &mut FrameAllocator, zero: bool) -> Result<u64, Errno> {
         if let Some(&pa) = self.pages.get(&index) {
             return Ok(pa);
         }
         self.budget.charge(PAGE)?;
-        match frames.alloc_zeroed() {
+        let frame = if zero {
+            frames.alloc_zeroed()
+        } else {
+            frames.alloc()
+        };
+        match frame {
             Some(pa) => {
                 self.pages.insert(index, pa);
                 Ok(pa)

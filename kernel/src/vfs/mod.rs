@@ -5,6 +5,7 @@
 //!
 //! A location is named by its *canonical* absolute path (no `.`, `..` or symlinks), so
 //! `..` is a lexical step and the mount holding a path is its longest mounted prefix.
+pub mod cache;
 pub mod devfs;
 pub mod hostfs;
 pub mod memfs;

@@ -109,7 +109,7 @@ fn copy_data(
     }
     let (handle, _) = hypercall::fs_open(lower, rel, 0, 0)?;
     let mut segs: Vec<Segment> = Vec::new();
-    let r = data.write_with(0, size, frames, |pa, n, _| {
+    let r = data.allocate_with(0, size, frames, |pa, n, _| {
         segs.push(Segment { gpa: pa, len: n });
         Ok(())
     });
