@@ -65,7 +65,8 @@ static void stats(void) {
     stat("f", &st);
     EXPECT_EQ(st.st_nlink, 2, "nlink after link");
     stat("d", &st);
-    EXPECT_EQ(st.st_nlink, 3, "dir nlink with one subdir");
+    CHECK(st.st_nlink == 3 || st.st_nlink == 1,
+          "dir nlink is 2 + subdirs (or 1 where the fs does not count them)");
     EXPECT_OK(unlink("f2"), "unlink f2");
     stat("f", &st);
     EXPECT_EQ(st.st_nlink, 1, "nlink after unlink");

@@ -224,13 +224,13 @@ static inline const char *fs_type_name(mode_t m) {
     }
 }
 
-/* One line describing a stat result: type, permission bits, link count, and the size
- * for files and symlinks (a directory's size depends on the file system). */
+/* One line describing a stat result: type and permission bits, and the link count and
+ * size of files and symlinks (a directory's size and link count depend on the file
+ * system: btrfs, for one, keeps a directory's nlink at 1). */
 static inline const char *fs_describe(const struct stat *st) {
     static char out[128];
     if (S_ISDIR(st->st_mode))
-        snprintf(out, sizeof out, "dir mode=%04o nlink=%lu", (unsigned)(st->st_mode & 07777),
-                 (unsigned long)st->st_nlink);
+        snprintf(out, sizeof out, "dir mode=%04o", (unsigned)(st->st_mode & 07777));
     else
         snprintf(out, sizeof out, "%s mode=%04o nlink=%lu size=%lld", fs_type_name(st->st_mode),
                  (unsigned)(st->st_mode & 07777), (unsigned long)st->st_nlink,
