@@ -454,7 +454,7 @@ pub struct FileServer {
     chmod2: bool,
 }
 
-/// Reads `len` bytes at `offset` into the data area of the block.
+/// Copies `len` bytes at `offset` in the block's data area out of guest memory.
 fn read_data(
     mem: &GuestMemory,
     op: Op,
@@ -462,20 +462,17 @@ fn read_data(
     offset: u64,
     len: u64,
 ) -> Result<Vec<u8>, ProtocolError> {
-    let bad = ProtocolError::Malformed {
-        op,
-        why: "arguments exceed the data area",
-    };
-    let end = offset.checked_add(len).ok_or(bad)?;
-    if end > abi::DATA_SIZE as u64 {
-        return Err(ProtocolError::Malformed {
+    match offset.checked_add(len) {
+        Some(end) if end <= abi::DATA_SIZE as u64 => {
+            let mut b = vec![0u8; len as usize];
+            mem.read(data_gpa + offset, &mut b)?;
+            Ok(b)
+        }
+        _ => Err(ProtocolError::Malformed {
             op,
             why: "arguments exceed the data area",
-        });
+        }),
     }
-    let mut b = vec![0u8; len as usize];
-    mem.read(data_gpa + offset, &mut b)?;
-    Ok(b)
 }
 
 fn result(r: Result<i64, Errno>) -> i64 {
