@@ -41,7 +41,7 @@
 //! |---:|------|------|--------|
 //! | 32 | `FsWalk` | `[mount, path_len]` | 0: found, its [`HostStat`] in `data`; 1: component `args[0]` (from 0) is a symlink, its [`HostStat`] then its target (`args[1]` bytes) in `data`; `-errno`: component `args[0]` failed |
 //! | 33 | `FsOpen` | `[mount, path_len, flags, mode]` | a handle, its [`HostStat`] in `data`; `flags` are Linux `O_*` (only those in [`OPEN_FLAGS_ALLOWED`]) |
-//! | 34 | `FsReadDir` | `[handle, nsegs]`, segments in `data` | bytes of `linux_dirent64` records written to the segments, 0 at the end; `d_off` is a cookie for `Seek` |
+//! | 34 | `FsReadDir` | `[handle, nsegs, stat_gpa, stat_max]`, segments in `data` | bytes of `linux_dirent64` records written to the segments, 0 at the end; `d_off` is a cookie for `Seek`. With `stat_max` > 0, at most `stat_max` entries are returned and the [`HostStat`] of each (`fstatat` without following symlinks; all zero if that failed) is written, in order, at guest-physical `stat_gpa` ([`HOST_STAT_SIZE`] bytes each); `args[0]` = the number of stats written |
 //! | 35 | `FsMkdir` | `[mount, path_len, mode]` | 0 |
 //! | 36 | `FsUnlink` | `[mount, path_len, flags]` | 0; `flags` = `AT_REMOVEDIR` removes a directory |
 //! | 37 | `FsRename` | `[mount, old_len, new_len, flags]`, old then new path in `data` | 0; `flags`: `RENAME_NOREPLACE`, `RENAME_EXCHANGE` |
@@ -156,6 +156,11 @@ pub const HANDLE_STDERR: u64 = 2;
 /// `Read`/`Write` flag: do not block; `-EAGAIN` when the handle is not ready (the guest's
 /// O_NONBLOCK, which the host cannot set on a descriptor it shares with its caller).
 pub const IO_NONBLOCK: u64 = 1;
+
+/// `Write` flag: append (`pwritev2` with `RWF_APPEND`), whatever the offset; `args[1]`
+/// returns the handle's position afterwards (the end of the file). The guest's O_APPEND,
+/// which F_SETFL may turn on and off, so host files are never opened with O_APPEND.
+pub const IO_APPEND: u64 = 2;
 
 /// `offset` value meaning "at the handle's current position".
 pub const OFFSET_CURRENT: u64 = u64::MAX;
