@@ -118,6 +118,26 @@ pub fn write(handle: u64, segs: &[Segment], offset: u64, flags: u64) -> Result<u
     )
 }
 
+/// An appending write (`IO_APPEND`): bytes written and the handle's position after.
+pub fn write_append(handle: u64, segs: &[Segment], flags: u64) -> Result<(u64, u64), Errno> {
+    let (data, n) = encode_segments(segs);
+    let (ret, a) = call(
+        Op::Write,
+        [
+            handle,
+            segs.len() as u64,
+            OFFSET_CURRENT_RAW,
+            flags | abi::IO_APPEND,
+            0,
+            0,
+        ],
+        &data[..n],
+    );
+    Ok((result(ret)?, a[1]))
+}
+
+const OFFSET_CURRENT_RAW: u64 = abi::OFFSET_CURRENT;
+
 /// `fstat` of a host handle.
 pub fn stat(handle: u64) -> Result<HostStat, Errno> {
     result(call(Op::Stat, [handle, 0, 0, 0, 0, 0], &[]).0)?;

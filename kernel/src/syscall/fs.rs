@@ -345,8 +345,9 @@ fn mem_parent(k: &mut Kernel, parent: &Loc) -> Result<Option<Arc<MemNode>>, Errn
 // ---------------------------------------------------------------------------------------
 
 /// Flags passed on to the host for an open.
+/// O_APPEND stays in the guest (F_SETFL may change it; writes then say IO_APPEND).
 fn host_flags(flags: u32) -> u32 {
-    flags & abi::OPEN_FLAGS_ALLOWED as u32 & !(O_CREAT | O_EXCL | O_NOFOLLOW)
+    flags & abi::OPEN_FLAGS_ALLOWED as u32 & !(O_NOFOLLOW | O_APPEND)
 }
 
 pub fn open(k: &mut Kernel, path_va: u64, flags: u32, mode: u32) -> SysResult {
@@ -536,7 +537,13 @@ fn mem_open(k: &mut Kernel, loc: &Loc, n: Arc<MemNode>, trunc: bool) -> Result<F
 
 /// Opens a host file: a kept idle handle when one fits, else `FsOpen` (whose attributes
 /// go into the cache). Creating or truncating changes the mount.
-fn open_host(k: &mut Kernel, id: u32, rel: &[u8], flags: u32, perm: u32) -> Result<FileKind, Errno> {
+fn open_host(
+    k: &mut Kernel,
+    id: u32,
+    rel: &[u8],
+    flags: u32,
+    perm: u32,
+) -> Result<FileKind, Errno> {
     let plain = flags & !(O_LARGEFILE | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) == O_RDONLY;
     let now = k.clock.monotonic();
     let reused = if plain {
@@ -561,7 +568,7 @@ fn open_host(k: &mut Kernel, id: u32, rel: &[u8], flags: u32, perm: u32) -> Resu
         mount: id,
         stat: spin::Mutex::new(Some(st)),
         reuse: plain && regular,
-        positional: regular && flags & O_APPEND == 0,
+        positional: regular,
     })
 }
 

@@ -273,9 +273,17 @@ fn io_phys(
             let append = dir == Dir::Write && *file.flags.lock() & oflags::O_APPEND != 0;
             // Positional files keep their offset here, so one host handle can serve any
             // number of descriptions; O_APPEND (set later by F_SETFL) writes at the end.
+            if append && !is_stdio {
+                // The host appends; the position becomes the new end (as Linux's
+                // O_APPEND, which also ignores pwrite's offset).
+                let (n, end) = hypercall::write_append(*handle, segs, flags)?;
+                if positional {
+                    *file.pos.lock() = end;
+                }
+                return Ok(n);
+            }
             let at = match offset {
                 Some(o) => o,
-                None if positional && append => hypercall::stat(*handle)?.size,
                 None if positional => *file.pos.lock(),
                 None => OFFSET_CURRENT,
             };
@@ -1157,7 +1165,14 @@ fn copy_between(
     };
     let in_pos = guest_pos(input, in_off);
     let out_pos = guest_pos(output, out_off);
-    let r = copy_inner(k, input, output, in_off.or(in_pos), out_off.or(out_pos), len)?;
+    let r = copy_inner(
+        k,
+        input,
+        output,
+        in_off.or(in_pos),
+        out_off.or(out_pos),
+        len,
+    )?;
     if in_pos.is_some() {
         *input.pos.lock() = r.1.expect("explicit offset");
     }
@@ -1180,8 +1195,12 @@ fn copy_inner(
     len: u64,
 ) -> Result<(u64, Option<u64>, Option<u64>), Errno> {
     let len = len.min(MAX_RW_COUNT);
-    if let (FileKind::HostFile { handle: hi, .. }, FileKind::HostFile { handle: ho, stat, .. }) =
-        (&input.kind, &output.kind)
+    if let (
+        FileKind::HostFile { handle: hi, .. },
+        FileKind::HostFile {
+            handle: ho, stat, ..
+        },
+    ) = (&input.kind, &output.kind)
     {
         *stat.lock() = None;
         match hypercall::fs_copy_range(

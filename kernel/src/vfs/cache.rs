@@ -127,7 +127,10 @@ mod tests {
         };
         c.put_attrs(1, b"a/b", st, 100);
         c.put_attrs(2, b"a/b", st, 100);
-        assert_eq!(c.attrs(1, b"a/b", 100 + TTL_NS - 1).map(|s| s.size), Some(7));
+        assert_eq!(
+            c.attrs(1, b"a/b", 100 + TTL_NS - 1).map(|s| s.size),
+            Some(7)
+        );
         assert_eq!(c.attrs(1, b"a/b", 100 + TTL_NS), None);
         c.changed(1);
         assert_eq!(c.attrs(1, b"a/b", 101), None);
