@@ -425,6 +425,7 @@ mod guest {
             xsave_size: features.xsave_size,
             next_ino: 0x1000,
             armed_tsc: 0,
+            image: (info.program_gpa, info.program_len),
         };
         let strace = info.flags & hull_arch::abi::BOOT_FLAG_STRACE != 0;
         let entry = TrapFrame {
@@ -459,10 +460,11 @@ mod guest {
             vfs,
             cwd,
             umask: 0o022,
-            locks: Vec::new(),
+            locks: Default::default(),
             owners: Default::default(),
             next_ino,
             host_cache: Default::default(),
+            host_gen: 0,
         };
         let mut guard = KERNEL.lock();
         let k = guard.insert(alloc::boxed::Box::new(Kernel {

@@ -23,7 +23,7 @@ pub enum FileKind {
         handle: u64,
         /// The host mount id (for the attribute and handle caches).
         mount: u32,
-        stat: Mutex<Option<HostStat>>,
+        stat: StatCache,
         /// A plain read-only open of a regular file: its handle may be kept after close.
         reuse: bool,
         /// The position is kept in the guest (`OpenFile::pos`) and I/O is positional, so
@@ -42,6 +42,45 @@ pub enum FileKind {
     Listing(Mutex<Option<Vec<DirEntry>>>),
     /// `O_PATH`: a location only.
     Path,
+}
+
+/// The attributes a host open returned, valid while the sandbox has changed nothing on
+/// the host since (`FsState::host_gen`).
+#[derive(Debug, Default)]
+pub struct StatCache(Mutex<Option<(HostStat, u64)>>);
+
+impl StatCache {
+    pub fn new(st: HostStat, generation: u64) -> Self {
+        StatCache(Mutex::new(Some((st, generation))))
+    }
+
+    /// The attributes if still current at `generation`.
+    pub fn get(&self, generation: u64) -> Option<HostStat> {
+        self.0
+            .lock()
+            .filter(|(_, g)| *g == generation)
+            .map(|(s, _)| s)
+    }
+
+    /// The last attributes known, current or not (for the file type, which never changes).
+    pub fn any(&self) -> Option<HostStat> {
+        self.0.lock().map(|(s, _)| s)
+    }
+
+    /// The attributes with their generation.
+    pub fn with_generation(&self) -> Option<(HostStat, u64)> {
+        *self.0.lock()
+    }
+
+    pub fn set(&self, st: HostStat, generation: u64) {
+        *self.0.lock() = Some((st, generation));
+    }
+
+    pub fn clear(&self) {
+        if let Some((_, g)) = self.0.lock().as_mut() {
+            *g = u64::MAX;
+        }
+    }
 }
 
 /// An open file description.

@@ -122,6 +122,8 @@ pub struct Machine {
     pub next_ino: u64,
     /// The TSC deadline the APIC timer is armed with (0 = off).
     pub armed_tsc: u64,
+    /// The program file as the loader copied it: guest-physical start and length.
+    pub image: (u64, u64),
 }
 
 /// All kernel state, behind one lock.

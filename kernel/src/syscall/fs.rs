@@ -14,6 +14,7 @@ use crate::fd::{FileKind, OpenFile, oflags::*};
 use crate::hypercall::{self, HostWalk, SetattrTarget};
 use crate::process::Kernel;
 use crate::vfs::hostfs::Hypercalls;
+use crate::vfs::locks::{Family, Lock, LockTable, Owner};
 use crate::vfs::memfs::{Creator, DirEntries, FileData, MemBody, MemNode, mode::*};
 use crate::vfs::procfs::{ProcNode, ProcView};
 use crate::vfs::walk::{self, Ctx, Resolution};
@@ -31,19 +32,6 @@ const RENAME_EXCHANGE: u32 = 2;
 const UTIME_NOW: i64 = (1 << 30) - 1;
 const UTIME_OMIT: i64 = (1 << 30) - 2;
 
-/// A POSIX record lock (`F_SETLK`), kept so that processes of the sandbox see each
-/// other's locks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordLock {
-    pub dev: u64,
-    pub ino: u64,
-    pub pid: u32,
-    pub write: bool,
-    pub start: u64,
-    /// Exclusive end; `u64::MAX` = to the end of the file.
-    pub end: u64,
-}
-
 /// The file-system state of the sandbox: mount table, working directory, umask, locks
 /// and ownership recorded for host files (chown never changes the host).
 #[derive(Debug)]
@@ -51,10 +39,13 @@ pub struct FsState {
     pub vfs: Vfs,
     pub cwd: Loc,
     pub umask: u32,
-    pub locks: Vec<RecordLock>,
+    pub locks: LockTable,
     pub owners: BTreeMap<(u64, u64), (u32, u32)>,
     /// Inode numbers for in-memory nodes.
     pub next_ino: u64,
+    /// Bumped on every change the sandbox makes on the host; cached attributes of open
+    /// host files are valid only at the generation they were taken.
+    pub host_gen: u64,
     /// Attributes and idle handles of host mounts.
     pub host_cache: spin::Mutex<crate::vfs::cache::HostCache>,
 }
@@ -243,6 +234,23 @@ pub fn attr(k: &Kernel, loc: &Loc) -> Result<(HostStat, u32, u32), Errno> {
             lower: Some(st), ..
         } => *st,
         Node::Overlay { rel, .. } => host(rel)?,
+        Node::Proc(ProcNode::FdTarget(_, fd)) => {
+            return super::io::fstat_of(k, *fd as i32);
+        }
+        Node::Proc(ProcNode::ExeFile(_)) => {
+            let (_, len) = k.machine.image;
+            let st = HostStat {
+                mode: S_IFREG | 0o755,
+                nlink: 1,
+                size: len,
+                blksize: 4096,
+                blocks: len.div_ceil(512),
+                ino: ProcNode::ExeFile(0).ino(),
+                dev: k.fs.vfs.mounts[loc.mount].dev,
+                ..Default::default()
+            };
+            return Ok((st, k.machine.uid, k.machine.gid));
+        }
         Node::Proc(p) => {
             let boot = k.now()[0] - (k.clock.monotonic() / 1_000_000_000) as i64;
             let st = HostStat {
@@ -306,6 +314,19 @@ fn readonly(k: &Kernel, loc: &Loc) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Whether a directory location has been removed (so nothing may be created in it).
+fn removed(k: &Kernel, loc: &Loc) -> bool {
+    match &loc.node {
+        Node::Mem(n) | Node::Overlay { upper: Some(n), .. } => n.meta.lock().nlink == 0,
+        // Asked afresh: the location's own attributes are from when it was reached.
+        Node::Host { rel, .. } => match hypercall::fs_walk(host_id(&k.fs.vfs, loc.mount), rel) {
+            HostWalk::Found(st) => st.nlink == 0,
+            _ => true,
+        },
+        _ => false,
+    }
+}
+
 /// The upper-layer node of an overlay location, copying it up first.
 fn upper(k: &mut Kernel, loc: &Loc) -> Result<Arc<MemNode>, Errno> {
     let lower = host_id(&k.fs.vfs, loc.mount);
@@ -332,10 +353,13 @@ fn mem_node(k: &mut Kernel, loc: &Loc) -> Result<Option<Arc<MemNode>>, Errno> {
 /// The directory an in-memory parent location stands for (copied up in the overlay).
 fn mem_parent(k: &mut Kernel, parent: &Loc) -> Result<Option<Arc<MemNode>>, Errno> {
     let n = mem_node(k, parent)?;
-    if let Some(n) = &n
-        && !n.is_dir()
-    {
-        return Err(Errno::ENOTDIR);
+    if let Some(n) = &n {
+        if !n.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if n.meta.lock().nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
     }
     Ok(n)
 }
@@ -383,7 +407,7 @@ pub fn open_path(
     perm: u32,
 ) -> Result<Arc<OpenFile>, Errno> {
     if flags & O_TMPFILE == O_TMPFILE {
-        return Err(Errno::ENOTSUP);
+        return open_tmpfile(k, dirfd, p, flags, perm);
     }
     let path_only = flags & O_PATH != 0;
     let acc = if path_only {
@@ -415,18 +439,16 @@ pub fn open_path(
             return create_file(k, parent, &name, flags, perm);
         }
     };
-    if let Node::Proc(ProcNode::Fd(_, fd)) = loc.node
-        && !path_only
-    {
-        // A magic link: the same open file (stdio, pipes).
-        let f = k.proc.fds.get(fd as i32)?.clone();
-        if f.loc.is_none() {
-            return Ok(f);
-        }
+    if let Node::Proc(ProcNode::FdTarget(_, fd)) = loc.node {
+        // A magic link to a file without a path (stdio, pipes): the same open file.
+        return Ok(k.proc.fds.get(fd as i32)?.clone());
     }
     let (st, _, _) = attr(k, &loc)?;
     let kind = st.mode & S_IFMT;
     if kind == S_IFLNK {
+        if flags & O_DIRECTORY != 0 && !path_only {
+            return Err(Errno::ENOTDIR);
+        }
         if path_only {
             return Ok(OpenFile::at(
                 FileKind::Path,
@@ -447,7 +469,7 @@ pub fn open_path(
         ));
     }
     let write = acc != O_RDONLY;
-    if kind == S_IFDIR && (write || creat) {
+    if kind == S_IFDIR && (write || creat || flags & O_TRUNC != 0) {
         return Err(Errno::EISDIR);
     }
     let trunc = flags & O_TRUNC != 0 && write && kind == S_IFREG;
@@ -510,6 +532,54 @@ pub fn open_path(
     Ok(OpenFile::at(kind, status, Some(loc)))
 }
 
+/// O_TMPFILE: an unnamed file in directory `p`, in memory; host directories do not
+/// offer it (EOPNOTSUPP), after Linux's own checks.
+fn open_tmpfile(
+    k: &mut Kernel,
+    dirfd: i32,
+    p: &[u8],
+    flags: u32,
+    perm: u32,
+) -> Result<Arc<OpenFile>, Errno> {
+    if flags & O_ACCMODE == O_RDONLY || flags & O_ACCMODE == O_ACCMODE {
+        return Err(Errno::EINVAL);
+    }
+    let loc = existing(k, dirfd, p, true)?;
+    let (st, _, _) = attr(k, &loc)?;
+    if !is_kind(&st, S_IFDIR) {
+        return Err(Errno::ENOTDIR);
+    }
+    readonly(k, &loc)?;
+    check_mem(k, &loc, 3)?;
+    match &loc.node {
+        Node::Mem(_) | Node::Overlay { .. } => {}
+        _ => return Err(Errno::EOPNOTSUPP),
+    }
+    let perm = perm & 0o7777 & !k.fs.umask;
+    let node = MemNode::new(
+        k.fs_ino(),
+        perm,
+        MemBody::File(spin::Mutex::new(FileData::new(k.fs.vfs.budget.clone()))),
+        k.creator(),
+    );
+    node.meta.lock().nlink = 0;
+    let ino = node.ino;
+    let file_loc = Loc {
+        mount: loc.mount,
+        path: alloc::format!(
+            "{}/#{ino} (deleted)",
+            alloc::string::String::from_utf8_lossy(&loc.path)
+        )
+        .into_bytes(),
+        node: Node::Mem(node.clone()),
+    };
+    Ok(OpenFile::at(
+        FileKind::Mem(node),
+        kept(flags & !O_TMPFILE),
+        Some(file_loc),
+    ))
+}
+
 /// The open-file kind for an in-memory node.
 fn mem_open(k: &mut Kernel, loc: &Loc, n: Arc<MemNode>, trunc: bool) -> Result<FileKind, Errno> {
     Ok(match &n.body {
@@ -551,22 +621,22 @@ fn open_host(
     } else {
         None
     };
-    let (handle, st) = match reused {
+    let (handle, st, generation) = match reused {
         Some(hs) => hs,
         None => {
-            let hs = hypercall::fs_open(id, rel, host_flags(flags), perm)?;
+            let (h, st) = hypercall::fs_open(id, rel, host_flags(flags), perm)?;
             if flags & (O_CREAT | O_TRUNC) != 0 {
                 host_changed(k, id);
             }
-            k.fs.host_cache.lock().put_attrs(id, rel, hs.1, now);
-            hs
+            k.fs.host_cache.lock().put_attrs(id, rel, st, now);
+            (h, st, k.fs.host_gen)
         }
     };
     let regular = st.mode & S_IFMT == S_IFREG;
     Ok(FileKind::HostFile {
         handle,
         mount: id,
-        stat: spin::Mutex::new(Some(st)),
+        stat: crate::fd::StatCache::new(st, generation),
         reuse: plain && regular,
         positional: regular,
     })
@@ -574,6 +644,7 @@ fn open_host(
 
 /// The sandbox changed host mount `id`: drop what the caches hold for it.
 pub fn host_changed(k: &mut Kernel, id: u32) {
+    k.fs.host_gen += 1;
     let idle = k.fs.host_cache.lock().changed(id);
     for h in idle {
         let _ = hypercall::close(h);
@@ -778,7 +849,17 @@ pub fn unlinkat(k: &mut Kernel, dirfd: i32, path_va: u64, flags: u32) -> SysResu
     if let Node::Host { rel, .. } = &loc.node {
         let id = host_id(&k.fs.vfs, loc.mount);
         host_changed(k, id);
-        return hypercall::fs_unlink(id, rel, flags).map(|_| 0);
+        hypercall::fs_unlink(id, rel, flags)?;
+        if rmdir && k.fs.cwd.path == loc.path {
+            // The working directory is gone; `stat(".")` reports it with no links.
+            let (mut st, _, _) = attr(k, &k.fs.cwd)?;
+            st.nlink = 0;
+            k.fs.cwd.node = Node::Host {
+                rel: rel.clone(),
+                stat: Some(st),
+            };
+        }
+        return Ok(0);
     }
     if rmdir && !dir_is_empty(k, &loc)? {
         return Err(Errno::ENOTEMPTY);
@@ -898,7 +979,15 @@ pub fn renameat2(
         return Err(Errno::EINVAL);
     }
     if let Some(t) = &target {
-        if t.path == old.path {
+        let same_node = match (&old.node, &t.node) {
+            (Node::Mem(a), Node::Mem(b)) => Arc::ptr_eq(a, b),
+            (Node::Overlay { upper: Some(a), .. }, Node::Overlay { upper: Some(b), .. }) => {
+                Arc::ptr_eq(a, b)
+            }
+            _ => false,
+        };
+        // Two names of one file (or one name twice): Linux does nothing.
+        if t.path == old.path || same_node {
             return Ok(0);
         }
         if flags & RENAME_NOREPLACE != 0 {
@@ -1072,7 +1161,7 @@ pub fn link_target(k: &Kernel, loc: &Loc) -> Result<Vec<u8>, Errno> {
 
 pub fn readlinkat(k: &mut Kernel, dirfd: i32, path_va: u64, buf: u64, size: u64) -> SysResult {
     let p = path_arg(k, path_va)?;
-    if (size as i64) <= 0 {
+    if (size as i32) <= 0 {
         return Err(Errno::EINVAL);
     }
     let loc = if p.is_empty() {
@@ -1243,7 +1332,7 @@ fn forget_stat(k: &Kernel, fd: i32) {
     if let Ok(f) = k.proc.fds.get(fd)
         && let FileKind::HostFile { stat, .. } = &f.kind
     {
-        *stat.lock() = None;
+        stat.clear();
     }
 }
 
@@ -1387,7 +1476,7 @@ pub fn ftruncate(k: &mut Kernel, fd: i32, len: i64) -> SysResult {
             mount,
             ..
         } => {
-            *stat.lock() = None;
+            stat.clear();
             host_changed(k, *mount);
             hypercall::fs_setattr(
                 SetattrTarget::Handle(*handle),
@@ -1431,7 +1520,7 @@ pub fn fallocate(k: &mut Kernel, fd: i32, fmode: u32, offset: i64, len: i64) -> 
             mount,
             ..
         } => {
-            *stat.lock() = None;
+            stat.clear();
             host_changed(k, *mount);
             hypercall::fs_allocate(*handle, fmode, offset as u64, len as u64).map(|_| 0)
         }
@@ -1500,11 +1589,16 @@ fn enter(k: &mut Kernel, loc: Loc) -> SysResult {
 }
 
 pub fn fchdir(k: &mut Kernel, fd: i32) -> SysResult {
+    k.proc.fds.get(fd)?;
     let loc = fd_loc(k, fd).map_err(|_| Errno::ENOTDIR)?;
     enter(k, loc)
 }
 
 pub fn getcwd(k: &mut Kernel, buf: u64, size: u64) -> SysResult {
+    let cwd = k.fs.cwd.clone();
+    if removed(k, &cwd) {
+        return Err(Errno::ENOENT);
+    }
     let mut p = k.fs.cwd.path.clone();
     p.push(0);
     if (size as usize) < p.len() {
@@ -1599,11 +1693,12 @@ pub fn fstatfs(k: &mut Kernel, fd: i32, buf: u64) -> SysResult {
     Ok(0)
 }
 
-/// F_GETLK / F_SETLK / F_SETLKW (and the OFD forms, which within one process behave the
-/// same): `struct flock` at `arg`.
+/// F_GETLK / F_SETLK / F_SETLKW and the OFD forms: `struct flock` at `arg`.
 pub fn record_lock(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
     const F_GETLK: u32 = 5;
+    const F_SETLKW: u32 = 7;
     const F_OFD_GETLK: u32 = 36;
+    const F_OFD_SETLKW: u32 = 38;
     const F_RDLCK: u16 = 0;
     const F_WRLCK: u16 = 1;
     const F_UNLCK: u16 = 2;
@@ -1614,11 +1709,15 @@ pub fn record_lock(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
     let whence = u16::from_le_bytes([raw[2], raw[3]]);
     let start = i64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
     let len = i64::from_le_bytes(raw[16..24].try_into().expect("8 bytes"));
-    if ltype > F_UNLCK || whence > 2 {
+    let l_pid = i32::from_le_bytes(raw[24..28].try_into().expect("4 bytes"));
+    let ofd = cmd >= F_OFD_GETLK;
+    if ltype > F_UNLCK || whence > 2 || (ofd && l_pid != 0) {
         return Err(Errno::EINVAL);
     }
-    let loc = f.loc.clone().ok_or(Errno::EINVAL)?;
-    let (st, _, _) = attr(k, &loc)?;
+    if matches!(f.kind, FileKind::Path) {
+        return Err(Errno::EBADF);
+    }
+    let (st, _, _) = super::io::fstat_of(k, fd)?;
     let base = match whence {
         0 => 0,
         1 => super::io::position(k, &f)? as i64,
@@ -1633,22 +1732,26 @@ pub fn record_lock(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
     if lo < 0 {
         return Err(Errno::EINVAL);
     }
-    let (lo, hi) = (lo as u64, if hi == i64::MAX { u64::MAX } else { hi as u64 });
-    let pid = k.proc.pid;
+    let owner = if ofd {
+        Owner::File(Arc::as_ptr(&f) as usize)
+    } else {
+        Owner::Process(k.proc.pid)
+    };
+    let want = Lock {
+        dev: st.dev,
+        ino: st.ino,
+        family: Family::Record,
+        owner,
+        write: ltype == F_WRLCK,
+        start: lo as u64,
+        end: if hi == i64::MAX { u64::MAX } else { hi as u64 },
+    };
     if cmd == F_GETLK || cmd == F_OFD_GETLK {
         if ltype == F_UNLCK {
             return Err(Errno::EINVAL);
         }
-        let conflict = k.fs.locks.iter().find(|l| {
-            l.dev == st.dev
-                && l.ino == st.ino
-                && l.pid != pid
-                && l.start < hi
-                && lo < l.end
-                && (l.write || ltype == F_WRLCK)
-        });
         let mut out = raw;
-        match conflict {
+        match k.fs.locks.conflict(&want) {
             None => out[..2].copy_from_slice(&F_UNLCK.to_le_bytes()),
             Some(l) => {
                 let t = if l.write { F_WRLCK } else { F_RDLCK };
@@ -1661,7 +1764,11 @@ pub fn record_lock(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
                     (l.end - l.start) as i64
                 };
                 out[16..24].copy_from_slice(&l_len.to_le_bytes());
-                out[24..28].copy_from_slice(&l.pid.to_le_bytes());
+                let pid = match l.owner {
+                    Owner::Process(p) => p as i32,
+                    Owner::File(_) => -1,
+                };
+                out[24..28].copy_from_slice(&pid.to_le_bytes());
             }
         }
         k.copy_out(arg, &out)?;
@@ -1671,56 +1778,51 @@ pub fn record_lock(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
     if (ltype == F_RDLCK && acc == O_WRONLY) || (ltype == F_WRLCK && acc == O_RDONLY) {
         return Err(Errno::EBADF);
     }
-    if ltype != F_UNLCK
-        && k.fs.locks.iter().any(|l| {
-            l.dev == st.dev
-                && l.ino == st.ino
-                && l.pid != pid
-                && l.start < hi
-                && lo < l.end
-                && (l.write || ltype == F_WRLCK)
-        })
-    {
+    if ltype != F_UNLCK && k.fs.locks.conflict(&want).is_some() {
+        if cmd == F_SETLKW || cmd == F_OFD_SETLKW {
+            // Only this sandbox's other holders could release it, and they wait on us.
+            return Err(if ofd {
+                super::io::wait_for_signal(k)
+            } else {
+                Errno::EDEADLK
+            });
+        }
         return Err(Errno::EAGAIN);
     }
-    // Replace this process's locks over [lo, hi) (splitting at the edges), then add.
-    let mut kept = Vec::new();
-    for l in k.fs.locks.drain(..) {
-        if l.dev != st.dev || l.ino != st.ino || l.pid != pid || l.end <= lo || hi <= l.start {
-            kept.push(l);
-            continue;
-        }
-        if l.start < lo {
-            kept.push(RecordLock { end: lo, ..l });
-        }
-        if hi < l.end {
-            kept.push(RecordLock { start: hi, ..l });
-        }
-    }
-    if ltype != F_UNLCK {
-        kept.push(RecordLock {
-            dev: st.dev,
-            ino: st.ino,
-            pid,
-            write: ltype == F_WRLCK,
-            start: lo,
-            end: hi,
-        });
-    }
-    k.fs.locks = kept;
+    k.fs.locks.set(want, ltype == F_UNLCK);
     Ok(0)
 }
 
-/// `flock`: whole-file locks; with one process there is nobody to conflict with, so only
-/// the arguments are checked.
+/// `flock`: whole-file locks owned by the open file description.
 pub fn flock(k: &mut Kernel, fd: i32, op: u32) -> SysResult {
     const LOCK_SH: u32 = 1;
     const LOCK_EX: u32 = 2;
     const LOCK_NB: u32 = 4;
     const LOCK_UN: u32 = 8;
-    k.proc.fds.get(fd)?;
-    match op & !LOCK_NB {
-        LOCK_SH | LOCK_EX | LOCK_UN => Ok(0),
-        _ => Err(Errno::EINVAL),
+    let f = k.proc.fds.get(fd)?.clone();
+    if matches!(f.kind, FileKind::Path) {
+        return Err(Errno::EBADF);
     }
+    let kind = op & !LOCK_NB;
+    if !matches!(kind, LOCK_SH | LOCK_EX | LOCK_UN) {
+        return Err(Errno::EINVAL);
+    }
+    let (st, _, _) = super::io::fstat_of(k, fd)?;
+    let want = Lock {
+        dev: st.dev,
+        ino: st.ino,
+        family: Family::Flock,
+        owner: Owner::File(Arc::as_ptr(&f) as usize),
+        write: kind == LOCK_EX,
+        start: 0,
+        end: u64::MAX,
+    };
+    if kind != LOCK_UN && k.fs.locks.conflict(&want).is_some() {
+        if op & LOCK_NB != 0 {
+            return Err(Errno::EAGAIN);
+        }
+        return Err(super::io::wait_for_signal(k));
+    }
+    k.fs.locks.set(want, kind == LOCK_UN);
+    Ok(0)
 }

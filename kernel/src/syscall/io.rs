@@ -257,7 +257,8 @@ fn io_phys(
             {
                 positional = *p;
                 if dir == Dir::Write {
-                    *stat.lock() = None;
+                    stat.clear();
+                    k.fs.host_gen += 1;
                     if let Some(loc) = &file.loc {
                         let rel = k.fs.vfs.rel(loc).to_vec();
                         k.fs.host_cache.lock().forget(*mount, &rel);
@@ -462,6 +463,10 @@ fn pipe_phys(
 
 /// Sleeps until a signal interrupts (EINTR) or the sandbox's --timeout ends the run: the
 /// only task waits on itself.
+pub fn wait_for_signal(k: &mut Kernel) -> Errno {
+    block_forever(k)
+}
+
 fn block_forever(k: &mut Kernel) -> Errno {
     while !super::time::sleep_until(k, u64::MAX) {}
     Errno::EINTR
@@ -549,8 +554,28 @@ pub fn writev(k: &mut Kernel, fd: i32, iov: u64, count: u64) -> SysResult {
     transfer(k, &f, &v, None, Dir::Write)
 }
 
+/// Closing any descriptor of a file drops the process's POSIX locks on it (Linux).
+fn drop_posix_locks(k: &mut Kernel, f: &OpenFile) {
+    if k.fs.locks.is_empty() || f.loc.is_none() {
+        return;
+    }
+    let st = match &f.kind {
+        FileKind::HostFile { stat, .. } => stat.any(),
+        _ => f
+            .loc
+            .as_ref()
+            .and_then(|l| super::fs::attr(k, l).ok())
+            .map(|a| a.0),
+    };
+    if let Some(st) = st {
+        let owner = crate::vfs::locks::Owner::Process(k.proc.pid);
+        k.fs.locks.release(owner, Some((st.dev, st.ino)));
+    }
+}
+
 pub fn close(k: &mut Kernel, fd: i32) -> SysResult {
     let f = k.proc.fds.remove(fd)?;
+    drop_posix_locks(k, &f);
     release(k, f);
     Ok(0)
 }
@@ -558,9 +583,14 @@ pub fn close(k: &mut Kernel, fd: i32) -> SysResult {
 /// Drops a reference to an open file, closing the host handle with the last one (or
 /// keeping it idle for a reopen, for plain read-only opens of host files).
 pub fn release(k: &mut Kernel, f: Arc<OpenFile>) {
+    let id = Arc::as_ptr(&f) as usize;
     let Ok(f) = Arc::try_unwrap(f) else {
         return;
     };
+    if !k.fs.locks.is_empty() {
+        // OFD and flock locks go with their open file description.
+        k.fs.locks.release(crate::vfs::locks::Owner::File(id), None);
+    }
     if let FileKind::HostFile {
         handle,
         mount,
@@ -568,7 +598,7 @@ pub fn release(k: &mut Kernel, f: Arc<OpenFile>) {
         stat,
         ..
     } = &f.kind
-        && let Some(st) = *stat.lock()
+        && let Some(st) = stat.with_generation()
         && let Some(loc) = &f.loc
     {
         let rel = k.fs.vfs.rel(loc).to_vec();
@@ -657,7 +687,7 @@ pub fn ioctl(k: &mut Kernel, fd: i32, request: u64, arg: u64) -> SysResult {
             },
             FileKind::HostFile { handle, .. } => {
                 let st = hypercall::stat(*handle)?;
-                let pos = hypercall::seek(*handle, 0, 1)?;
+                let pos = position(k, &f)?;
                 if st.mode & 0o170000 != 0o100000 {
                     return Err(Errno::ENOTTY);
                 }
@@ -712,18 +742,18 @@ pub fn encode_stat(st: &HostStat, uid: u32, gid: u32) -> [u8; 144] {
 }
 
 /// Attributes of an open file: (stat, uid, gid).
-pub fn fstat_of(k: &mut Kernel, fd: i32) -> Result<(HostStat, u32, u32), Errno> {
+pub fn fstat_of(k: &Kernel, fd: i32) -> Result<(HostStat, u32, u32), Errno> {
     let f = file(k, fd)?;
     let (uid, gid) = (k.machine.uid, k.machine.gid);
     match &f.kind {
         FileKind::Host { handle } => Ok((hypercall::stat(*handle)?, uid, gid)),
         FileKind::HostFile { handle, stat, .. } => {
-            let cached = *stat.lock();
+            let cached = stat.get(k.fs.host_gen);
             let st = match cached {
                 Some(st) => st,
                 None => {
                     let st = hypercall::stat(*handle)?;
-                    *stat.lock() = Some(st);
+                    stat.set(st, k.fs.host_gen);
                     st
                 }
             };
@@ -999,7 +1029,7 @@ pub fn getdents64(k: &mut Kernel, fd: i32, dirp: u64, count: u64) -> SysResult {
     let cap = count.min(1 << 20) as usize;
     match &f.kind {
         FileKind::HostFile { handle, stat, .. } => {
-            if stat.lock().is_some_and(|s| s.mode & 0o170000 != 0o040000) {
+            if stat.any().is_some_and(|s| s.mode & 0o170000 != 0o040000) {
                 return Err(Errno::ENOTDIR);
             }
             let mut segs = Vec::new();
@@ -1018,10 +1048,12 @@ pub fn getdents64(k: &mut Kernel, fd: i32, dirp: u64, count: u64) -> SysResult {
             let loc = f.loc.clone().ok_or(Errno::EBADF)?;
             let mut pos = f.pos.lock();
             let mut buf = Vec::new();
+            let mut more = false;
             if *pos < 2 {
                 let dots = list_dir_dots(k, &loc)?;
                 while *pos < 2 {
                     if !put_dirent(&mut buf, cap, &dots[*pos as usize], *pos + 1) {
+                        more = true;
                         break;
                     }
                     *pos += 1;
@@ -1039,12 +1071,14 @@ pub fn getdents64(k: &mut Kernel, fd: i32, dirp: u64, count: u64) -> SysResult {
                         name: name.to_vec(),
                     };
                     if !put_dirent(&mut buf, cap, &e, next + 2) {
+                        more = true;
                         break;
                     }
                     *pos = next + 2;
                 }
             }
-            finish_dirents(k, dirp, buf)
+            drop(pos);
+            finish_dirents(k, dirp, buf, more)
         }
         FileKind::Listing(list) => {
             let loc = f.loc.clone().ok_or(Errno::EBADF)?;
@@ -1056,15 +1090,17 @@ pub fn getdents64(k: &mut Kernel, fd: i32, dirp: u64, count: u64) -> SysResult {
             let entries = guard.as_ref().expect("filled above");
             let mut pos = f.pos.lock();
             let mut buf = Vec::new();
+            let mut more = false;
             while let Some(e) = entries.get(*pos as usize) {
                 if !put_dirent(&mut buf, cap, e, *pos + 1) {
+                    more = true;
                     break;
                 }
                 *pos += 1;
             }
             drop(guard);
             drop(pos);
-            finish_dirents(k, dirp, buf)
+            finish_dirents(k, dirp, buf, more)
         }
         _ => Err(Errno::ENOTDIR),
     }
@@ -1091,8 +1127,11 @@ fn list_dir_dots(k: &mut Kernel, loc: &crate::vfs::Loc) -> Result<Vec<DirEntry>,
     ])
 }
 
-/// Copies the records out; EINVAL when not even one fitted.
-fn finish_dirents(k: &mut Kernel, dirp: u64, buf: Vec<u8>) -> SysResult {
+/// Copies the records out; EINVAL when entries remain but not even one fitted.
+fn finish_dirents(k: &mut Kernel, dirp: u64, buf: Vec<u8>, more: bool) -> SysResult {
+    if buf.is_empty() && more {
+        return Err(Errno::EINVAL);
+    }
     k.copy_out(dirp, &buf)?;
     Ok(buf.len() as u64)
 }
@@ -1202,7 +1241,7 @@ fn copy_inner(
         },
     ) = (&input.kind, &output.kind)
     {
-        *stat.lock() = None;
+        stat.clear();
         match hypercall::fs_copy_range(
             *hi,
             *ho,
@@ -1333,7 +1372,7 @@ pub fn copy_file_range(
         match &f.kind {
             FileKind::Mem(n) if n.is_dir() => return Err(Errno::EISDIR),
             FileKind::HostFile { stat, .. }
-                if stat.lock().is_some_and(|s| s.mode & 0o170000 == 0o040000) =>
+                if stat.any().is_some_and(|s| s.mode & 0o170000 == 0o040000) =>
             {
                 return Err(Errno::EISDIR);
             }
@@ -1358,6 +1397,24 @@ pub fn copy_file_range(
     };
     let i = read_off(k, off_in)?;
     let o = read_off(k, off_out)?;
+    // The same file with overlapping ranges is EINVAL, as on Linux.
+    if let (Some(a), Some(b)) = (&input.loc, &output.loc)
+        && a.path == b.path
+        && a.mount == b.mount
+    {
+        let start_in = match i {
+            Some(v) => v,
+            None => position(k, &input)?,
+        };
+        let start_out = match o {
+            Some(v) => v,
+            None => position(k, &output)?,
+        };
+        let n = len.min(MAX_RW_COUNT);
+        if start_in < start_out.saturating_add(n) && start_out < start_in.saturating_add(n) {
+            return Err(Errno::EINVAL);
+        }
+    }
     let (n, i2, o2) = copy_between(k, &input, &output, i, o, len)?;
     if let Some(v) = i2 {
         k.write_words(off_in, &[v])?;

@@ -26,6 +26,13 @@ pub fn comm(k: &Kernel) -> Vec<u8> {
 pub fn content(k: &mut Kernel, node: &ProcNode) -> Result<Vec<u8>, Errno> {
     let mut s = String::new();
     match node {
+        ProcNode::ExeFile(_) => {
+            // The program file as loaded (the loader copied it into guest memory).
+            let (pa, len) = k.machine.image;
+            let mut b = alloc::vec![0u8; len as usize];
+            crate::platform::read(pa, &mut b);
+            return Ok(b);
+        }
         ProcNode::Global(g) => global(k, *g, &mut s),
         ProcNode::PidFile(_, f) => return Ok(pid_file(k, *f)),
         _ => return Err(Errno::EISDIR),

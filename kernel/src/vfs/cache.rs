@@ -25,6 +25,8 @@ struct Idle {
     rel: Vec<u8>,
     handle: u64,
     stat: HostStat,
+    /// `FsState::host_gen` when `stat` was taken.
+    generation: u64,
     expires: u64,
 }
 
@@ -71,15 +73,16 @@ impl HostCache {
         gone.into_iter().map(|i| i.handle).collect()
     }
 
-    /// An idle handle of `rel` in `mount`, still valid at `now`, with its attributes.
-    pub fn take_idle(&mut self, mount: u32, rel: &[u8], now: u64) -> Option<(u64, HostStat)> {
+    /// An idle handle of `rel` in `mount`, still valid at `now`, with its attributes and
+    /// their generation.
+    pub fn take_idle(&mut self, mount: u32, rel: &[u8], now: u64) -> Option<(u64, HostStat, u64)> {
         let i = self
             .idle
             .iter()
             .position(|i| i.mount == mount && i.rel == rel && now < i.expires)?;
         let idle = self.idle.remove(i);
         self.hits += 1;
-        Some((idle.handle, idle.stat))
+        Some((idle.handle, idle.stat, idle.generation))
     }
 
     /// Keeps a handle that the sandbox closed; returns handles to close for real (the
@@ -89,7 +92,7 @@ impl HostCache {
         mount: u32,
         rel: &[u8],
         handle: u64,
-        stat: HostStat,
+        (stat, generation): (HostStat, u64),
         now: u64,
     ) -> Vec<u64> {
         let mut close: Vec<u64> = Vec::new();
@@ -108,6 +111,7 @@ impl HostCache {
             rel: rel.to_vec(),
             handle,
             stat,
+            generation,
             expires: now + TTL_NS,
         });
         close
@@ -141,17 +145,17 @@ mod tests {
     fn idle_handles_are_reused_bounded_and_dropped_on_change() {
         let mut c = HostCache::default();
         let st = HostStat::default();
-        assert!(c.park(1, b"f", 10, st, 0).is_empty());
-        assert_eq!(c.take_idle(1, b"f", 1).map(|(h, _)| h), Some(10));
+        assert!(c.park(1, b"f", 10, (st, 0), 0).is_empty());
+        assert_eq!(c.take_idle(1, b"f", 1).map(|(h, _, _)| h), Some(10));
         assert_eq!(c.take_idle(1, b"f", 1), None, "taken once");
         let mut closed = Vec::new();
         for h in 0..(MAX_IDLE as u64 + 3) {
-            closed.extend(c.park(1, b"g", 100 + h, st, 0));
+            closed.extend(c.park(1, b"g", 100 + h, (st, 0), 0));
         }
         assert_eq!(closed, [100, 101, 102], "oldest go first");
         closed = c.changed(1);
         assert_eq!(closed.len(), MAX_IDLE);
-        c.park(2, b"h", 7, st, 0);
+        c.park(2, b"h", 7, (st, 0), 0);
         assert_eq!(c.take_idle(2, b"h", TTL_NS), None, "expired");
     }
 }

@@ -59,6 +59,11 @@ pub enum ProcNode {
     Exe(u32),
     Cwd(u32),
     RootLink(u32),
+    /// What `exe` leads to when followed: the program file itself (a magic link, as on
+    /// Linux, so it opens even when its path means nothing in the sandbox).
+    ExeFile(u32),
+    /// What `fd/N` leads to when its file has no path (stdio, pipes): that open file.
+    FdTarget(u32, u32),
 }
 
 const GLOBALS: [(&str, Global); 7] = [
@@ -117,6 +122,7 @@ impl ProcNode {
             | ProcNode::Cwd(_)
             | ProcNode::RootLink(_) => mode::S_IFLNK | 0o777,
             ProcNode::PidFile(_, PidFile::Environ) => mode::S_IFREG | 0o400,
+            ProcNode::ExeFile(_) => mode::S_IFREG | 0o755,
             _ => mode::S_IFREG | 0o444,
         }
     }
@@ -135,6 +141,8 @@ impl ProcNode {
             ProcNode::Exe(p) => (9, *p as u64, 0),
             ProcNode::Cwd(p) => (10, *p as u64, 0),
             ProcNode::RootLink(p) => (11, *p as u64, 0),
+            ProcNode::ExeFile(p) => (12, *p as u64, 0),
+            ProcNode::FdTarget(p, fd) => (13, *p as u64, *fd as u64),
         };
         0x1000 + (a << 40) + (b << 16) + c
     }
@@ -166,6 +174,19 @@ pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNo
         ProcNode::FdDir(p) => parse_u32(name)
             .filter(|fd| view.fd_path(*fd).is_some())
             .map(|fd| ProcNode::Fd(*p, fd)),
+        _ => None,
+    }
+}
+
+/// Where a magic link leads when followed, if it is one that must not be followed by
+/// its text: `exe`, and `fd/N` of a file without a path.
+pub fn follow_magic(view: &dyn ProcView, node: &ProcNode) -> Option<ProcNode> {
+    match node {
+        ProcNode::Exe(p) => Some(ProcNode::ExeFile(*p)),
+        ProcNode::Fd(p, fd) => match view.fd_path(*fd) {
+            Some(t) if t.first() == Some(&b'/') => None,
+            _ => Some(ProcNode::FdTarget(*p, *fd)),
+        },
         _ => None,
     }
 }

@@ -178,6 +178,21 @@ pub fn resolve(
                         false,
                     ));
                 }
+                if let Node::Proc(p) = &node
+                    && let Some(target) = procfs::follow_magic(ctx.proc, p)
+                {
+                    if !comps.is_empty() {
+                        return Err(Errno::ENOTDIR);
+                    }
+                    return Ok((
+                        Resolution::Found(Loc {
+                            mount: cur.mount,
+                            path: walked(&names, index + 1),
+                            node: Node::Proc(target),
+                        }),
+                        trailing,
+                    ));
+                }
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(Errno::ELOOP);
