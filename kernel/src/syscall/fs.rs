@@ -852,12 +852,9 @@ pub fn unlinkat(k: &mut Kernel, dirfd: i32, path_va: u64, flags: u32) -> SysResu
         hypercall::fs_unlink(id, rel, flags)?;
         if rmdir && k.fs.cwd.path == loc.path {
             // The working directory is gone; `stat(".")` reports it with no links.
-            let (mut st, _, _) = attr(k, &k.fs.cwd)?;
-            st.nlink = 0;
-            k.fs.cwd.node = Node::Host {
-                rel: rel.clone(),
-                stat: Some(st),
-            };
+            if let Node::Host { stat: Some(st), .. } = &mut k.fs.cwd.node {
+                st.nlink = 0;
+            }
         }
         return Ok(0);
     }
