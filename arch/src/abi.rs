@@ -19,7 +19,7 @@
 //! | 2 | `Log` | `[len]`, bytes in `data` | 0; bytes go to the host's stderr |
 //! | 3 | `TimeSync` | `[ABI_VERSION]` | `args[0]` = host CLOCK_REALTIME ns, `args[1]` = CLOCK_MONOTONIC ns |
 //! | 16 | `Read` | `[handle, nsegs, offset, flags]`, segments in `data` | bytes read; `offset` = `u64::MAX` reads at the current position; `flags` bit 0 = [`IO_NONBLOCK`] |
-//! | 17 | `Write` | `[handle, nsegs, offset, flags]`, segments in `data` | bytes written |
+//! | 17 | `Write` | `[handle, nsegs, offset, flags]`, segments in `data` | bytes written; `flags`: [`IO_NONBLOCK`], [`IO_APPEND`] (then `args[1]` = the position afterwards) |
 //! | 18 | `Stat` | `[handle]` | 0, a [`HostStat`] in `data` |
 //! | 19 | `TtyIoctl` | `[handle, request]` | 0, the result (`termios` or `winsize` bytes) in `data` |
 //! | 20 | `Close` | `[handle]` | 0 |
@@ -41,7 +41,7 @@
 //! |---:|------|------|--------|
 //! | 32 | `FsWalk` | `[mount, path_len]` | 0: found, its [`HostStat`] in `data`; 1: component `args[0]` (from 0) is a symlink, its [`HostStat`] then its target (`args[1]` bytes) in `data`; `-errno`: component `args[0]` failed |
 //! | 33 | `FsOpen` | `[mount, path_len, flags, mode]` | a handle, its [`HostStat`] in `data`; `flags` are Linux `O_*` (only those in [`OPEN_FLAGS_ALLOWED`]) |
-//! | 34 | `FsReadDir` | `[handle, nsegs, stat_gpa, stat_max]`, segments in `data` | bytes of `linux_dirent64` records written to the segments, 0 at the end; `d_off` is a cookie for `Seek`. With `stat_max` > 0, at most `stat_max` entries are returned and the [`HostStat`] of each (`fstatat` without following symlinks; all zero if that failed) is written, in order, at guest-physical `stat_gpa` ([`HOST_STAT_SIZE`] bytes each); `args[0]` = the number of stats written |
+//! | 34 | `FsReadDir` | `[handle, nsegs, stat_gpa, stat_max]`, segments in `data` | bytes of `linux_dirent64` records written to the segments, 0 at the end; `d_off` is a cookie for `Seek`. With `stat_max` > 0, at most `stat_max` entries are returned and the [`HostStat`] of each (`fstatat` without following symlinks; all zero if that failed) is written, in order, at guest-physical `stat_gpa` ([`HOST_STAT_SIZE`] bytes each); `args[0]` = the number of stats written; `stat_max` ≤ [`MAX_READDIR_STATS`] |
 //! | 35 | `FsMkdir` | `[mount, path_len, mode]` | 0 |
 //! | 36 | `FsUnlink` | `[mount, path_len, flags]` | 0; `flags` = `AT_REMOVEDIR` removes a directory |
 //! | 37 | `FsRename` | `[mount, old_len, new_len, flags]`, old then new path in `data` | 0; `flags`: `RENAME_NOREPLACE`, `RENAME_EXCHANGE` |
@@ -83,6 +83,11 @@
 //!   `FsSymlink` `-EEXIST`, `FsLink` from it `-EPERM`.
 //! - `FsCopyRange` copies at most `0x7ffff000` bytes per call, `FsReadDir` returns at most
 //!   [`MAX_READDIR`] bytes.
+//! - `FsReadDir` with `stat_max` > 0: the whole `stat_gpa` range (`stat_max` ×
+//!   [`HOST_STAT_SIZE`] bytes) must lie in guest RAM, checked before anything else moves.
+//!   The entry `..` always gets all-zero attributes: at a mount root it lies outside the
+//!   mount. Stopping early moves the directory position back to the `d_off` of the last
+//!   entry returned.
 //!
 //! Operations 64–95 are reserved for the network hypercalls; they use the same block and
 //! handle space.
@@ -158,8 +163,9 @@ pub const HANDLE_STDERR: u64 = 2;
 pub const IO_NONBLOCK: u64 = 1;
 
 /// `Write` flag: append (`pwritev2` with `RWF_APPEND`), whatever the offset; `args[1]`
-/// returns the handle's position afterwards (the end of the file). The guest's O_APPEND,
-/// which F_SETFL may turn on and off, so host files are never opened with O_APPEND.
+/// returns the handle's position afterwards (the end of the file; [`OFFSET_CURRENT`] for a
+/// handle without a position, such as a pipe). The guest's O_APPEND, which F_SETFL may
+/// turn on and off, so host files are never opened with O_APPEND.
 pub const IO_APPEND: u64 = 2;
 
 /// `offset` value meaning "at the handle's current position".
@@ -321,11 +327,25 @@ pub const MAX_FILE_HANDLES: usize = 4096;
 /// hold.
 pub const MAX_READDIR: usize = 1 << 20;
 
+/// Largest `stat_max` of one `FsReadDir`; a larger one is malformed.
+pub const MAX_READDIR_STATS: usize = 4096;
+
 /// `O_*` flags `FsOpen` accepts (others are refused as malformed): access mode, O_CREAT,
 /// O_EXCL, O_TRUNC, O_APPEND, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW, O_NOATIME, O_DSYNC,
 /// O_SYNC, O_DIRECT, O_LARGEFILE. The host adds O_CLOEXEC and refuses to follow symlinks.
-pub const OPEN_FLAGS_ALLOWED: u64 =
-    0o3 | 0o100 | 0o200 | 0o1000 | 0o2000 | 0o4000 | 0o200000 | 0o400000 | 0o1000000 | 0o10000 | 0o4010000 | 0o40000 | 0o100000;
+pub const OPEN_FLAGS_ALLOWED: u64 = 0o3
+    | 0o100
+    | 0o200
+    | 0o1000
+    | 0o2000
+    | 0o4000
+    | 0o200000
+    | 0o400000
+    | 0o1000000
+    | 0o10000
+    | 0o4010000
+    | 0o40000
+    | 0o100000;
 
 /// `FsSetattr` `args[1]` value: `args[0]` is a handle and `data` holds no path.
 pub const SETATTR_BY_HANDLE: u64 = u64::MAX;
