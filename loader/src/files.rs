@@ -577,9 +577,17 @@ impl FileServer {
                     .filter(|&n| n <= abi::MAX_SEGMENTS)
                     .ok_or(bad("too many segments"))?;
                 let segs = read_segments(mem, data_gpa, n)?;
+                let (stat_gpa, stat_max) = (a[2], a[3]);
+                if stat_max > abi::MAX_READDIR_STATS as u64 {
+                    return Err(bad("stat_max exceeds MAX_READDIR_STATS"));
+                }
                 // Every address is checked before the directory position moves.
                 for s in &segs {
                     mem.translate(s.gpa, s.len)?;
+                }
+                if stat_max > 0 {
+                    mem.translate(stat_gpa, stat_max * abi::HOST_STAT_SIZE as u64)?;
+                    out[0] = 0;
                 }
                 let total = segs
                     .iter()
@@ -589,8 +597,15 @@ impl FileServer {
                     return Ok(-(libc::EBADF as i64));
                 };
                 let mut buf = vec![0u8; total];
-                match sys::getdents64(fd, &mut buf) {
-                    Ok(n) => {
+                let r = sys::getdents64(fd, &mut buf).and_then(|n| {
+                    if stat_max == 0 {
+                        return Ok((n, Vec::new()));
+                    }
+                    let (n, names) = first_entries(fd, &buf[..n], stat_max as usize)?;
+                    Ok((n, entry_stats(fd, &names)))
+                });
+                match r {
+                    Ok((n, stats)) => {
                         let mut done = 0usize;
                         for s in &segs {
                             if done == n {
@@ -599,6 +614,10 @@ impl FileServer {
                             let k = (n - done).min(s.len as usize);
                             mem.write(s.gpa, &buf[done..done + k])?;
                             done += k;
+                        }
+                        if stat_max > 0 {
+                            mem.write(stat_gpa, &stats)?;
+                            out[0] = (stats.len() / abi::HOST_STAT_SIZE) as u64;
                         }
                         n as i64
                     }
@@ -745,6 +764,58 @@ impl FileServer {
             _ => return Err(ProtocolError::UnknownOp(op as u32)),
         })
     }
+}
+
+/// Offset of `d_name` in a `linux_dirent64` record (after `d_ino`, `d_off`, `d_reclen`,
+/// `d_type`).
+const DIRENT_NAME: usize = 19;
+
+/// The first `max` of the `linux_dirent64` records `getdents64` put in `recs`: how many
+/// bytes they take and their names. When there were more, the directory position moves
+/// back to just after the last one kept (its `d_off`), so the next read continues there.
+fn first_entries(
+    fd: BorrowedFd<'_>,
+    recs: &[u8],
+    max: usize,
+) -> Result<(usize, Vec<Vec<u8>>), Errno> {
+    let mut names = Vec::new();
+    let (mut off, mut last_d_off) = (0usize, 0i64);
+    while off < recs.len() && names.len() < max {
+        let rec = recs.get(off..).ok_or(libc::EIO)?;
+        let (Some(d_off), Some(reclen)) = (rec.get(8..16), rec.get(16..18)) else {
+            return Err(libc::EIO);
+        };
+        let reclen = u16::from_le_bytes([reclen[0], reclen[1]]) as usize;
+        let name = rec
+            .get(DIRENT_NAME..reclen.max(DIRENT_NAME))
+            .and_then(|n| n.iter().position(|&c| c == 0).map(|end| &n[..end]))
+            .ok_or(libc::EIO)?;
+        last_d_off = i64::from_le_bytes(d_off.try_into().map_err(|_| libc::EIO)?);
+        names.push(name.to_vec());
+        off += reclen;
+    }
+    if off < recs.len() {
+        host_io::lseek(fd, last_d_off, libc::SEEK_SET).map_err(errno)?;
+    }
+    Ok((off, names))
+}
+
+/// The encoded [`HostStat`]s of the entries `names` of the directory `dir`, in order, not
+/// following symlinks; all zero for one that cannot be looked at (removed meanwhile) and
+/// for `..`, which may lie outside the mount (the parent of its root).
+fn entry_stats(dir: BorrowedFd<'_>, names: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(names.len() * abi::HOST_STAT_SIZE);
+    for name in names {
+        let single = !name.is_empty() && name.as_slice() != b".." && !name.contains(&b'/');
+        match CString::new(name.as_slice()) {
+            Ok(c) if single => match sys::fstatat_nofollow(dir, &c) {
+                Ok(st) => out.extend_from_slice(&encode_stat(&st)),
+                Err(_) => out.resize(out.len() + abi::HOST_STAT_SIZE, 0),
+            },
+            _ => out.resize(out.len() + abi::HOST_STAT_SIZE, 0),
+        }
+    }
+    out
 }
 
 fn encode_statfs(s: &HostStatfs) -> Vec<u8> {
@@ -1581,6 +1652,107 @@ pub(crate) mod tests {
         }
     }
 
+    /// Where the readdir-plus tests ask for attributes.
+    const STATS: u64 = 0x40000;
+
+    /// A whole encoded [`HostStat`].
+    fn decode_stat(b: &[u8]) -> HostStat {
+        let w = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+        let t = |o: usize| [w(o) as i64, w(o + 8) as i64];
+        HostStat {
+            mode: u32::from_le_bytes(b[0..4].try_into().unwrap()),
+            nlink: u32::from_le_bytes(b[4..8].try_into().unwrap()),
+            size: w(8),
+            blksize: w(16),
+            blocks: w(24),
+            rdev: w(32),
+            ino: w(40),
+            dev: w(48),
+            atime: t(56),
+            mtime: t(72),
+            ctime: t(88),
+        }
+    }
+
+    /// One entry of a readdir-plus reply.
+    #[derive(Debug)]
+    struct Entry {
+        name: String,
+        d_ino: u64,
+        st: HostStat,
+    }
+
+    impl Guest<'_> {
+        /// One `FsReadDir` of `h` asking for up to `stat_max` attributes, records into
+        /// 64 KiB (two segments): `ret`, `args[0]` and the entries with their attributes.
+        fn readdir_plus(&mut self, h: i64, stat_max: u64) -> (i64, u64, Vec<Entry>) {
+            let mut segs = Vec::new();
+            let (first, second) = (100u64, 0x10000 - 100);
+            for (gpa, len) in [(BUF, first), (BUF + 0x20000, second)] {
+                segs.extend_from_slice(&gpa.to_le_bytes());
+                segs.extend_from_slice(&len.to_le_bytes());
+            }
+            // Stale attributes must not pass for fresh ones.
+            self.mem
+                .write(STATS, &vec![0xa5; stat_max as usize * abi::HOST_STAT_SIZE])
+                .unwrap();
+            let r = self.call(Op::FsReadDir, [h as u64, 2, STATS, stat_max, 0, 0], &segs);
+            if r.ret <= 0 {
+                return (r.ret, r.args[0], Vec::new());
+            }
+            let mut b = vec![0u8; (first + second) as usize];
+            self.mem.read(BUF, &mut b[..first as usize]).unwrap();
+            self.mem
+                .read(BUF + 0x20000, &mut b[first as usize..])
+                .unwrap();
+            let mut entries = Vec::new();
+            let mut off = 0;
+            while off < r.ret as usize {
+                let d_ino = u64::from_le_bytes(b[off..off + 8].try_into().unwrap());
+                let reclen = u16::from_le_bytes([b[off + 16], b[off + 17]]) as usize;
+                let name = &b[off + 19..off + reclen];
+                let name = &name[..name.iter().position(|&c| c == 0).unwrap()];
+                let mut st = [0u8; abi::HOST_STAT_SIZE];
+                let i = entries.len() as u64;
+                if i < r.args[0] {
+                    self.mem
+                        .read(STATS + i * abi::HOST_STAT_SIZE as u64, &mut st)
+                        .unwrap();
+                }
+                entries.push(Entry {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    d_ino,
+                    st: decode_stat(&st),
+                });
+                off += reclen;
+            }
+            assert_eq!(off, r.ret as usize, "whole records");
+            (r.ret, r.args[0], entries)
+        }
+    }
+
+    /// Checks an entry's attributes against the host's `symlink_metadata` of `dir/name`.
+    fn check_entry(dir: &Path, e: &Entry) {
+        if e.name == ".." {
+            assert_eq!(e.st, HostStat::default(), "`..` may lie outside the mount");
+            return;
+        }
+        let m = std::fs::symlink_metadata(dir.join(&e.name)).unwrap();
+        assert_eq!(
+            (e.st.ino, e.st.mode, e.st.size, e.st.nlink as u64),
+            (m.ino(), m.mode(), m.size(), m.nlink()),
+            "{}",
+            e.name
+        );
+        assert_eq!(
+            (e.st.dev, e.st.mtime[0]),
+            (m.dev(), m.mtime()),
+            "{}",
+            e.name
+        );
+        assert_eq!(e.d_ino, m.ino(), "{}", e.name);
+    }
+
     fn malformed(r: Result<Reply, ProtocolError>) -> bool {
         matches!(r, Err(ProtocolError::Malformed { .. }))
     }
@@ -2415,5 +2587,232 @@ pub(crate) mod tests {
         assert!(Mounts::open(None, &[spec(&root.at("file"), "/x", false)]).is_err());
         assert_eq!(normalize_guest_path(b"/a//b/./c/../d/"), b"/a/b/d");
         assert_eq!(normalize_guest_path(b"/../.."), b"/");
+    }
+
+    #[test]
+    fn readdir_plus_returns_each_entrys_attributes() {
+        let root = Scratch::new("rdplus");
+        root.write("d/empty", "");
+        root.write("d/small", "12345");
+        root.write("d/big", &"x".repeat(70_000));
+        root.mkdir("d/sub/deeper");
+        std::os::unix::fs::symlink("small", root.at("d/ln")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.at("d/out")).unwrap();
+        std::fs::set_permissions(root.at("d/small"), std::fs::Permissions::from_mode(0o751))
+            .unwrap();
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root.0, "/data", false)]));
+        let d = root.at("d");
+        let h = g.open(0, "d", O_RDONLY | O_DIRECTORY, 0);
+        assert!(h >= 3);
+        let (n, count, entries) = g.readdir_plus(h, 64);
+        assert!(n > 0);
+        assert_eq!(count as usize, entries.len());
+        let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [".", "..", "big", "empty", "ln", "out", "small", "sub"]
+        );
+        for e in &entries {
+            check_entry(&d, e);
+        }
+        let ln = entries.iter().find(|e| e.name == "ln").unwrap();
+        assert_eq!(ln.st.mode & libc::S_IFMT, libc::S_IFLNK, "not followed");
+        assert_eq!(g.readdir_plus(h, 64).0, 0, "the end");
+        assert_eq!(g.readdir_plus(h, 64).1, 0, "no stats at the end");
+        // The mount root: `.` is the root itself, `..` (outside) is never looked at.
+        let r = g.open(0, "", O_RDONLY | O_DIRECTORY, 0);
+        let (_, _, entries) = g.readdir_plus(r, 64);
+        assert_eq!(entries.len(), 3);
+        for e in &entries {
+            check_entry(&root.0, e);
+        }
+        // A name gone by the time it is looked at (a race) gets zero attributes, the
+        // others theirs.
+        let dir = std::fs::File::open(&d).unwrap();
+        let zeros = entry_stats(dir.as_fd(), &[b"gone".to_vec(), b"small".to_vec()]);
+        assert_eq!(zeros.len(), 2 * abi::HOST_STAT_SIZE);
+        assert!(zeros[..abi::HOST_STAT_SIZE].iter().all(|&b| b == 0));
+        assert_eq!(
+            decode_stat(&zeros[abi::HOST_STAT_SIZE..]).ino,
+            std::fs::metadata(d.join("small")).unwrap().ino()
+        );
+        // stat_max 0 is plain readdir: args[0] keeps the handle.
+        assert_eq!(g.call(Op::Seek, [h as u64, 0, 0, 0, 0, 0], &[]).ret, 0);
+        let mut seg = BUF.to_le_bytes().to_vec();
+        seg.extend_from_slice(&4096u64.to_le_bytes());
+        let r0 = g.call(Op::FsReadDir, [h as u64, 1, 0, 0, 0, 0], &seg);
+        assert!(r0.ret > 0);
+        assert_eq!(r0.args[0], h as u64);
+        // On a file handle: the readdir error, and no stats.
+        let f = g.open(0, "d/small", O_RDONLY, 0);
+        let (n, count, _) = g.readdir_plus(f, 4);
+        assert_eq!((n, count), (errno_ret(libc::ENOTDIR), 0));
+    }
+
+    #[test]
+    fn readdir_plus_respects_stat_max_across_calls() {
+        let root = Scratch::new("rdplus-many");
+        root.mkdir("big");
+        for i in 0..300 {
+            std::fs::write(root.at(&format!("big/entry-{i:03}")), "y".repeat(i)).unwrap();
+        }
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root.0, "/data", true)]));
+        let dir = root.at("big");
+        for stat_max in [7u64, 1, 300, 301, 302, 4096] {
+            let h = g.open(0, "big", O_RDONLY | O_DIRECTORY, 0);
+            let mut seen = std::collections::BTreeMap::<String, usize>::new();
+            let mut calls = 0;
+            loop {
+                let (n, count, entries) = g.readdir_plus(h, stat_max);
+                assert!(n >= 0, "readdir: {n}");
+                if n == 0 {
+                    assert_eq!(count, 0);
+                    break;
+                }
+                calls += 1;
+                assert!(entries.len() as u64 <= stat_max);
+                assert_eq!(count as usize, entries.len(), "one stat per entry");
+                for e in &entries {
+                    check_entry(&dir, e);
+                    *seen.entry(e.name.clone()).or_default() += 1;
+                }
+            }
+            assert_eq!(seen.len(), 302, "stat_max {stat_max}");
+            assert!(seen.values().all(|&c| c == 1), "each once: {stat_max}");
+            assert!(calls >= 302usize.div_ceil(stat_max as usize));
+            g.close(h);
+        }
+        // Plain reads go on where a readdir-plus stopped, and vice versa.
+        let h = g.open(0, "big", O_RDONLY | O_DIRECTORY, 0);
+        let (_, _, first) = g.readdir_plus(h, 5);
+        assert_eq!(first.len(), 5);
+        let mut rest = g.list(h);
+        rest.extend(first.into_iter().map(|e| e.name));
+        rest.retain(|n| n != "." && n != "..");
+        rest.sort();
+        assert_eq!(rest.len(), 300);
+        rest.dedup();
+        assert_eq!(rest.len(), 300);
+    }
+
+    #[test]
+    fn readdir_plus_checks_the_stat_range() {
+        let root = Scratch::new("rdplus-range");
+        root.write("d/a", "1");
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(&mem, server_for(&[spec(&root.0, "/data", false)]));
+        let h = g.open(0, "d", O_RDONLY | O_DIRECTORY, 0);
+        let mut seg = BUF.to_le_bytes().to_vec();
+        seg.extend_from_slice(&4096u64.to_le_bytes());
+        let size = abi::HOST_STAT_SIZE as u64;
+        for (gpa, max) in [
+            (1u64 << 20, 1u64),
+            ((1 << 20) - size + 1, 1),
+            ((1 << 20) - 2 * size, 3),
+            (u64::MAX - 8, 1),
+            (u64::MAX - size * 4095, 4096),
+        ] {
+            let r = g.try_call(Op::FsReadDir, [h as u64, 1, gpa, max, 0, 0], &seg);
+            assert!(
+                matches!(r, Err(ProtocolError::Memory(_))),
+                "{gpa:#x} × {max}"
+            );
+        }
+        for max in [abi::MAX_READDIR_STATS as u64 + 1, u64::MAX] {
+            let r = g.try_call(Op::FsReadDir, [h as u64, 1, 0, max, 0, 0], &seg);
+            assert!(malformed(r), "stat_max {max}");
+        }
+        // Nothing moved the directory position; a range ending at the end of RAM is fine,
+        // and a bad range is refused even for an unknown handle.
+        let r = g.call(
+            Op::FsReadDir,
+            [h as u64, 1, (1 << 20) - 3 * size, 3, 0, 0],
+            &seg,
+        );
+        assert!(r.ret > 0);
+        assert_eq!(r.args[0], 3, ". .. a");
+        let r = g.try_call(Op::FsReadDir, [999, 1, 1 << 20, 1, 0, 0], &seg);
+        assert!(matches!(r, Err(ProtocolError::Memory(_))));
+        let r = g.call(Op::FsReadDir, [999, 1, 0, 1, 0, 0], &seg);
+        assert_eq!((r.ret, r.args[0]), (errno_ret(libc::EBADF), 0));
+    }
+
+    #[test]
+    fn appending_writes_go_to_the_end() {
+        let root = Scratch::new("append");
+        root.write("log", "abc");
+        root.write("ro/f", "RO");
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut g = Guest::new(
+            &mem,
+            server_for(&[
+                spec(&root.0, "/data", false),
+                spec(&root.at("ro"), "/ro", true),
+            ]),
+        );
+        let append = |g: &mut Guest<'_>, h: i64, bytes: &[u8], offset: u64, flags: u64| {
+            g.mem.write(BUF, bytes).unwrap();
+            // Two segments, the second one empty or holding the rest.
+            let k = bytes.len() / 2;
+            let mut segs = Vec::new();
+            for (gpa, len) in [(BUF, k as u64), (BUF + k as u64, (bytes.len() - k) as u64)] {
+                segs.extend_from_slice(&gpa.to_le_bytes());
+                segs.extend_from_slice(&len.to_le_bytes());
+            }
+            let r = g.call(Op::Write, [h as u64, 2, offset, flags, 0, 0], &segs);
+            (r.ret, r.args[1])
+        };
+        use std::io::Write;
+        let h = g.open(0, "log", O_RDWR, 0);
+        assert!(h >= 3);
+        assert_eq!(append(&mut g, h, b"def", 0, abi::IO_APPEND), (3, 6));
+        assert_eq!(std::fs::read_to_string(root.at("log")).unwrap(), "abcdef");
+        // Another writer grows the file: the next append still lands at the end.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.at("log"))
+            .unwrap()
+            .write_all(b"XYZ")
+            .unwrap();
+        let flags = abi::IO_APPEND | abi::IO_NONBLOCK;
+        assert_eq!(append(&mut g, h, b"ghij", 1, flags), (4, 13));
+        assert_eq!(
+            append(&mut g, h, b"", OFFSET_CURRENT, abi::IO_APPEND),
+            (0, 13)
+        );
+        // A hostile offset does not matter to an append.
+        assert_eq!(
+            append(&mut g, h, b"k", u64::MAX - 1, abi::IO_APPEND),
+            (1, 14)
+        );
+        // The position is the end: a plain write goes on from there; an offset write does
+        // not append.
+        assert_eq!(g.write(h, b"!"), 1);
+        assert_eq!(append(&mut g, h, b"A", 0, 0).0, 1);
+        assert_eq!(
+            std::fs::read_to_string(root.at("log")).unwrap(),
+            "AbcdefXYZghijk!"
+        );
+        // Never on a read-only handle, nor one from a read-only mount.
+        let r = g.open(0, "log", O_RDONLY, 0);
+        assert_eq!(
+            append(&mut g, r, b"no", 0, abi::IO_APPEND).0,
+            errno_ret(libc::EBADF)
+        );
+        let ro = g.open(1, "f", O_RDONLY, 0);
+        assert_eq!(
+            append(&mut g, ro, b"no", 0, abi::IO_APPEND).0,
+            errno_ret(libc::EBADF)
+        );
+        assert_eq!(g.write(ro, b"no"), errno_ret(libc::EBADF));
+        assert_eq!(
+            append(&mut g, 999, b"no", 0, abi::IO_APPEND).0,
+            errno_ret(libc::EBADF)
+        );
+        assert_eq!(std::fs::read_to_string(root.at("ro/f")).unwrap(), "RO");
+        assert_eq!(std::fs::read_to_string(root.at("log")).unwrap().len(), 15);
     }
 }

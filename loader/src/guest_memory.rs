@@ -179,6 +179,32 @@ impl GuestMemory {
         self.vectored(fd, segs, offset, true)
     }
 
+    /// `pwritev2(fd, …, -1, RWF_APPEND)` from guest segments: appends at the file's end
+    /// whatever the descriptor's position, and leaves the position after the bytes written.
+    pub fn append_to(
+        &self,
+        fd: BorrowedFd<'_>,
+        segs: &[Segment],
+    ) -> Result<io::Result<usize>, MemoryError> {
+        let iov = self.iovecs(segs)?;
+        // SAFETY: every iovec was produced by `translate` and lies inside the mapping, which
+        // outlives the call; the kernel only reads within them.
+        let n = unsafe {
+            libc::pwritev2(
+                fd.as_raw_fd(),
+                iov.as_ptr(),
+                iov.len() as i32,
+                -1,
+                libc::RWF_APPEND,
+            )
+        };
+        Ok(if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        })
+    }
+
     fn vectored(
         &self,
         fd: BorrowedFd<'_>,

@@ -215,25 +215,38 @@ impl<'m> Server<'m> {
                     .filter(|&n| n <= abi::MAX_SEGMENTS)
                     .ok_or(bad("too many segments"))?;
                 let segs = read_segments(self.mem, data_gpa, n)?;
+                // An appending write ignores the offset: it writes at the end.
+                let append = op == Op::Write && a[3] & abi::IO_APPEND != 0;
                 let offset = match a[2] {
+                    _ if append => None,
                     OFFSET_CURRENT => None,
                     o => Some(i64::try_from(o).map_err(|_| bad("offset out of range"))?),
                 };
-                match self.handles.get(a[0]) {
+                match self.handles.get_file(a[0]) {
                     None => -(libc::EBADF as i64),
-                    Some(fd)
+                    // Never writable: as Linux answers for a descriptor not open for writing.
+                    Some((_, true)) if op == Op::Write => -(libc::EBADF as i64),
+                    Some((fd, _))
                         if a[3] & abi::IO_NONBLOCK != 0 && !host_io::ready(fd, op == Op::Write) =>
                     {
                         -(libc::EAGAIN as i64)
                     }
-                    Some(fd) => {
+                    Some((fd, _)) => {
                         let r = if op == Op::Read {
                             self.mem.read_from(fd, &segs, offset)?
                         } else {
-                            write_all(self.mem, fd, &segs, offset)?
+                            write_all(self.mem, fd, &segs, offset, append)?
                         };
                         match r {
-                            Ok(n) => n as i64,
+                            Ok(n) => {
+                                if append {
+                                    // The position afterwards (the end it wrote to);
+                                    // OFFSET_CURRENT for a handle without one (a pipe).
+                                    out[1] = host_io::lseek(fd, 0, libc::SEEK_CUR)
+                                        .unwrap_or(OFFSET_CURRENT);
+                                }
+                                n as i64
+                            }
                             Err(e) => errno_of(&e),
                         }
                     }
@@ -386,18 +399,25 @@ pub(crate) fn read_segments(
 }
 
 /// Writes all of `segs` (retrying short writes and EINTR), as a blocking write to a pipe or
-/// terminal does on Linux.
+/// terminal does on Linux. With `append`, every attempt appends at the end of the file
+/// (`RWF_APPEND`) and `offset` is not used.
 fn write_all(
     mem: &GuestMemory,
     fd: BorrowedFd<'_>,
     segs: &[Segment],
     offset: Option<i64>,
+    append: bool,
 ) -> Result<std::io::Result<usize>, MemoryError> {
-    let total: u64 = segs.iter().map(|s| s.len).sum();
+    let total = segs.iter().fold(0u64, |t, s| t.saturating_add(s.len));
     let mut done = 0u64;
     let mut rest: Vec<Segment> = segs.to_vec();
     while done < total {
-        match mem.write_to(fd, &rest, offset.map(|o| o + done as i64))? {
+        let r = if append {
+            mem.append_to(fd, &rest)?
+        } else {
+            mem.write_to(fd, &rest, offset.map(|o| o.saturating_add(done as i64)))?
+        };
+        match r {
             Ok(0) => break,
             Ok(n) => {
                 done += n as u64;
@@ -614,6 +634,7 @@ pub(crate) mod tests {
             43, 44, 33, 34, 20,
         ];
         let mut served = [0u32; 2];
+        let (mut plus, mut appended) = (0u32, 0u32);
         for _ in 0..30_000 {
             let op = ops[(rnd() % ops.len() as u64) as usize];
             let mut pick = || {
@@ -656,21 +677,88 @@ pub(crate) mod tests {
                 }
                 args[3] = args[3].min(0o777);
             }
+            // Sometimes one plausible segment on a stdio or a likely file handle.
+            let plausible_io = |args: &mut [u64; 6], rnd: &mut dyn FnMut() -> u64| {
+                args[0] = rnd() % 7;
+                args[1] = 1;
+                mem.write_u64(HYPERCALL_BLOCK_GPA + 64, 0x20000 + rnd() % 0x80000)
+                    .unwrap();
+                mem.write_u64(HYPERCALL_BLOCK_GPA + 72, rnd() % 0x8000)
+                    .unwrap();
+            };
+            if op == 34 && rnd() % 2 == 0 {
+                // Readdir with attributes, at plausible and hostile places and counts.
+                args[2] = if rnd() % 3 == 0 {
+                    edges[(rnd() % edges.len() as u64) as usize]
+                } else {
+                    rnd() % (1 << 20)
+                };
+                args[3] = [1, 2, 7, 64, 4096, 4097, u64::MAX][(rnd() % 7) as usize];
+                if rnd() % 2 == 0 {
+                    plausible_io(&mut args, &mut rnd);
+                    // From the start now and then, so listings are not always at their end.
+                    if rnd() % 4 == 0 {
+                        put_block(&mem, [args[0], 0, 0, 0, 0, 0]);
+                        let _ = s.handle(Op::Seek as u32);
+                    }
+                }
+            }
+            if op == 17 && rnd() % 2 == 0 {
+                args[3] = abi::IO_APPEND | ((rnd() % 2) * abi::IO_NONBLOCK);
+                if rnd() % 2 == 0 {
+                    plausible_io(&mut args, &mut rnd);
+                }
+            }
             put_block(&mem, args);
-            if let Ok(None) = s.handle(op)
-                && (32..=44).contains(&op)
-            {
+            if let Ok(None) = s.handle(op) {
                 let ret = mem.read_u64(HYPERCALL_BLOCK_GPA + 48).unwrap() as i64;
-                served[usize::from(ret >= 0)] += 1;
+                if (32..=44).contains(&op) {
+                    served[usize::from(ret >= 0)] += 1;
+                }
+                let out0 = mem.read_u64(HYPERCALL_BLOCK_GPA).unwrap();
+                if op == 34 && ret > 0 && (1..=4096).contains(&args[3]) {
+                    assert!((1..=args[3]).contains(&out0), "{out0} stats for {args:?}");
+                    plus += 1;
+                }
+                if op == 17 && ret >= 0 && args[3] & abi::IO_APPEND != 0 {
+                    appended += 1;
+                }
             }
         }
         assert!(
             served[0] > 500 && served[1] > 500,
             "file operations failed / succeeded: {served:?}"
         );
+        assert!(
+            plus > 0 && appended > 0,
+            "readdir-plus / appends served: {plus} / {appended}"
+        );
         drop(s);
         assert_eq!(snapshot("outside"), outside);
         assert_eq!(snapshot("ro"), ro);
+    }
+
+    #[test]
+    fn appending_to_a_pipe_has_no_position() {
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let (r, w) = std::io::pipe().unwrap();
+        let mut t = HandleTable::default();
+        t.push(w.into());
+        let mut s = greeted(&mem, t);
+        mem.write(0x80000, b"to the pipe").unwrap();
+        put_block(&mem, [0, 1, 0, abi::IO_APPEND, 0, 0]);
+        mem.write_u64(HYPERCALL_BLOCK_GPA + 64, 0x80000).unwrap();
+        mem.write_u64(HYPERCALL_BLOCK_GPA + 72, 11).unwrap();
+        assert_eq!(s.handle(Op::Write as u32).unwrap(), None);
+        assert_eq!(mem.read_u64(HYPERCALL_BLOCK_GPA + 48).unwrap(), 11);
+        assert_eq!(
+            mem.read_u64(HYPERCALL_BLOCK_GPA + 8).unwrap(),
+            OFFSET_CURRENT
+        );
+        drop(s);
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut &r, &mut got).unwrap();
+        assert_eq!(got, "to the pipe");
     }
 
     #[test]

@@ -61,6 +61,8 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError>
         libc::SYS_write,
         libc::SYS_writev,
         libc::SYS_pwritev,
+        // Appending writes (RWF_APPEND).
+        libc::SYS_pwritev2,
         libc::SYS_lseek,
         libc::SYS_poll,
         libc::SYS_fstat,
