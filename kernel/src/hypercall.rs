@@ -148,6 +148,11 @@ pub fn stat(handle: u64) -> Result<HostStat, Errno> {
 fn read_stat() -> HostStat {
     let mut b = [0u8; abi::HOST_STAT_SIZE];
     platform::read(DATA_GPA, &mut b);
+    decode_stat(&b)
+}
+
+/// Decodes an encoded [`HostStat`] ([`abi::HOST_STAT_SIZE`] bytes).
+pub fn decode_stat(b: &[u8]) -> HostStat {
     let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
     let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
     let ts = |o: usize| [u64_at(o) as i64, u64_at(o + 8) as i64];
@@ -281,6 +286,23 @@ pub fn fs_readdir(handle: u64, segs: &[Segment]) -> Result<u64, Errno> {
         )
         .0,
     )
+}
+
+/// `FsReadDir` with attributes: records into `segs`, up to `stat_max` encoded stats at
+/// guest-physical `stat_gpa`; returns (bytes of records, stats written).
+pub fn fs_readdir_plus(
+    handle: u64,
+    segs: &[Segment],
+    stat_gpa: u64,
+    stat_max: u64,
+) -> Result<(u64, u64), Errno> {
+    let (data, n) = encode_segments(segs);
+    let (ret, a) = call(
+        Op::FsReadDir,
+        [handle, segs.len() as u64, stat_gpa, stat_max, 0, 0],
+        &data[..n],
+    );
+    Ok((result(ret)?, a[0]))
 }
 
 /// A path operation with one path and up to three more arguments.

@@ -12,6 +12,12 @@ mod imp {
     };
     pub use hull_arch::phys::{copy, fill, read, read_u64, write, write_u64};
 
+    /// The guest-physical address of a kernel-heap address (the heap is one physically
+    /// contiguous range reached through the direct map).
+    pub fn heap_phys(va: u64) -> u64 {
+        va - hull_arch::layout::PHYS_OFFSET
+    }
+
     /// Arms the APIC timer at TSC `tsc` (0 disarms).
     pub fn set_timer_deadline(tsc: u64) {
         hull_arch::apic::set_deadline(tsc)
@@ -79,6 +85,9 @@ mod imp {
         })
     }
     pub fn invlpg(_va: u64) {}
+    pub fn heap_phys(_va: u64) -> u64 {
+        panic!("heap_phys in a host unit test: hypercalls do not run there");
+    }
     pub fn set_timer_deadline(_tsc: u64) {}
     pub fn apic_eoi() {}
     pub fn read_cr2() -> u64 {

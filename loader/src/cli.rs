@@ -52,9 +52,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub root: Option<std::path::PathBuf>,
     /// Bytes that the in-memory file systems (/tmp, the --root overlay) may hold together,
-    /// out of --memory (e.g. 64M, 1G).
-    #[arg(long = "tmpfs-size", value_name = "SIZE", default_value = "64M", value_parser = parse_bytes)]
-    pub tmpfs_size: u64,
+    /// out of --memory (e.g. 64M, 1G); by default 64M or half of --memory if that is less.
+    #[arg(long = "tmpfs-size", value_name = "SIZE", value_parser = parse_bytes)]
+    pub tmpfs_size: Option<u64>,
     /// The program's initial working directory, an absolute path in the guest.
     #[arg(long, short = 'w', value_name = "DIR", default_value = "/", value_parser = parse_workdir)]
     pub workdir: GuestPath,
@@ -71,6 +71,11 @@ impl RunArgs {
     /// The program path (the first word of the command).
     pub fn program(&self) -> std::path::PathBuf {
         self.command[0].clone().into()
+    }
+
+    /// The in-memory file systems' bound: `--tmpfs-size`, else 64 MiB or half of guest RAM.
+    pub fn tmpfs_size(&self) -> u64 {
+        self.tmpfs_size.unwrap_or((64 << 20).min(self.memory / 2))
     }
 
     /// The program's arguments after argv[0].
@@ -311,7 +316,7 @@ mod tests {
         let cli = Cli::try_parse_from(["hull", "run", "./p"]).unwrap();
         let Command::Run(r) = cli.command;
         assert_eq!(r.workdir, GuestPath(b"/".to_vec()));
-        assert_eq!(r.tmpfs_size, 64 << 20);
+        assert_eq!(r.tmpfs_size(), 64 << 20);
         assert!(r.mounts.is_empty() && r.root.is_none());
         let cli = Cli::try_parse_from([
             "hull",
@@ -334,7 +339,10 @@ mod tests {
         assert!(r.mounts[1].readonly && !r.mounts[0].readonly);
         assert_eq!(r.root, Some("/img".into()));
         assert_eq!(r.workdir, GuestPath(b"/data".to_vec()));
-        assert_eq!(r.tmpfs_size, 1000, "not rounded like --memory");
+        assert_eq!(r.tmpfs_size(), 1000, "not rounded like --memory");
+        let cli = Cli::try_parse_from(["hull", "run", "--memory", "64M", "./p"]).unwrap();
+        let Command::Run(r) = cli.command;
+        assert_eq!(r.tmpfs_size(), 32 << 20, "half of a small --memory");
         assert!(Cli::try_parse_from(["hull", "run", "--mount", "/a:/proc", "./p"]).is_err());
         assert!(Cli::try_parse_from(["hull", "run", "-w", "rel", "./p"]).is_err());
         assert!(Cli::try_parse_from(["hull", "run", "--tmpfs-size", "0", "./p"]).is_err());

@@ -154,10 +154,10 @@ pub fn find_program(
 /// Runs the program; returns its exit status.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut stats = crate::stats::Stats::new();
-    if args.tmpfs_size >= args.memory {
+    if args.tmpfs_size() >= args.memory {
         anyhow::bail!(
             "--tmpfs-size ({} MiB) must be smaller than --memory ({} MiB)",
-            args.tmpfs_size >> 20,
+            args.tmpfs_size() >> 20,
             args.memory >> 20
         );
     }
@@ -227,7 +227,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         stdio_flags,
         mounts: &mount_records,
         nmounts: mounts.len() as u32,
-        tmpfs_size: args.tmpfs_size,
+        tmpfs_size: args.tmpfs_size(),
         cwd: &args.workdir.0,
     };
     // Building the VM and filling guest memory are independent: do them on both cores.

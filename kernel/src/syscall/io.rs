@@ -1041,7 +1041,7 @@ pub fn getdents64(k: &mut Kernel, fd: i32, dirp: u64, count: u64) -> SysResult {
                 Access::Write,
                 &mut segs,
             )?;
-            hypercall::fs_readdir(*handle, &segs)
+            readdir_host(k, &f, *handle, dirp, &segs)
         }
         FileKind::Mem(n) if n.is_dir() => {
             // Position: 0 = ".", 1 = "..", 2 + s = entries created at sequence ≥ s.
@@ -1104,6 +1104,59 @@ pub fn getdents64(k: &mut Kernel, fd: i32, dirp: u64, count: u64) -> SysResult {
         }
         _ => Err(Errno::ENOTDIR),
     }
+}
+
+/// getdents64 of a host directory: the host writes the records straight into the user's
+/// buffer and each entry's attributes into a kernel buffer, which go into the attribute
+/// cache, so the `stat` of each name that usually follows stays in the guest.
+fn readdir_host(
+    k: &mut Kernel,
+    f: &OpenFile,
+    handle: u64,
+    dirp: u64,
+    segs: &[Segment],
+) -> SysResult {
+    let room: u64 = segs.iter().map(|s| s.len).sum();
+    // The smallest record is 24 bytes; no more entries can come back than that allows.
+    let stat_max = (room / 24).clamp(1, 1024) as usize;
+    // The host writes here (like a device doing DMA); it is read back with
+    // `platform::read`, never through the Vec.
+    let landing = alloc::vec![0u8; stat_max * abi::HOST_STAT_SIZE];
+    let stat_gpa = platform::heap_phys(landing.as_ptr() as u64);
+    let (n, nstats) = hypercall::fs_readdir_plus(handle, segs, stat_gpa, stat_max as u64)?;
+    let (Some(loc), true) = (&f.loc, nstats > 0) else {
+        return Ok(n);
+    };
+    let FileKind::HostFile { mount, .. } = f.kind else {
+        return Ok(n);
+    };
+    let mut records = alloc::vec![0u8; n as usize];
+    k.copy_in(dirp, &mut records)?;
+    let mut entries = Vec::new();
+    crate::vfs::overlay::parse_dirents(&records, &mut entries);
+    let dir_rel = k.fs.vfs.rel(loc).to_vec();
+    let now = k.clock.monotonic();
+    let mut cache = k.fs.host_cache.lock();
+    for (i, e) in entries.iter().enumerate().take(nstats as usize) {
+        if e.name == b"." || e.name == b".." {
+            continue;
+        }
+        let mut b = [0u8; abi::HOST_STAT_SIZE];
+        platform::read(stat_gpa + (i * abi::HOST_STAT_SIZE) as u64, &mut b);
+        let st = crate::hypercall::decode_stat(&b);
+        // Symlinks are walked afresh (their targets are not here); a failed stat is 0.
+        if st.mode != 0 && st.mode & 0o170000 != 0o120000 {
+            cache.put_attrs(
+                mount,
+                &crate::vfs::path::rel_join(&dir_rel, &e.name),
+                st,
+                now,
+            );
+        }
+    }
+    drop(cache);
+    drop(landing);
+    Ok(n)
 }
 
 /// `.` and `..` of a directory.
