@@ -455,6 +455,16 @@ mod guest {
             next_ino += 1;
             next_ino
         });
+        if let crate::vfs::Fs::Overlay { lower, upper } = &vfs.mounts[0].fs
+            && let hypercall::HostWalk::Found(st) = hypercall::fs_walk(*lower, b"")
+        {
+            // The overlay's / looks like the tree's own /.
+            let mut m = upper.meta.lock();
+            m.mode = st.mode;
+            m.atime = st.atime;
+            m.mtime = st.mtime;
+            m.ctime = st.ctime;
+        }
         let cwd = vfs.root();
         let fs = crate::syscall::fs::FsState {
             vfs,

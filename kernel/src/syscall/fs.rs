@@ -642,6 +642,14 @@ fn open_host(
     })
 }
 
+/// The sandbox is about to change a host file through its open description `f`.
+fn changed_through(k: &mut Kernel, f: &OpenFile) {
+    if let FileKind::HostFile { stat, mount, .. } = &f.kind {
+        stat.clear();
+        host_changed(k, *mount);
+    }
+}
+
 /// The sandbox changed host mount `id`: drop what the caches hold for it.
 pub fn host_changed(k: &mut Kernel, id: u32) {
     k.fs.host_gen += 1;
@@ -1467,14 +1475,8 @@ pub fn ftruncate(k: &mut Kernel, fd: i32, len: i64) -> SysResult {
         });
     }
     match &f.kind {
-        FileKind::HostFile {
-            handle,
-            stat,
-            mount,
-            ..
-        } => {
-            stat.clear();
-            host_changed(k, *mount);
+        FileKind::HostFile { handle, .. } => {
+            changed_through(k, &f);
             hypercall::fs_setattr(
                 SetattrTarget::Handle(*handle),
                 abi::SETATTR_SIZE,
@@ -1511,14 +1513,8 @@ pub fn fallocate(k: &mut Kernel, fd: i32, fmode: u32, offset: i64, len: i64) -> 
         return Err(Errno::EFBIG);
     }
     match &f.kind {
-        FileKind::HostFile {
-            handle,
-            stat,
-            mount,
-            ..
-        } => {
-            stat.clear();
-            host_changed(k, *mount);
+        FileKind::HostFile { handle, .. } => {
+            changed_through(k, &f);
             hypercall::fs_allocate(*handle, fmode, offset as u64, len as u64).map(|_| 0)
         }
         FileKind::Mem(n) => {

@@ -219,6 +219,30 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Copies `src` into the stream.
+    fn put_bytes(&mut self, src: &[u8]) {
+        let mut done = 0;
+        while done < src.len() {
+            let Some((pa, m)) = self.next((src.len() - done) as u64) else {
+                return;
+            };
+            platform::write(pa, &src[done..done + m as usize]);
+            done += m as usize;
+        }
+    }
+
+    /// Fills `dst` from the stream.
+    fn take_bytes(&mut self, dst: &mut [u8]) {
+        let mut done = 0;
+        while done < dst.len() {
+            let Some((pa, m)) = self.next((dst.len() - done) as u64) else {
+                return;
+            };
+            platform::read(pa, &mut dst[done..done + m as usize]);
+            done += m as usize;
+        }
+    }
+
     /// Copies `n` bytes out of the stream into physical `dst`.
     fn take(&mut self, dst: u64, n: u64) {
         let mut done = 0;
@@ -343,15 +367,7 @@ fn io_phys(
             }
             let from = (at as usize).min(data.len());
             let n = (data.len() - from).min(want as usize);
-            let mut cur = Cursor::new(segs);
-            let mut done = 0;
-            while done < n {
-                let Some((pa, m)) = cur.next((n - done) as u64) else {
-                    break;
-                };
-                platform::write(pa, &data[from + done..from + done + m as usize]);
-                done += m as usize;
-            }
+            Cursor::new(segs).put_bytes(&data[from..from + n]);
             if offset.is_none() {
                 *pos = at + n as u64;
             }
@@ -416,16 +432,7 @@ fn pipe_phys(
                 return Err(block_forever(k));
             }
             let mut cur = Cursor::new(segs);
-            let n = st.data.pop_with(want as usize, |src| {
-                let mut done = 0;
-                while done < src.len() {
-                    let Some((pa, m)) = cur.next((src.len() - done) as u64) else {
-                        break;
-                    };
-                    platform::write(pa, &src[done..done + m as usize]);
-                    done += m as usize;
-                }
-            });
+            let n = st.data.pop_with(want as usize, |src| cur.put_bytes(src));
             Ok(n as u64)
         }
         Dir::Write => {
@@ -440,16 +447,7 @@ fn pipe_phys(
                 return Err(block_forever(k));
             }
             let mut cur = Cursor::new(segs);
-            let n = st.data.push_with(want as usize, |dst| {
-                let mut done = 0;
-                while done < dst.len() {
-                    let Some((pa, m)) = cur.next((dst.len() - done) as u64) else {
-                        break;
-                    };
-                    platform::read(pa, &mut dst[done..done + m as usize]);
-                    done += m as usize;
-                }
-            }) as u64;
+            let n = st.data.push_with(want as usize, |dst| cur.take_bytes(dst)) as u64;
             drop(st);
             if n < want && !nonblock {
                 // The rest could only go in once a reader drained the pipe: nobody can,
