@@ -24,6 +24,7 @@
 //! | 19 | `TtyIoctl` | `[handle, request]` | 0, the result (`termios` or `winsize` bytes) in `data` |
 //! | 20 | `Close` | `[handle]` | 0 |
 //! | 21 | `Seek` | `[handle, offset, whence]` | the new offset |
+//! | 23 | `HostSignals` | `[]` | `args[0]` = bit mask (bit N-1 for signal N) of the signals hull itself received (SIGINT, SIGTERM, SIGHUP) since the last call; the host raises interrupt [`HOST_SIGNAL_VECTOR`] in the guest when one arrives |
 //! | 22 | `Poll` | `[n, timeout_ns]`, `n` ≤ [`MAX_POLL`] [`PollEntry`]s in `data` | entries ready; each entry's `revents` filled in; waits up to `timeout_ns` (0 = do not wait) for one to become ready |
 //!
 //!
@@ -143,7 +144,7 @@ pub fn signal_name(signo: u32) -> &'static str {
 }
 
 /// Bumped on any incompatible change; the host refuses a guest that reports another one.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// `BootInfo::magic`.
 pub const BOOT_MAGIC: u64 = 0x6c6c_7568_746f_6f62; // "boothull"
@@ -195,6 +196,8 @@ pub enum Op {
     Seek = 21,
     /// `poll` on host handles (the sandbox's stdio).
     Poll = 22,
+    /// Which of SIGINT, SIGTERM and SIGHUP the host received since the last call.
+    HostSignals = 23,
     /// Walk a path beneath a mount, stopping at the first symlink.
     FsWalk = 32,
     /// Open (or create) a file beneath a mount.
@@ -237,6 +240,7 @@ impl Op {
             20 => Op::Close,
             21 => Op::Seek,
             22 => Op::Poll,
+            23 => Op::HostSignals,
             32 => Op::FsWalk,
             33 => Op::FsOpen,
             34 => Op::FsReadDir,
@@ -285,6 +289,10 @@ impl ExitKind {
         })
     }
 }
+
+/// The interrupt vector the host raises (an MSI to the guest's local APIC) when hull
+/// receives a signal it forwards to the sandbox; the guest then asks with `HostSignals`.
+pub const HOST_SIGNAL_VECTOR: u8 = 0x40;
 
 /// Most entries one `Poll` carries.
 pub const MAX_POLL: usize = 64;
@@ -538,6 +546,10 @@ pub struct BootInfo {
     pub cwd_gpa: u64,
     /// See `cwd_gpa`.
     pub cwd_len: u64,
+    /// Most tasks (processes and threads) the sandbox may have at once (`--pids`).
+    pub max_tasks: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
     /// The kernel image's loadable segments, for mapping each with its own permissions.
     pub kernel_segments: [KernelSegment; MAX_KERNEL_SEGMENTS],
 }

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// out of --memory (e.g. 64M, 1G); by default 64M or half of --memory if that is less.
     #[arg(long = "tmpfs-size", value_name = "SIZE", value_parser = parse_bytes)]
     pub tmpfs_size: Option<u64>,
+    /// Most tasks (processes and threads) the sandbox may have at once; past it fork and
+    /// clone fail with EAGAIN.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub pids: u32,
     /// The program's initial working directory, an absolute path in the guest.
     #[arg(long, short = 'w', value_name = "DIR", default_value = "/", value_parser = parse_workdir)]
     pub workdir: GuestPath,

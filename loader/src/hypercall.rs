@@ -273,6 +273,11 @@ impl<'m> Server<'m> {
                     None => -(libc::ENOTTY as i64),
                 },
             },
+            // Forwarding is not wired yet: nothing was received to report.
+            Op::HostSignals => {
+                out[0] = 0;
+                0
+            }
             Op::Poll => {
                 let n = usize::try_from(a[0])
                     .ok()

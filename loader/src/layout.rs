@@ -92,6 +92,8 @@ pub struct BootImage {
 /// Inputs for the boot-info block.
 #[derive(Debug)]
 pub struct BootParams<'a> {
+    /// `--pids`: most tasks at once.
+    pub max_tasks: u32,
     pub argv: &'a [Vec<u8>],
     pub envp: &'a [Vec<u8>],
     pub exe_path: &'a [u8],
@@ -247,6 +249,8 @@ pub fn build(
         tmpfs_size: p.tmpfs_size,
         cwd_gpa,
         cwd_len: p.cwd.len() as u64,
+        max_tasks: p.max_tasks,
+        reserved: 0,
         kernel_segments,
     };
     mem.write(BOOT_INFO_GPA, &encode_boot_info(&info))?;
@@ -304,6 +308,8 @@ pub fn encode_boot_info(i: &BootInfo) -> Vec<u8> {
     ] {
         b.extend_from_slice(&v.to_le_bytes());
     }
+    b.extend_from_slice(&i.max_tasks.to_le_bytes());
+    b.extend_from_slice(&i.reserved.to_le_bytes());
     for s in &i.kernel_segments {
         for v in [s.gpa, s.len, s.flags] {
             b.extend_from_slice(&v.to_le_bytes());
@@ -409,6 +415,8 @@ mod tests {
             tmpfs_size: 26,
             cwd_gpa: 27,
             cwd_len: 28,
+            max_tasks: 29,
+            reserved: 0,
             kernel_segments: [KernelSegment {
                 gpa: 20,
                 len: 21,

@@ -206,6 +206,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     ];
     let mount_records = mounts.boot_records();
     let params = BootParams {
+        max_tasks: args.pids,
         argv: &argv,
         envp: &envp,
         exe_path: &exe_path,
