@@ -138,6 +138,40 @@ impl AddressSpace {
         !(self.image.0..self.image.1).contains(&pa)
     }
 
+    /// Whether a write to the frame must copy it first: an image frame, or one shared
+    /// with another address space since a fork.
+    fn copy_on_write(&self, pa: u64, frames: &FrameAllocator) -> bool {
+        !self.owns_frame(pa) || frames.is_shared(pa)
+    }
+
+    /// A copy-on-write duplicate (fork): the same areas; every page is shared read-only
+    /// by both, and the first write on either side copies it.
+    pub fn fork(
+        &mut self,
+        kernel: &PageTable,
+        frames: &mut FrameAllocator,
+    ) -> Result<AddressSpace, OutOfFrames> {
+        let mut child = AddressSpace::new(kernel, frames, self.image, self.mmap_top)?;
+        child.vmas = self.vmas.clone();
+        child.brk_start = self.brk_start;
+        child.brk = self.brk;
+        for (va, e) in self.pt.user_leaves() {
+            let pa = e & super::paging::ADDR_MASK;
+            let shared = e & !flags::WRITABLE;
+            if let Err(err) = child.pt.set_entry(va, shared, frames) {
+                child.destroy(frames);
+                return Err(err);
+            }
+            if self.owns_frame(pa) {
+                frames.share(pa);
+            }
+            if e & flags::WRITABLE != 0 {
+                self.pt.set_entry(va, shared, frames)?;
+            }
+        }
+        Ok(child)
+    }
+
     /// Removes mappings in [start, end) (page aligned) and frees their frames.
     pub fn unmap(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) {
         for key in self.carve(start, end) {
@@ -184,7 +218,13 @@ impl AddressSpace {
     }
 
     /// `mprotect`: changes the protection of [start, end); ENOMEM if part is unmapped.
-    pub fn protect(&mut self, start: u64, end: u64, prot: Prot) -> Result<(), Errno> {
+    pub fn protect(
+        &mut self,
+        start: u64,
+        end: u64,
+        prot: Prot,
+        frames: &FrameAllocator,
+    ) -> Result<(), Errno> {
         if !self.fully_mapped(start, end) {
             return Err(Errno::ENOMEM);
         }
@@ -198,7 +238,8 @@ impl AddressSpace {
                     if prot.readable() {
                         // Keep the page's current W^X phase.
                         let exec_phase = fl & flags::PRESENT != 0 && fl & flags::NO_EXECUTE == 0;
-                        self.pt.set_flags(va, self.page_flags(pa, prot, exec_phase));
+                        let f = self.page_flags(pa, prot, exec_phase, frames);
+                        self.pt.set_flags(va, f);
                     } else {
                         self.pt.park(va);
                     }
@@ -211,9 +252,9 @@ impl AddressSpace {
 
     /// Leaf flags for the frame `pa` in an area with `prot`: image frames are never
     /// writable (the first write copies them).
-    fn page_flags(&self, pa: u64, prot: Prot, exec_phase: bool) -> u64 {
+    fn page_flags(&self, pa: u64, prot: Prot, exec_phase: bool, frames: &FrameAllocator) -> u64 {
         let f = leaf_flags(prot, exec_phase);
-        if self.owns_frame(pa) {
+        if !self.copy_on_write(pa, frames) {
             f
         } else {
             f & !flags::WRITABLE
@@ -254,18 +295,23 @@ impl AddressSpace {
             && fl & flags::PRESENT == 0
         {
             // A PROT_NONE page made accessible again: map its frame back.
-            self.pt.set_flags(page, self.page_flags(pa, vma.prot, exec));
-            if access != Access::Write || self.owns_frame(pa) {
+            let f = self.page_flags(pa, vma.prot, exec, frames);
+            self.pt.set_flags(page, f);
+            if access != Access::Write || !self.copy_on_write(pa, frames) {
                 return Ok(());
             }
         }
         if let Some((pa, fl)) = self.pt.lookup(page) {
-            if access == Access::Write && !self.owns_frame(pa) {
-                // First write to a page shared with the program image: copy it.
+            if access == Access::Write && self.copy_on_write(pa, frames) {
+                // First write to a page shared with the program image or, since a fork,
+                // with another process: copy it, and drop this side's reference.
                 let copy = frames.alloc().ok_or(Fault::OutOfMemory)?;
                 platform::copy(copy, pa, PAGE_SIZE as usize);
                 self.pt
                     .map(page, copy, leaf_flags(vma.prot, false), frames)?;
+                if self.owns_frame(pa) {
+                    frames.free(pa);
+                }
                 return Ok(());
             }
             let ok = match access {
@@ -275,7 +321,8 @@ impl AddressSpace {
             };
             if !ok {
                 // The other W^X phase (or a page made accessible again by mprotect).
-                self.pt.set_flags(page, self.page_flags(pa, vma.prot, exec));
+                let f = self.page_flags(pa, vma.prot, exec, frames);
+                self.pt.set_flags(page, f);
             }
             return Ok(());
         }
@@ -536,7 +583,7 @@ mod tests {
         let mut tail = [9u8; 8];
         platform::read(pa + 0x800, &mut tail);
         assert_eq!(tail, [0; 8]);
-        a.protect(0x400000, 0x401000, Prot::RW).unwrap();
+        a.protect(0x400000, 0x401000, Prot::RW, &f).unwrap();
         a.fault(0x400000, Access::Write, &mut f).unwrap();
         let (pa, fl) = a.pt.lookup(0x400000).unwrap();
         assert_ne!(pa, 0x2000);
@@ -544,6 +591,35 @@ mod tests {
         let mut b = [0u8; 11];
         platform::read(pa, &mut b);
         assert_eq!(&b, b"hello image");
+    }
+
+    #[test]
+    fn fork_shares_pages_until_either_side_writes() {
+        let (mut a, mut f) = space();
+        a.insert(Vma::anon(0x10000, 0x12000, Prot::RW, Label::None), &mut f);
+        a.fault(0x10000, Access::Write, &mut f).unwrap();
+        let (pa, _) = a.pt.lookup(0x10000).unwrap();
+        platform::write(pa, b"parent");
+        let kernel = PageTable::new(&mut f).unwrap();
+        let mut c = a.fork(&kernel, &mut f).unwrap();
+        let (cpa, cfl) = c.pt.lookup(0x10000).unwrap();
+        assert_eq!(cpa, pa, "the child maps the same frame");
+        assert_eq!(cfl & flags::WRITABLE, 0, "read-only in the child");
+        assert_eq!(a.pt.lookup(0x10000).unwrap().1 & flags::WRITABLE, 0, "and in the parent");
+        assert!(f.is_shared(pa));
+        c.fault(0x10000, Access::Write, &mut f).unwrap();
+        let (cpa2, cfl2) = c.pt.lookup(0x10000).unwrap();
+        assert_ne!(cpa2, pa, "the child's write copied the page");
+        assert!(cfl2 & flags::WRITABLE != 0);
+        let mut b = [0u8; 6];
+        platform::read(cpa2, &mut b);
+        assert_eq!(&b, b"parent");
+        assert!(!f.is_shared(pa), "the parent owns the original alone again");
+        a.fault(0x10000, Access::Write, &mut f).unwrap();
+        assert_eq!(a.pt.lookup(0x10000).unwrap().0, pa, "no copy for the sole owner");
+        let before = f.available();
+        c.destroy(&mut f);
+        assert!(f.available() > before, "the child's frames come back");
     }
 
     #[test]
@@ -560,7 +636,7 @@ mod tests {
         assert!(
             a.find(0x10000).is_some() && a.find(0x11000).is_none() && a.find(0x13000).is_some()
         );
-        assert_eq!(a.protect(0x10000, 0x14000, Prot::NONE), Err(Errno::ENOMEM));
+        assert_eq!(a.protect(0x10000, 0x14000, Prot::NONE, &f), Err(Errno::ENOMEM));
     }
 
     #[test]
@@ -570,7 +646,7 @@ mod tests {
         a.fault(0x10000, Access::Write, &mut f).unwrap();
         let pa = a.pt.lookup(0x10000).unwrap().0;
         platform::write(pa, b"kept");
-        a.protect(0x10000, 0x11000, Prot::NONE).unwrap();
+        a.protect(0x10000, 0x11000, Prot::NONE, &f).unwrap();
         assert_eq!(
             a.pt.lookup(0x10000),
             None,
@@ -580,7 +656,7 @@ mod tests {
             a.fault(0x10000, Access::Read, &mut f),
             Err(Fault::Forbidden)
         );
-        a.protect(0x10000, 0x11000, Prot(Prot::READ)).unwrap();
+        a.protect(0x10000, 0x11000, Prot(Prot::READ), &f).unwrap();
         let (pa2, fl) = a.pt.lookup(0x10000).unwrap();
         assert_eq!(pa2, pa);
         assert_eq!(fl & flags::WRITABLE, 0);
@@ -588,7 +664,7 @@ mod tests {
         platform::read(pa2, &mut b);
         assert_eq!(&b, b"kept");
         let before = f.available();
-        a.protect(0x10000, 0x11000, Prot::NONE).unwrap();
+        a.protect(0x10000, 0x11000, Prot::NONE, &f).unwrap();
         a.unmap(0x10000, 0x11000, &mut f);
         assert_eq!(
             f.available(),

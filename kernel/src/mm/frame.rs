@@ -1,6 +1,7 @@
 //! The physical frame allocator: a bump pointer over the free range the loader left, plus a
 //! stack of returned frames. Frames are zeroed on allocation only where the caller asks,
 //! so untouched guest RAM stays untouched (and costs the host nothing).
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::PAGE_SIZE;
@@ -13,6 +14,9 @@ pub struct FrameAllocator {
     end: u64,
     free: Vec<u64>,
     total: u64,
+    /// Frames mapped by more than one address space (copy-on-write after fork): the
+    /// number of extra references. A frame absent here has one owner.
+    shared: BTreeMap<u64, u32>,
 }
 
 impl FrameAllocator {
@@ -27,6 +31,7 @@ impl FrameAllocator {
             end,
             free: Vec::new(),
             total: (end - start) / PAGE_SIZE,
+            shared: BTreeMap::new(),
         }
     }
 
@@ -65,10 +70,39 @@ impl FrameAllocator {
         Some(pa)
     }
 
-    /// Returns a frame. The caller guarantees nothing maps it any more.
+    /// Drops one reference to a frame; the last one returns it. The caller guarantees its
+    /// own mapping of it is gone.
     pub fn free(&mut self, pa: u64) {
         debug_assert!(pa.is_multiple_of(PAGE_SIZE));
+        if let Some(extra) = self.shared.get_mut(&pa) {
+            *extra -= 1;
+            if *extra == 0 {
+                self.shared.remove(&pa);
+            }
+            return;
+        }
         self.free.push(pa);
+    }
+
+    /// Adds a reference to a frame (another address space maps it).
+    pub fn share(&mut self, pa: u64) {
+        *self.shared.entry(pa).or_insert(0) += 1;
+    }
+
+    /// Whether more than one address space maps the frame.
+    pub fn is_shared(&self, pa: u64) -> bool {
+        self.shared.contains_key(&pa)
+    }
+
+    /// `n` physically contiguous frames (for a program image), from the untouched range.
+    pub fn alloc_contiguous(&mut self, n: u64) -> Option<u64> {
+        let bytes = n.checked_mul(PAGE_SIZE)?;
+        if self.end - self.next < bytes {
+            return None;
+        }
+        let pa = self.next;
+        self.next += bytes;
+        Some(pa)
     }
 
     /// Frames still available.
@@ -98,5 +132,24 @@ mod tests {
         f.free(b);
         assert_eq!(f.available(), 1);
         assert_eq!(f.alloc(), Some(b));
+    }
+
+    #[test]
+    fn shared_frames_return_with_their_last_reference() {
+        platform::test_memory(0x10000);
+        let mut f = FrameAllocator::new(0x1000, 0x8000);
+        let a = f.alloc().unwrap();
+        f.share(a);
+        f.share(a);
+        assert!(f.is_shared(a));
+        let before = f.available();
+        f.free(a);
+        f.free(a);
+        assert_eq!(f.available(), before, "two of three references dropped");
+        assert!(!f.is_shared(a));
+        f.free(a);
+        assert_eq!(f.available(), before + 1);
+        assert_eq!(f.alloc_contiguous(3), Some(0x2000));
+        assert_eq!(f.alloc_contiguous(10), None);
     }
 }

@@ -248,6 +248,46 @@ impl PageTable {
         true
     }
 
+    /// Every user-half leaf entry that is present or parked: (virtual address, entry).
+    pub fn user_leaves(&self) -> alloc::vec::Vec<(u64, u64)> {
+        fn walk(table: u64, level: u32, base: u64, out: &mut alloc::vec::Vec<(u64, u64)>) {
+            let span = PAGE_SIZE << (9 * (level - 1));
+            let count = if level == 4 { 256 } else { 512 };
+            for i in 0..count {
+                let e = platform::read_u64(table + 8 * i);
+                let va = base + i * span;
+                if level == 1 {
+                    if e & (PRESENT | PARKED) != 0 {
+                        out.push((va, e));
+                    }
+                } else if e & PRESENT != 0 && e & HUGE == 0 {
+                    walk(e & ADDR_MASK, level - 1, va, out);
+                }
+            }
+        }
+        let mut out = alloc::vec::Vec::new();
+        walk(self.root, 4, 0, &mut out);
+        out
+    }
+
+    /// Writes the leaf entry of `va` exactly (creating tables), flushing a replaced one.
+    pub fn set_entry(
+        &mut self,
+        va: u64,
+        entry: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), OutOfFrames> {
+        let slot = self
+            .entry_at(va, 1, Some(frames))?
+            .expect("created tables are never huge");
+        let old = platform::read_u64(slot);
+        platform::write_u64(slot, entry);
+        if old & PRESENT != 0 {
+            platform::invlpg(va);
+        }
+        Ok(())
+    }
+
     /// Frees every user-half table page (not the leaves' frames; the owner of the address
     /// space frees those first), and the PML4.
     pub fn free_user_tables(self, frames: &mut FrameAllocator) {

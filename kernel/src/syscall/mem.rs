@@ -135,7 +135,7 @@ pub fn mprotect(k: &mut Kernel, addr: u64, len: u64, prot: u64) -> SysResult {
     }
     k.proc
         .aspace
-        .protect(addr, end, Prot((prot & PROT_MASK) as u32))?;
+        .protect(addr, end, Prot((prot & PROT_MASK) as u32), &k.frames)?;
     Ok(0)
 }
 
