@@ -112,6 +112,83 @@ const CASES: &[Case] = &[
         data: Data::Tmpfs,
         hull_flags: &["--memory", "1G", "--tmpfs-size", "160M"],
         exits: true,
+        ..Case::PLAIN
+    },
+    // Processes and threads. hull's guest has one vCPU, so these run on one
+    // CPU under every runner (`one_cpu`): see `Case::one_cpu`.
+    Case {
+        name: "fork_exec",
+        program: "fork_exec",
+        args: &["1000"],
+        peer_args: Some(&["100"]),
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(1.0),
+        reps: [5, 3],
+        data: Data::Programs,
+        exits: true,
+        one_cpu: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "fork_cow",
+        program: "fork_cow",
+        args: &["100", "64"],
+        peer_args: Some(&["50", "64"]),
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(1.0),
+        reps: [5, 3],
+        hull_flags: &["--memory", "1G"],
+        exits: true,
+        one_cpu: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "thread",
+        program: "thread",
+        args: &["10000"],
+        peer_args: Some(&["2000"]),
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(1.5),
+        reps: [5, 3],
+        exits: true,
+        one_cpu: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "futex_pingpong",
+        program: "futex_pingpong",
+        args: &["50000"],
+        peer_args: Some(&["5000"]),
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(1.5),
+        reps: [5, 3],
+        exits: true,
+        one_cpu: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "signal",
+        program: "signal",
+        args: &["100000"],
+        peer_args: Some(&["10000"]),
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(1.0),
+        reps: [5, 3],
+        exits: true,
+        one_cpu: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "pipe_pingpong",
+        program: "pipe_pingpong",
+        args: &["50000"],
+        peer_args: Some(&["5000"]),
+        kind: Kind::SelfTimed,
+        target: Target::RatioAtMost(1.0),
+        reps: [5, 3],
+        exits: true,
+        one_cpu: true,
+        ..Case::PLAIN
     },
 ];
 
@@ -132,6 +209,8 @@ const GUEST_DATA: &str = "/data";
 const GUEST_TMPFS: &str = "/tmp";
 /// runsc's own tmpfs (runsc do mounts the host's / as an overlay).
 const RUNSC_TMPFS: &str = "/dev/shm";
+/// Where hull mounts `target/bench/` (read-only) for [`Data::Programs`].
+const GUEST_PROGRAMS: &str = "/bench";
 
 /// Per-run time limits: a hung sandbox must not hang the bench.
 const SELF_TIMED_TIMEOUT: Duration = Duration::from_secs(120);
@@ -159,6 +238,12 @@ struct Case {
     /// Run hull once more with `--stats` and report VM exits per operation
     /// (the program prints `ops: <count>`).
     exits: bool,
+    /// Every runner runs the program under `taskset -c CPU` (one CPU, the
+    /// first xtask may use). hull's guest has a single vCPU, so all its tasks
+    /// share one CPU; unpinned, native tasks handing work to each other sit
+    /// on two CPUs and every wake-up is a cross-CPU interrupt, a different
+    /// (and, nested, a much noisier) thing to measure.
+    one_cpu: bool,
 }
 
 /// A case's data directory, passed to the program as its first argument.
@@ -172,6 +257,10 @@ enum Data {
     /// A tmpfs: natively /dev/shm (or /tmp, whichever is a tmpfs), under
     /// hull its in-guest [`GUEST_TMPFS`], under runsc [`RUNSC_TMPFS`].
     Tmpfs,
+    /// `target/bench/`, the built programs (for a program that execs
+    /// another): natively and under runsc its host path, under hull the
+    /// same directory mounted read-only at [`GUEST_PROGRAMS`].
+    Programs,
 }
 
 enum Kind {
@@ -207,6 +296,7 @@ impl Case {
         data: Data::None,
         hull_flags: &[],
         exits: false,
+        one_cpu: false,
     };
 
     /// Metric names and units; the first is the one the target is about.
@@ -402,6 +492,7 @@ pub fn main(ws: &Workspace, opts: &Options) -> Result<ExitCode> {
             .any(|c| c.data == Data::Files)
             .then(|| prepare_files(&ws.target_dir.join(FILES_DIR))),
         tmpfs: cases.iter().any(|c| c.data == Data::Tmpfs).then(host_tmpfs),
+        cpu: cases.iter().any(|c| c.one_cpu).then(pick_cpu),
         bench_dir,
     };
 
@@ -435,6 +526,23 @@ pub fn main(ws: &Workspace, opts: &Options) -> Result<ExitCode> {
         notes.push(format!(
             "tmpfs: native {}, hull {GUEST_TMPFS} (its in-guest tmpfs), runsc {RUNSC_TMPFS}",
             dir.display()
+        ));
+    }
+    let names = |f: fn(&Case) -> bool| -> String {
+        let v: Vec<&str> = cases.iter().filter(|c| f(c)).map(|c| c.name).collect();
+        v.join(", ")
+    };
+    if cases.iter().any(|c| c.data == Data::Programs) {
+        let dir = setup.bench_dir.display();
+        notes.push(format!(
+            "{}: programs in {dir} (under hull: --mount {dir}:{GUEST_PROGRAMS}:ro)",
+            names(|c| c.data == Data::Programs)
+        ));
+    }
+    if let Some(Ok(cpu)) = &setup.cpu {
+        notes.push(format!(
+            "{}: every runner under `taskset -c {cpu}` (hull's guest has one vCPU)",
+            names(|c| c.one_cpu)
         ));
     }
     if cases.iter().any(|c| c.exits) {
@@ -509,6 +617,8 @@ struct Setup {
     files: Option<Result<PathBuf>>,
     /// The host's tmpfs directory, if a selected case uses it.
     tmpfs: Option<Result<PathBuf>>,
+    /// The CPU the `one_cpu` cases run on, if one is selected.
+    cpu: Option<Result<usize>>,
 }
 
 impl Setup {
@@ -537,11 +647,60 @@ impl Setup {
             (Data::Tmpfs, Runner::Native) => args.push(available(&self.tmpfs)?),
             (Data::Tmpfs, Runner::Hull(_)) => args.push(GUEST_TMPFS.to_owned()),
             (Data::Tmpfs, Runner::Runsc(_)) => args.push(RUNSC_TMPFS.to_owned()),
+            (Data::Programs, Runner::Hull(_)) => {
+                hull_opts.push("--mount".to_owned());
+                hull_opts.push(format!("{}:{GUEST_PROGRAMS}:ro", self.bench_dir.display()));
+                args.push(GUEST_PROGRAMS.to_owned());
+            }
+            (Data::Programs, _) => args.push(self.bench_dir.display().to_string()),
         }
         hull_opts.extend(case.hull_flags.iter().map(|s| (*s).to_owned()));
         args.extend(case.args_for(runner).iter().map(|s| (*s).to_owned()));
-        Ok(runner.command(&self.bench_dir, case.program, &hull_opts, &args))
+        let cmd = runner.command(&self.bench_dir, case.program, &hull_opts, &args);
+        if !case.one_cpu {
+            return Ok(cmd);
+        }
+        let cpu = match &self.cpu {
+            Some(Ok(cpu)) => *cpu,
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err("CPU to pin to not chosen".to_owned()),
+        };
+        Ok(pinned(&cmd, cpu))
     }
+}
+
+/// `cmd` run as `taskset -c CPU PROGRAM ARGS...` (taskset execs the program,
+/// so the process is the same and the watchdog still finds its tree).
+fn pinned(cmd: &Command, cpu: usize) -> Command {
+    let mut c = Command::new("taskset");
+    c.arg("-c")
+        .arg(cpu.to_string())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        c.current_dir(dir);
+    }
+    c
+}
+
+/// The CPU of the `one_cpu` cases: the first this process may run on.
+fn pick_cpu() -> Result<usize> {
+    if util::which("taskset").is_none() {
+        return Err("taskset not found on PATH; install util-linux".to_owned());
+    }
+    let status =
+        fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .and_then(first_cpu)
+        .ok_or_else(|| "no Cpus_allowed_list in /proc/self/status".to_owned())
+}
+
+/// The first CPU of a list such as `0-3,8` or `2,5-6`.
+fn first_cpu(list: &str) -> Option<usize> {
+    let first = list.trim().split([',', '-']).next()?;
+    first.parse().ok()
 }
 
 /// Generates the file cases' data in `dir` unless a complete copy is there,
@@ -1193,6 +1352,25 @@ mod tests {
         assert_eq!(fs_type_of(mounts, Path::new("/dev/shmem")), Some("ext4"));
         assert_eq!(fs_type_of(mounts, Path::new("/tmp")), Some("ext4"));
         assert_eq!(fs_type_of(mounts, Path::new("/my dir/a")), Some("tmpfs"));
+    }
+
+    #[test]
+    fn first_cpu_of_a_list() {
+        assert_eq!(first_cpu("\t0-1\n"), Some(0));
+        assert_eq!(first_cpu("2,5-6"), Some(2));
+        assert_eq!(first_cpu("7"), Some(7));
+        assert_eq!(first_cpu(""), None);
+    }
+
+    #[test]
+    fn pinned_commands_keep_program_args_and_dir() {
+        let mut cmd = Command::new("/bin/prog");
+        cmd.args(["a", "b c"]).current_dir("/tmp");
+        let p = pinned(&cmd, 3);
+        assert_eq!(p.get_program(), "taskset");
+        let args: Vec<_> = p.get_args().collect();
+        assert_eq!(args, ["-c", "3", "/bin/prog", "a", "b c"]);
+        assert_eq!(p.get_current_dir(), Some(Path::new("/tmp")));
     }
 
     #[test]
