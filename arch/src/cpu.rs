@@ -197,6 +197,12 @@ pub fn enable_features(pvm: bool) -> Features {
 #[derive(Clone)]
 pub struct XsaveArea(pub [u8; 4096]);
 
+impl core::fmt::Debug for XsaveArea {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("XsaveArea(..)")
+    }
+}
+
 impl Default for XsaveArea {
     fn default() -> Self {
         XsaveArea([0; 4096])

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 use hull_arch::abi::{BOOT_MAGIC, BootInfo, ExitKind, KernelSegment};
 use hull_arch::layout::{KERNEL_VIRT_BASE, LARGE_PAGE_SIZE, PHYS_OFFSET};
+use hull_arch::trapframe::TrapFrame;
 
 use crate::elf;
 use crate::fd::{FdTable, FileKind, OpenFile};
@@ -231,6 +232,28 @@ pub fn start_program(
             .flat_map(|a| a.iter().copied().chain([0]))
             .collect(),
         comm: Vec::new(),
+        pgid: 1,
+        sid: 1,
+        state: crate::sched::TaskState::Runnable,
+        wake_at: 0,
+        woken: false,
+        host_wait: Vec::new(),
+        restart_deadline: None,
+        in_syscall: None,
+        saved_mask: None,
+        frame: TrapFrame::default(),
+        fpu: alloc::boxed::Box::default(),
+        fs_base: 0,
+        gs_base: 0,
+        cwd: None,
+        umask: 0o022,
+        children: Vec::new(),
+        report: None,
+        exit_signal: crate::signal::SIGCHLD,
+        vfork_parent: None,
+        nice: 0,
+        sleep_rem: None,
+        futex_bitset: 0,
     };
     Ok(Started {
         proc,
@@ -486,6 +509,12 @@ mod guest {
             machine,
             strace,
             fs,
+            others: Default::default(),
+            sched: crate::sched::Scheduler {
+                next_pid: 2,
+                max_tasks: info.max_tasks.max(1),
+                ..Default::default()
+            },
         }));
         let workdir = read_blob(info.cwd_gpa, info.cwd_len);
         if !workdir.is_empty() {

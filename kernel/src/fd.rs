@@ -344,6 +344,22 @@ impl FdTable {
             .ok_or(Errno::EBADF)
     }
 
+    /// Every open file, emptying the table (exit).
+    pub fn into_files(self) -> Vec<Arc<OpenFile>> {
+        self.slots.into_iter().flatten().map(|s| s.file).collect()
+    }
+
+    /// Closes every close-on-exec descriptor (execve); returns their files.
+    pub fn take_cloexec(&mut self) -> Vec<Arc<OpenFile>> {
+        let mut out = Vec::new();
+        for slot in self.slots.iter_mut() {
+            if slot.as_ref().is_some_and(|s| s.cloexec) {
+                out.push(slot.take().expect("checked").file);
+            }
+        }
+        out
+    }
+
     /// Open descriptors, ascending.
     pub fn open_fds(&self) -> Vec<u32> {
         self.slots

@@ -450,3 +450,8 @@ pub fn poll(entries: &mut [abi::PollEntry], timeout_ns: u64) -> Result<u64, Errn
     }
     Ok(r)
 }
+
+/// `HostSignals`: the signals hull received since the last call (bit N-1 = signal N).
+pub fn host_signals() -> u64 {
+    call(Op::HostSignals, [0; abi::NARGS], &[]).1[0]
+}

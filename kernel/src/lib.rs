@@ -21,6 +21,7 @@ pub mod mm;
 pub mod platform;
 pub mod process;
 pub mod random;
+pub mod sched;
 pub mod sigframe;
 pub mod signal;
 pub mod strace;

@@ -97,6 +97,11 @@ mod imp {
     /// The host model of the FPU state buffer.
     #[derive(Clone)]
     pub struct XsaveArea(pub [u8; 4096]);
+    impl core::fmt::Debug for XsaveArea {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("XsaveArea(..)")
+        }
+    }
     impl Default for XsaveArea {
         fn default() -> Self {
             XsaveArea([0; 4096])

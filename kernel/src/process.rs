@@ -3,13 +3,19 @@
 //! threads will multiply.
 use alloc::vec::Vec;
 
+use alloc::boxed::Box;
+
+use hull_arch::trapframe::TrapFrame;
+
 use crate::errno::Errno;
 use crate::fd::FdTable;
 use crate::mm::aspace::AddressSpace;
 use crate::mm::frame::FrameAllocator;
 use crate::mm::paging::PageTable;
 use crate::mm::uaccess;
+use crate::platform::XsaveArea;
 use crate::random::Rng;
+use crate::sched::{Scheduler, TaskState};
 use crate::signal::SignalState;
 use crate::time::Clock;
 
@@ -104,6 +110,55 @@ pub struct Process {
     pub environ: Vec<u8>,
     /// PR_SET_NAME's name (empty = the executable's base name).
     pub comm: Vec<u8>,
+    /// Process group and session.
+    pub pgid: u32,
+    pub sid: u32,
+    /// Running, blocked, stopped or exited (see `sched`).
+    pub state: TaskState,
+    /// When a blocked task wakes by itself (CLOCK_MONOTONIC ns, 0 = never).
+    pub wake_at: u64,
+    /// Set when an event it waited for woke it (a futex wake says so, for instance).
+    pub woken: bool,
+    /// Host stdio handles (and poll events) a blocked task waits on.
+    pub host_wait: Vec<(u64, u16)>,
+    /// The absolute deadline of a timed wait, kept across its restarts.
+    pub restart_deadline: Option<u64>,
+    /// The syscall whose `rip` was rewound because the task blocked in it.
+    pub in_syscall: Option<u64>,
+    /// The signal mask to restore after a sigsuspend's handler.
+    pub saved_mask: Option<u64>,
+    /// The user context while the task is not running.
+    pub frame: TrapFrame,
+    pub fpu: Box<XsaveArea>,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    /// The working directory and umask while not running (the running task's are in
+    /// `Kernel::fs`).
+    pub cwd: Option<crate::vfs::Loc>,
+    pub umask: u32,
+    pub children: Vec<u32>,
+    /// A state change its parent has not collected with wait: exit, stop or continue.
+    pub report: Option<ChildReport>,
+    /// The signal sent to the parent on exit (SIGCHLD, or clone's choice).
+    pub exit_signal: u32,
+    /// A vfork parent waits for this child to exec or exit.
+    pub vfork_parent: Option<u32>,
+    /// Nice value (recorded for getpriority/setpriority).
+    pub nice: i32,
+    /// Where an interrupted relative sleep reports the time left: (user pointer, deadline).
+    pub sleep_rem: Option<(u64, u64)>,
+    /// The FUTEX_WAIT_BITSET mask of a task waiting on a futex.
+    pub futex_bitset: u32,
+}
+
+/// What a parent learns from wait about a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildReport {
+    /// Exited or killed: the wait status word.
+    Exited(u32),
+    /// Stopped by a signal.
+    Stopped(u32),
+    Continued,
 }
 
 /// Identity and sizes fixed at boot.
@@ -138,6 +193,9 @@ pub struct Kernel {
     pub strace: bool,
     /// Mounts, working directory, umask, locks.
     pub fs: crate::syscall::fs::FsState,
+    /// Every process but the running one (`proc`), zombies included.
+    pub others: alloc::collections::BTreeMap<u32, Process>,
+    pub sched: Scheduler,
 }
 
 /// The kernel, once booted.

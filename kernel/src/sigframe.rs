@@ -41,6 +41,8 @@ pub struct SigInfo {
     /// Exception vector and error code, for uc_mcontext.trapno/err.
     pub trapno: u64,
     pub err: u64,
+    /// si_status of SIGCHLD (the exit code or signal).
+    pub status: i32,
 }
 
 /// `si_code` values.
@@ -134,6 +136,9 @@ pub fn encode(
     } else {
         b[si + 16..si + 20].copy_from_slice(&info.pid.to_le_bytes());
         b[si + 20..si + 24].copy_from_slice(&info.uid.to_le_bytes());
+        if info.signo == crate::signal::SIGCHLD {
+            b[si + 24..si + 28].copy_from_slice(&info.status.to_le_bytes());
+        }
     }
     b
 }

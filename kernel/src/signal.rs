@@ -102,6 +102,7 @@ impl Default for SignalState {
 
 /// `sa_flags` bits.
 pub const SA_SIGINFO: u64 = 4;
+pub const SA_RESTART: u64 = 0x1000_0000;
 pub const SA_ONSTACK: u64 = 0x0800_0000;
 pub const SA_RESTORER: u64 = 0x0400_0000;
 pub const SA_NODEFER: u64 = 0x4000_0000;
@@ -196,6 +197,11 @@ impl SignalState {
             self.pending |= bit(sig);
             self.info[sig as usize - 1] = info;
         }
+    }
+
+    /// Whether a pending signal is not blocked (a blocked task must wake for it).
+    pub fn wants_attention(&self) -> bool {
+        self.pending & !self.blocked != 0
     }
 
     /// Takes the lowest pending, unblocked signal and its siginfo.

@@ -35,13 +35,33 @@ pub fn handle(frame: &mut TrapFrame) {
         TIMER_VECTOR => {
             platform::apic_eoi();
             if frame.cs & 3 != 0 {
-                // The ITIMER_REAL deadline passed while user code ran.
+                // A timer or the end of a time slice while user code ran.
                 let mut guard = KERNEL.lock();
                 let k = guard.as_mut().expect("timer before the kernel booted");
                 k.machine.armed_tsc = 0;
-                crate::syscall::time::check_timers(k);
-                signals::deliver_pending(k, frame);
-                crate::syscall::time::arm_user_timer(k);
+                crate::syscall::finish(k, frame);
+            }
+            return;
+        }
+        v if v == hull_arch::abi::HOST_SIGNAL_VECTOR as u64 => {
+            platform::apic_eoi();
+            let mut guard = KERNEL.lock();
+            let k = guard.as_mut().expect("interrupt before the kernel booted");
+            // SIGINT, SIGTERM or SIGHUP sent to hull: to the sandbox's init, from the
+            // kernel (si_code SI_KERNEL).
+            let mask = hypercall::host_signals();
+            for sig in 1..=64u32 {
+                if mask & (1 << (sig - 1)) != 0 {
+                    let info = SigInfo {
+                        signo: sig,
+                        code: code::SI_KERNEL,
+                        ..Default::default()
+                    };
+                    crate::syscall::task::signal_process(k, 1, info);
+                }
+            }
+            if frame.cs & 3 != 0 {
+                crate::syscall::finish(k, frame);
             }
             return;
         }
@@ -64,9 +84,15 @@ pub fn handle(frame: &mut TrapFrame) {
         };
         match k.proc.aspace.fault(addr, access, &mut k.frames) {
             Ok(()) => return,
-            Err(Fault::OutOfMemory) => {
+            Err(Fault::OutOfMemory) if k.proc.pid == 1 => {
                 let msg = b"out of memory: the program used all of the sandbox's memory (raise --memory); killed as by the OOM killer";
                 hypercall::exit(ExitKind::OutOfMemory, 0, Some((addr, frame.rip)), 9, msg)
+            }
+            Err(Fault::OutOfMemory) => {
+                // Another process: the OOM killer's SIGKILL ends it, the sandbox goes on.
+                signals::terminate(k, crate::signal::SIGKILL, None);
+                crate::syscall::finish(k, frame);
+                return;
             }
             Err(f) => {
                 let code = if f == Fault::Unmapped {
@@ -112,7 +138,7 @@ pub fn handle(frame: &mut TrapFrame) {
     };
     k.proc.signals.force(info);
     signals::deliver(k, frame, Some((addr, frame.rip)));
-    crate::syscall::time::arm_user_timer(k);
+    crate::syscall::finish(k, frame);
 }
 
 fn kernel_fault(frame: &TrapFrame) -> ! {

@@ -481,6 +481,17 @@ impl AddressSpace {
         Ok(dest)
     }
 
+    /// Frees every user page and every user table but the root (exit: the zombie keeps an
+    /// empty address space until it is reaped).
+    pub fn clear(&mut self, frames: &mut FrameAllocator) {
+        let keys: alloc::vec::Vec<u64> = self.vmas.keys().copied().collect();
+        for k in keys {
+            let v = self.vmas.remove(&k).expect("key exists");
+            self.drop_pages(v.start, v.end, frames);
+        }
+        self.pt.free_user_subtables(frames);
+    }
+
     /// Frees every user page and table.
     pub fn destroy(mut self, frames: &mut FrameAllocator) {
         let keys: alloc::vec::Vec<u64> = self.vmas.keys().copied().collect();
@@ -605,7 +616,11 @@ mod tests {
         let (cpa, cfl) = c.pt.lookup(0x10000).unwrap();
         assert_eq!(cpa, pa, "the child maps the same frame");
         assert_eq!(cfl & flags::WRITABLE, 0, "read-only in the child");
-        assert_eq!(a.pt.lookup(0x10000).unwrap().1 & flags::WRITABLE, 0, "and in the parent");
+        assert_eq!(
+            a.pt.lookup(0x10000).unwrap().1 & flags::WRITABLE,
+            0,
+            "and in the parent"
+        );
         assert!(f.is_shared(pa));
         c.fault(0x10000, Access::Write, &mut f).unwrap();
         let (cpa2, cfl2) = c.pt.lookup(0x10000).unwrap();
@@ -616,7 +631,11 @@ mod tests {
         assert_eq!(&b, b"parent");
         assert!(!f.is_shared(pa), "the parent owns the original alone again");
         a.fault(0x10000, Access::Write, &mut f).unwrap();
-        assert_eq!(a.pt.lookup(0x10000).unwrap().0, pa, "no copy for the sole owner");
+        assert_eq!(
+            a.pt.lookup(0x10000).unwrap().0,
+            pa,
+            "no copy for the sole owner"
+        );
         let before = f.available();
         c.destroy(&mut f);
         assert!(f.available() > before, "the child's frames come back");
@@ -636,7 +655,10 @@ mod tests {
         assert!(
             a.find(0x10000).is_some() && a.find(0x11000).is_none() && a.find(0x13000).is_some()
         );
-        assert_eq!(a.protect(0x10000, 0x14000, Prot::NONE, &f), Err(Errno::ENOMEM));
+        assert_eq!(
+            a.protect(0x10000, 0x14000, Prot::NONE, &f),
+            Err(Errno::ENOMEM)
+        );
     }
 
     #[test]

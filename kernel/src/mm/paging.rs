@@ -288,9 +288,9 @@ impl PageTable {
         Ok(())
     }
 
-    /// Frees every user-half table page (not the leaves' frames; the owner of the address
-    /// space frees those first), and the PML4.
-    pub fn free_user_tables(self, frames: &mut FrameAllocator) {
+    /// Frees every user-half table page below the PML4 (not the leaves' frames; the owner
+    /// of the address space frees those first) and empties the PML4's user half.
+    pub fn free_user_subtables(&mut self, frames: &mut FrameAllocator) {
         fn free_level(table: u64, level: u32, frames: &mut FrameAllocator) {
             if level > 1 {
                 for i in 0..512 {
@@ -306,8 +306,18 @@ impl PageTable {
             let e = platform::read_u64(self.root + 8 * i);
             if e & PRESENT != 0 {
                 free_level(e & ADDR_MASK, 3, frames);
+                platform::write_u64(self.root + 8 * i, 0);
+                if self.kpti {
+                    platform::write_u64(self.root + PAGE_SIZE + 8 * i, 0);
+                }
             }
         }
+    }
+
+    /// Frees every user-half table page (not the leaves' frames; the owner of the address
+    /// space frees those first), and the PML4.
+    pub fn free_user_tables(mut self, frames: &mut FrameAllocator) {
+        self.free_user_subtables(frames);
         frames.free(self.root);
         if self.kpti {
             frames.free(self.root + PAGE_SIZE);

@@ -1773,16 +1773,15 @@ pub fn record_lock(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
     }
     if ltype != F_UNLCK && k.fs.locks.conflict(&want).is_some() {
         if cmd == F_SETLKW || cmd == F_OFD_SETLKW {
-            // Only this sandbox's other holders could release it, and they wait on us.
-            return Err(if ofd {
-                super::io::wait_for_signal(k)
-            } else {
-                Errno::EDEADLK
-            });
+            // Wait for the holder to unlock (a lock of this process's other description
+            // can deadlock, as on Linux).
+            let _ = ofd;
+            return Err(k.block(crate::sched::Wait::Lock, 0));
         }
         return Err(Errno::EAGAIN);
     }
     k.fs.locks.set(want, ltype == F_UNLCK);
+    k.wake_where(|w| *w == crate::sched::Wait::Lock);
     Ok(0)
 }
 
@@ -1814,8 +1813,9 @@ pub fn flock(k: &mut Kernel, fd: i32, op: u32) -> SysResult {
         if op & LOCK_NB != 0 {
             return Err(Errno::EAGAIN);
         }
-        return Err(super::io::wait_for_signal(k));
+        return Err(k.block(crate::sched::Wait::Lock, 0));
     }
     k.fs.locks.set(want, kind == LOCK_UN);
+    k.wake_where(|w| *w == crate::sched::Wait::Lock);
     Ok(0)
 }

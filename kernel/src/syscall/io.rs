@@ -13,6 +13,7 @@ use crate::mm::aspace::Access;
 use crate::mm::uaccess;
 use crate::platform;
 use crate::process::Kernel;
+use crate::sched::Wait;
 use crate::vfs::DirEntry;
 use crate::vfs::memfs::MemBody;
 
@@ -429,10 +430,12 @@ fn pipe_phys(
                     return Err(Errno::EAGAIN);
                 }
                 drop(st);
-                return Err(block_forever(k));
+                return Err(k.block(Wait::Pipe(pipe_id(end)), 0));
             }
             let mut cur = Cursor::new(segs);
             let n = st.data.pop_with(want as usize, |src| cur.put_bytes(src));
+            drop(st);
+            pipe_changed(k, pipe_id(end));
             Ok(n as u64)
         }
         Dir::Write => {
@@ -444,30 +447,27 @@ fn pipe_phys(
                     return if partial { Ok(0) } else { Err(Errno::EAGAIN) };
                 }
                 drop(st);
-                return Err(block_forever(k));
+                return Err(k.block(Wait::Pipe(pipe_id(end)), 0));
             }
             let mut cur = Cursor::new(segs);
             let n = st.data.push_with(want as usize, |dst| cur.take_bytes(dst)) as u64;
             drop(st);
-            if n < want && !nonblock {
-                // The rest could only go in once a reader drained the pipe: nobody can,
-                // so wait for a signal; the part already written counts.
-                block_forever(k);
-            }
+            pipe_changed(k, pipe_id(end));
+            // What did not fit is left to the caller (a short write), as a write that a
+            // signal interrupts after some progress is on Linux.
             Ok(n)
         }
     }
 }
 
-/// Sleeps until a signal interrupts (EINTR) or the sandbox's --timeout ends the run: the
-/// only task waits on itself.
-pub fn wait_for_signal(k: &mut Kernel) -> Errno {
-    block_forever(k)
+/// A pipe's identity for waiting on it.
+pub fn pipe_id(end: &crate::fd::PipeEnd) -> usize {
+    Arc::as_ptr(&end.pipe) as usize
 }
 
-fn block_forever(k: &mut Kernel) -> Errno {
-    while !super::time::sleep_until(k, u64::MAX) {}
-    Errno::EINTR
+/// A pipe's contents or ends changed: its readers, writers and pollers may go on.
+pub fn pipe_changed(k: &mut Kernel, id: usize) {
+    k.wake_where(|w| *w == Wait::Pipe(id) || *w == Wait::Poll);
 }
 
 fn file(k: &Kernel, fd: i32) -> Result<Arc<OpenFile>, Errno> {
@@ -585,6 +585,13 @@ pub fn release(k: &mut Kernel, f: Arc<OpenFile>) {
     let Ok(f) = Arc::try_unwrap(f) else {
         return;
     };
+    if let FileKind::Pipe(end) = &f.kind {
+        // The last description of this end: readers see EOF, writers EPIPE.
+        let pid = pipe_id(end);
+        drop(f);
+        pipe_changed(k, pid);
+        return;
+    }
     if !k.fs.locks.is_empty() {
         // OFD and flock locks go with their open file description.
         k.fs.locks.release(crate::vfs::locks::Owner::File(id), None);

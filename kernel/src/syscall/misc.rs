@@ -166,57 +166,6 @@ pub fn getrandom(k: &mut Kernel, buf: u64, len: u64, flags: u64) -> SysResult {
 
 /// futex with one thread: a wait whose value matches can only end by its timeout (or
 /// never, as on Linux), and a wake finds nobody.
-pub fn futex(k: &mut Kernel, uaddr: u64, op: u64, val: u64, timeout: u64, val3: u64) -> SysResult {
-    const FUTEX_WAIT: u64 = 0;
-    const FUTEX_WAKE: u64 = 1;
-    const FUTEX_WAIT_BITSET: u64 = 9;
-    const FUTEX_WAKE_BITSET: u64 = 10;
-    const FUTEX_CLOCK_REALTIME: u64 = 256;
-    if !uaddr.is_multiple_of(4) {
-        return Err(Errno::EINVAL);
-    }
-    match op & 127 {
-        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            if op & 127 == FUTEX_WAKE_BITSET && val3 as u32 == 0 {
-                return Err(Errno::EINVAL);
-            }
-            Ok(0)
-        }
-        cmd @ (FUTEX_WAIT | FUTEX_WAIT_BITSET) => {
-            if cmd == FUTEX_WAIT_BITSET && val3 as u32 == 0 {
-                return Err(Errno::EINVAL);
-            }
-            let mut word = [0u8; 4];
-            k.copy_in(uaddr, &mut word)?;
-            if u32::from_le_bytes(word) != val as u32 {
-                return Err(Errno::EAGAIN);
-            }
-            let deadline = if timeout == 0 {
-                u64::MAX
-            } else {
-                let [s, n] = k.read_words::<2>(timeout)?;
-                if (s as i64) < 0 || n >= 1_000_000_000 {
-                    return Err(Errno::EINVAL);
-                }
-                let t = s.saturating_mul(1_000_000_000).saturating_add(n);
-                if cmd == FUTEX_WAIT {
-                    k.clock.monotonic().saturating_add(t)
-                } else if op & FUTEX_CLOCK_REALTIME != 0 {
-                    k.clock
-                        .monotonic()
-                        .saturating_add(t.saturating_sub(k.clock.realtime()))
-                } else {
-                    t
-                }
-            };
-            if super::time::sleep_until(k, deadline) {
-                return Err(Errno::EINTR);
-            }
-            Err(Errno::ETIMEDOUT)
-        }
-        _ => Err(Errno::ENOSYS),
-    }
-}
 
 /// prctl: the thread name (PR_SET_NAME / PR_GET_NAME); other options are EINVAL.
 pub fn prctl(k: &mut Kernel, option: u64, arg: u64) -> SysResult {

@@ -2,12 +2,14 @@
 //! encode the result (`-errno` on failure), trace under `--strace`, and deliver signals
 //! that became pending before returning to user mode.
 pub mod fs;
+pub mod futex;
 pub mod io;
 pub mod mem;
 pub mod misc;
 pub mod poll;
 pub mod procfs;
 pub mod signals;
+pub mod task;
 pub mod time;
 
 use hull_arch::trapframe::TrapFrame;
@@ -20,20 +22,48 @@ pub fn handle(frame: &mut TrapFrame) {
     let mut guard = KERNEL.lock();
     let k = guard.as_mut().expect("syscall before the kernel booted");
     let (nr, args) = frame.syscall_args();
+    // A syscall re-executed after its task blocked continues its wait (a sleep keeps its
+    // deadline); any other starts afresh.
+    if k.proc.in_syscall.take() != Some(nr) {
+        k.proc.restart_deadline = None;
+        k.proc.woken = false;
+    }
     if k.strace && nr_never_returns(nr) {
         crate::strace::log_call(k, nr, &args, None);
     }
     let result = dispatch(k, frame, nr, args);
-    if k.strace {
-        crate::strace::log_call(k, nr, &args, Some(result));
+    if result == Err(crate::sched::BLOCKED) {
+        // Wait, then execute the same syscall again (see `sched`).
+        frame.rip -= 2;
+        frame.rax = nr;
+        k.proc.in_syscall = Some(nr);
+    } else {
+        if k.strace {
+            crate::strace::log_call(k, nr, &args, Some(result));
+        }
+        frame.rax = match result {
+            Ok(v) => v,
+            Err(e) => (-(e.0 as i64)) as u64,
+        };
+        k.proc.restart_deadline = None;
+        k.proc.woken = false;
+        k.proc.host_wait.clear();
+        k.proc.sleep_rem = None;
     }
-    frame.rax = match result {
-        Ok(v) => v,
-        Err(e) => (-(e.0 as i64)) as u64,
-    };
+    finish(k, frame);
+}
+
+/// The way back to user mode from any syscall or trap: pick the task to run, deliver its
+/// signals (which may end or stop it, so pick again), and arm the timer.
+pub fn finish(k: &mut Kernel, frame: &mut TrapFrame) {
     k.fs.vfs.budget.reclaim(&mut k.frames);
-    time::check_timers(k);
-    signals::deliver_pending(k, frame);
+    loop {
+        crate::sched::schedule(k, frame);
+        signals::deliver_pending(k, frame);
+        if k.proc.state == crate::sched::TaskState::Runnable {
+            break;
+        }
+    }
     time::arm_user_timer(k);
 }
 
@@ -62,7 +92,28 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         19 => io::readv(k, fd, a[1], a[2]),
         20 => io::writev(k, fd, a[1], a[2]),
         22 => io::pipe2(k, a[0], 0),
-        24 => Ok(0), // sched_yield: the only thread keeps running
+        24 => {
+            // sched_yield: to the back of the run queue.
+            k.sched.slice_end = 0;
+            Ok(0)
+        }
+        56 => task::clone(k, frame, a[0], a[1], a[2], a[3], a[4]),
+        57 => task::clone(k, frame, crate::signal::SIGCHLD as u64, 0, 0, 0, 0),
+        58 => task::clone(
+            k,
+            frame,
+            task::CLONE_VM | task::CLONE_VFORK | crate::signal::SIGCHLD as u64,
+            0,
+            0,
+            0,
+            0,
+        ),
+        61 => task::wait4(k, a[0] as i32, a[1], a[2], a[3]),
+        247 => task::waitid(k, a[0], a[1], a[2], a[3], a[4]),
+        435 => task::clone3(k, frame, a[0], a[1]),
+        109 => task::setpgid(k, a[0] as i32, a[1] as i32),
+        112 => task::setsid(k),
+        124 => task::getsid(k, a[0] as i32),
         25 => mem::mremap(k, a[0], a[1], a[2], a[3], a[4]),
         28 => mem::madvise(k, a[0], a[1], a[2]),
         32 => io::dup(k, fd),
@@ -73,8 +124,8 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         37 => time::alarm(k, a[0]),
         38 => time::setitimer(k, a[0], a[1], a[2]),
         39 | 186 => Ok(k.proc.pid as u64),
-        60 | 231 => misc::exit_group(k, a[0]),
-        62 => signals::kill(k, a[0] as i32, a[1]),
+        60 | 231 => task::exit_group(k, a[0]),
+        62 => task::kill(k, a[0] as i32, a[1]),
         63 => misc::uname(k, a[0]),
         72 => io::fcntl(k, fd, a[1] as u32, a[2]),
         7 => poll::poll(k, a[0], a[1], a[2] as i32),
@@ -145,17 +196,17 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         102 | 107 => Ok(k.machine.uid as u64),
         104 | 108 => Ok(k.machine.gid as u64),
         110 => Ok(k.proc.ppid as u64),
-        111 => Ok(k.proc.pid as u64),
+        111 => Ok(k.proc.pgid as u64),
         115 => misc::getgroups(a[0] as i32),
-        121 | 124 => misc::getpgid(k, a[0] as i32),
+        121 => task::getpgid(k, a[0] as i32),
         118 => misc::getres_ids(k, [a[0], a[1], a[2]], k.machine.uid),
         120 => misc::getres_ids(k, [a[0], a[1], a[2]], k.machine.gid),
         131 => signals::sigaltstack(k, a[0], a[1], frame.rsp),
         158 => misc::arch_prctl(k, a[0], a[1]),
         160 => misc::prlimit(k, 0, a[0], a[1], 0),
-        200 => signals::tgkill(k, None, a[0] as i32, a[1]),
+        200 => task::tgkill(k, None, a[0] as i32, a[1]),
         201 => time::time(k, a[0]),
-        202 => misc::futex(k, a[0], a[1], a[2], a[3], a[5]),
+        202 => futex::futex(k, a[0], a[1], a[2], a[3], a[4], a[5]),
         204 => misc::sched_getaffinity(k, a[0] as i32, a[1], a[2]),
         218 => {
             k.proc.clear_child_tid = a[0];
@@ -164,7 +215,7 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         228 => time::clock_gettime(k, a[0] as i32, a[1]),
         229 => time::clock_getres(k, a[0] as i32, a[1]),
         230 => time::clock_nanosleep(k, a[0] as i32, a[1], a[2], a[3]),
-        234 => signals::tgkill(k, Some(a[0] as i32), a[1] as i32, a[2]),
+        234 => task::tgkill(k, Some(a[0] as i32), a[1] as i32, a[2]),
         273 => misc::set_robust_list(k, a[0], a[1]),
         292 => io::dup3(k, fd, a[1] as i32, a[2] as u32, false),
         293 => io::pipe2(k, a[0], a[1] as u32),

@@ -63,74 +63,46 @@ fn readiness(k: &Kernel, fd: i32, events: u16) -> Result<u16, u64> {
     Ok(r & (events | always))
 }
 
-/// Waits until one of `wants` is ready, the deadline (CLOCK_MONOTONIC ns) passes, or a
-/// signal arrives (EINTR). Returns how many are ready.
+/// Returns how many of `wants` are ready now; if none, blocks the task until the deadline
+/// (CLOCK_MONOTONIC ns; kept across restarts; `None` = forever, `Some(now)` = do not
+/// wait), a pipe change, host stdio readiness or a signal.
 fn wait(k: &mut Kernel, wants: &mut [Want], deadline: Option<u64>) -> Result<usize, Errno> {
-    loop {
-        let mut host: Vec<(usize, PollEntry)> = Vec::new();
-        for (i, w) in wants.iter_mut().enumerate() {
-            w.revents = 0;
-            if w.fd < 0 {
-                continue;
-            }
-            match readiness(k, w.fd, w.events) {
-                Ok(r) => w.revents = r,
-                Err(handle) => host.push((
-                    i,
-                    PollEntry {
-                        handle,
-                        events: w.events & (POLLIN | POLLOUT | POLLPRI),
-                        ..Default::default()
-                    },
-                )),
-            }
-        }
-        let mut entries: Vec<PollEntry> = host.iter().map(|(_, e)| *e).collect();
-        let ask_host = |k: &mut Kernel,
-                        entries: &mut Vec<PollEntry>,
-                        host: &[(usize, PollEntry)],
-                        wants: &mut [Want],
-                        timeout: u64|
-         -> Result<(), Errno> {
-            let _ = k;
-            hypercall::poll(entries, timeout)?;
-            for ((i, _), e) in host.iter().zip(entries.iter()) {
-                wants[*i].revents = e.revents & (wants[*i].events | POLLERR | POLLHUP | POLLNVAL);
-            }
-            Ok(())
-        };
-        if !entries.is_empty() {
-            ask_host(k, &mut entries, &host, wants, 0)?;
-        }
-        let ready = wants.iter().filter(|w| w.revents != 0).count();
-        let now = k.clock.monotonic();
-        if ready > 0 || deadline.is_some_and(|d| now >= d) {
-            return Ok(ready);
-        }
-        super::time::check_timers(k);
-        if k.proc.signals.pending & !k.proc.signals.blocked != 0 {
-            return Err(Errno::EINTR);
-        }
-        if entries.is_empty() {
-            if super::time::sleep_until(k, deadline.unwrap_or(u64::MAX)) {
-                return Err(Errno::EINTR);
-            }
+    let mut host: Vec<(usize, PollEntry)> = Vec::new();
+    for (i, w) in wants.iter_mut().enumerate() {
+        w.revents = 0;
+        if w.fd < 0 {
             continue;
         }
-        // Block on the host, but not past the guest's next timer.
-        let mut until = deadline.unwrap_or(u64::MAX);
-        if k.proc.itimer.deadline != 0 {
-            until = until.min(k.proc.itimer.deadline);
-        }
-        let timeout = until.saturating_sub(now).clamp(1, 1_000_000_000);
-        let before = k.clock.monotonic();
-        ask_host(k, &mut entries, &host, wants, timeout)?;
-        k.machine.idle_ns += k.clock.monotonic().saturating_sub(before);
-        if wants.iter().any(|w| w.revents != 0) {
-            // Re-evaluate everything once more so in-guest results are current too.
-            continue;
+        match readiness(k, w.fd, w.events) {
+            Ok(r) => w.revents = r,
+            Err(handle) => host.push((
+                i,
+                PollEntry {
+                    handle,
+                    events: w.events & (POLLIN | POLLOUT | POLLPRI),
+                    ..Default::default()
+                },
+            )),
         }
     }
+    if !host.is_empty() {
+        let mut entries: Vec<PollEntry> = host.iter().map(|(_, e)| *e).collect();
+        hypercall::poll(&mut entries, 0)?;
+        for ((i, _), e) in host.iter().zip(entries.iter()) {
+            wants[*i].revents = e.revents & (wants[*i].events | POLLERR | POLLHUP | POLLNVAL);
+        }
+    }
+    let ready = wants.iter().filter(|w| w.revents != 0).count();
+    let deadline = *k
+        .proc
+        .restart_deadline
+        .get_or_insert(deadline.unwrap_or(u64::MAX));
+    if ready > 0 || k.clock.monotonic() >= deadline {
+        return Ok(ready);
+    }
+    k.proc.host_wait = host.iter().map(|(_, e)| (e.handle, e.events)).collect();
+    let wake_at = if deadline == u64::MAX { 0 } else { deadline };
+    Err(k.block(crate::sched::Wait::Poll, wake_at))
 }
 
 /// A relative timeout in ns → an absolute deadline (`None` = forever).
@@ -178,7 +150,9 @@ fn timespec(k: &mut Kernel, va: u64) -> Result<Option<u64>, Errno> {
     Ok(Some(s.saturating_mul(1_000_000_000).saturating_add(n)))
 }
 
-/// Runs `f` with the signal mask at `sigmask` (if any) in place.
+/// Runs `f` with the signal mask at `sigmask` (if any) in place for the whole wait: a
+/// handler that interrupts it returns to the old mask (as after sigsuspend), and so does
+/// a call that completes.
 fn with_mask(
     k: &mut Kernel,
     sigmask: u64,
@@ -192,10 +166,16 @@ fn with_mask(
         return Err(Errno::EINVAL);
     }
     let [mask] = k.read_words::<1>(sigmask)?;
-    let old = k.proc.signals.blocked;
+    if k.proc.saved_mask.is_none() {
+        k.proc.saved_mask = Some(k.proc.signals.blocked);
+    }
     k.proc.signals.blocked = mask & !crate::signal::UNBLOCKABLE;
     let r = f(k);
-    k.proc.signals.blocked = old;
+    if r != Err(crate::sched::BLOCKED)
+        && let Some(old) = k.proc.saved_mask.take()
+    {
+        k.proc.signals.blocked = old;
+    }
     r
 }
 

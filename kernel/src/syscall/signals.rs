@@ -1,10 +1,8 @@
 //! Signal syscalls (rt_sigaction, rt_sigprocmask, kill, tgkill, tkill, sigaltstack) and the
 //! delivery of pending signals on the way back to user mode.
-use hull_arch::abi::ExitKind;
 use hull_arch::trapframe::TrapFrame;
 
 use crate::errno::{Errno, SysResult};
-use crate::hypercall;
 use crate::platform::{self, XsaveArea};
 use crate::process::{AltStack, Kernel};
 use crate::sigframe::{self, SigInfo, StackT, code};
@@ -86,32 +84,6 @@ pub fn send(k: &mut Kernel, sig: u64, code: i32) -> SysResult {
     Ok(0)
 }
 
-/// `kill`: the sandbox has one process, reached by its pid, 0 (its group), -1 (every
-/// process it may signal) and -pid (its group).
-pub fn kill(k: &mut Kernel, pid: i32, sig: u64) -> SysResult {
-    if !signal::valid(sig as u32) && sig != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let me = k.proc.pid as i32;
-    if pid == me || pid == 0 || pid == -1 || pid == -me {
-        send(k, sig, code::SI_USER)
-    } else {
-        Err(Errno::ESRCH)
-    }
-}
-
-/// `tgkill` (with a thread group) and `tkill` (without).
-pub fn tgkill(k: &mut Kernel, tgid: Option<i32>, tid: i32, sig: u64) -> SysResult {
-    if tid <= 0 || tgid.is_some_and(|g| g <= 0) || (!signal::valid(sig as u32) && sig != 0) {
-        return Err(Errno::EINVAL);
-    }
-    let me = k.proc.pid as i32;
-    if tid != me || tgid.is_some_and(|g| g != me) {
-        return Err(Errno::ESRCH);
-    }
-    send(k, sig, code::SI_TKILL)
-}
-
 pub fn sigaltstack(k: &mut Kernel, ss: u64, old: u64, user_rsp: u64) -> SysResult {
     let cur = k.proc.altstack;
     let on_stack = cur.flags & SS_DISABLE == 0 && user_rsp.wrapping_sub(cur.sp) < cur.size;
@@ -167,9 +139,37 @@ fn set_altstack(k: &mut Kernel, new: StackT, user_rsp: u64) -> Result<(), Errno>
     Ok(())
 }
 
-/// Ends the program as killed by `sig` (fault = address and rip of a synchronous fault).
-pub fn terminate(sig: u32, fault: Option<(u64, u64)>) -> ! {
-    hypercall::exit(ExitKind::Signaled, 0, fault, sig as u64, b"")
+/// Ends the current process as killed by `sig` (fault = address and rip of a synchronous
+/// fault, for the host's note when it is the sandbox's first process).
+pub fn terminate(k: &mut Kernel, sig: u32, fault: Option<(u64, u64)>) {
+    let core = matches!(signal::default_action(sig), signal::DefaultAction::CoreDump);
+    let _ = core; // no core files are written, so the core flag stays clear
+    super::task::exit_current(k, sig, fault);
+}
+
+/// Syscalls that SA_RESTART restarts after a handler (Linux's -ERESTARTSYS ones); the
+/// others (sleeps, poll, pause, sigsuspend) return EINTR.
+fn restartable(nr: u64) -> bool {
+    matches!(
+        nr,
+        0 | 1
+            | 16
+            | 17
+            | 18
+            | 19
+            | 20
+            | 61
+            | 72
+            | 73
+            | 202
+            | 247
+            | 295
+            | 296
+            | 327
+            | 328
+            | 40
+            | 326
+    )
 }
 
 /// Acts on pending, unblocked signals before returning to user mode.
@@ -183,17 +183,36 @@ pub fn deliver(k: &mut Kernel, frame: &mut TrapFrame, fault: Option<(u64, u64)>)
         let sig = info.signo;
         match k.proc.signals.delivery(sig) {
             Delivery::Ignore => {}
-            Delivery::Kill => terminate(sig, fault),
+            Delivery::Kill => {
+                terminate(k, sig, fault);
+                return;
+            }
             Delivery::StopOrContinue => {
-                crate::klog!(
-                    "hull: {} would stop the program; job control is not supported yet, so it is ignored",
-                    signal::name(sig)
-                );
+                if signal::default_action(sig) == signal::DefaultAction::Stop {
+                    if k.proc.pid == 1 {
+                        // Nothing could continue the sandbox's init: as Linux's init, it
+                        // does not stop.
+                        continue;
+                    }
+                    super::task::stop_current(k, sig);
+                    return;
+                }
             }
             Delivery::Handler(action) => {
+                // A syscall the task blocked in either restarts after the handler
+                // (SA_RESTART) or fails with EINTR.
+                if let Some(nr) = k.proc.in_syscall.take() {
+                    if action.flags & signal::SA_RESTART == 0 || !restartable(nr) {
+                        frame.rip += 2;
+                        frame.rax = (-(Errno::EINTR.0 as i64)) as u64;
+                    }
+                    super::time::interrupted_sleep(k);
+                    k.proc.restart_deadline = None;
+                    k.proc.host_wait.clear();
+                }
                 if setup_frame(k, frame, &info, &action).is_err() {
                     // No room for the frame (bad stack): Linux kills with SIGSEGV.
-                    terminate(signal::SIGSEGV, fault);
+                    terminate(k, signal::SIGSEGV, fault);
                 }
                 // One handler frame at a time; the rest are delivered when it returns.
                 return;
@@ -254,11 +273,13 @@ fn setup_frame(
     } else {
         0
     };
+    // After sigsuspend the handler returns to the mask from before it.
+    let saved_mask = k.proc.saved_mask.take().unwrap_or(k.proc.signals.blocked);
     let bytes = sigframe::encode(
         frame,
         info,
         restorer,
-        k.proc.signals.blocked,
+        saved_mask,
         stack,
         fpstate,
         if info.trapno == 14 { info.addr } else { 0 },

@@ -79,30 +79,48 @@ pub fn time(k: &mut Kernel, tloc: u64) -> SysResult {
     Ok(s)
 }
 
-/// Raises SIGALRM if the ITIMER_REAL timer expired, and rearms a periodic one.
+/// Raises SIGALRM on every process whose ITIMER_REAL expired, and rearms periodic ones.
 pub fn check_timers(k: &mut Kernel) {
-    let t = k.proc.itimer;
-    if t.deadline != 0 && k.clock.monotonic() >= t.deadline {
-        let next = if t.interval == 0 {
+    let now = k.clock.monotonic();
+    let due: alloc::vec::Vec<u32> = core::iter::once(&k.proc)
+        .chain(k.others.values())
+        .filter(|p| p.itimer.deadline != 0 && now >= p.itimer.deadline)
+        .map(|p| p.pid)
+        .collect();
+    for pid in due {
+        let Some(p) = k.process_mut(pid) else {
+            continue;
+        };
+        let t = p.itimer;
+        // Skip periods that were missed entirely, as Linux does.
+        p.itimer.deadline = if t.interval == 0 {
             0
         } else {
-            // Skip periods that were missed entirely, as Linux does.
-            let now = k.clock.monotonic();
             t.deadline + t.interval * ((now - t.deadline) / t.interval + 1)
         };
-        k.proc.itimer.deadline = next;
-        k.proc.signals.raise_with(crate::sigframe::SigInfo {
+        let info = crate::sigframe::SigInfo {
             signo: crate::signal::SIGALRM,
             code: crate::sigframe::code::SI_KERNEL,
             ..Default::default()
-        });
+        };
+        super::task::signal_process(k, pid, info);
     }
 }
 
 /// Arms the APIC timer for the ITIMER_REAL deadline while user code runs (or disarms
 /// it), writing the deadline MSR only when it changes.
 pub fn arm_user_timer(k: &mut Kernel) {
-    let want = match k.proc.itimer.deadline {
+    // The earliest of: any interval timer or timed wait, and the end of this slice when
+    // another task is waiting to run.
+    let mut due = k.next_deadline();
+    if !k.sched.queue.is_empty() {
+        due = if due == 0 {
+            k.sched.slice_end
+        } else {
+            due.min(k.sched.slice_end)
+        };
+    }
+    let want = match due {
         0 => 0,
         d => {
             let now_tsc = platform::rdtsc();
@@ -116,34 +134,23 @@ pub fn arm_user_timer(k: &mut Kernel) {
     }
 }
 
-/// Halts until CLOCK_MONOTONIC reaches `deadline_ns`, or until a signal is pending that
-/// would interrupt the sleep (then returns true, and the caller answers EINTR).
-pub fn sleep_until(k: &mut Kernel, deadline_ns: u64) -> bool {
-    loop {
-        check_timers(k);
-        if k.proc.signals.pending & !k.proc.signals.blocked != 0 {
-            return true;
+/// Halts the vCPU until CLOCK_MONOTONIC reaches `deadline_ns` (`u64::MAX`: no deadline)
+/// or an interrupt arrives, whichever is first.
+pub fn halt_until(k: &mut Kernel, deadline_ns: u64) {
+    let now_tsc = platform::rdtsc();
+    let now = k.clock.monotonic_at(now_tsc);
+    if now >= deadline_ns {
+        return;
+    }
+    if k.machine.tsc_deadline {
+        if deadline_ns != u64::MAX {
+            let wake_tsc = k.clock.tsc_after(now_tsc, deadline_ns - now);
+            platform::set_timer_deadline(wake_tsc.max(1));
         }
-        let now_tsc = platform::rdtsc();
-        let now = k.clock.monotonic_at(now_tsc);
-        if now >= deadline_ns {
-            return false;
-        }
-        let wake = match k.proc.itimer.deadline {
-            0 => deadline_ns,
-            d => d.min(deadline_ns),
-        };
-        let wake_tsc = k.clock.tsc_after(now_tsc, wake.saturating_sub(now));
-        if k.machine.tsc_deadline {
-            if wake != u64::MAX {
-                platform::set_timer_deadline(wake_tsc.max(1));
-            }
-            k.machine.armed_tsc = u64::MAX; // unknown: rearm before returning to user
-            platform::halt_until_interrupt();
-        } else {
-            core::hint::spin_loop();
-        }
-        k.machine.idle_ns += k.clock.monotonic_at(platform::rdtsc()).saturating_sub(now);
+        k.machine.armed_tsc = u64::MAX; // unknown: rearm before returning to user
+        platform::halt_until_interrupt();
+    } else {
+        core::hint::spin_loop();
     }
 }
 
@@ -155,20 +162,38 @@ fn put_remaining(k: &mut Kernel, rem: u64, deadline: u64) -> Result<(), Errno> {
     Ok(())
 }
 
-pub fn nanosleep(k: &mut Kernel, req: u64, rem: u64) -> SysResult {
-    let ns = get_timespec(k, req)?;
-    let deadline = k.clock.monotonic().saturating_add(ns);
-    if sleep_until(k, deadline) {
-        put_remaining(k, rem, deadline)?;
-        return Err(Errno::EINTR);
+/// Sleeps until the CLOCK_MONOTONIC `deadline` (kept across the restarts of the wait).
+/// A signal handler ends the sleep with EINTR (and `rem`, if given, the time left).
+fn sleep(k: &mut Kernel, deadline: u64, rem: u64) -> SysResult {
+    let deadline = *k.proc.restart_deadline.get_or_insert(deadline);
+    if k.clock.monotonic() >= deadline {
+        return Ok(0);
     }
-    Ok(0)
+    k.proc.sleep_rem = (rem != 0).then_some((rem, deadline));
+    Err(k.block(crate::sched::Wait::Sleep, deadline))
+}
+
+pub fn nanosleep(k: &mut Kernel, req: u64, rem: u64) -> SysResult {
+    let deadline = match k.proc.restart_deadline {
+        Some(d) => d,
+        None => {
+            let ns = get_timespec(k, req)?;
+            k.clock.monotonic().saturating_add(ns)
+        }
+    };
+    sleep(k, deadline, rem)
+}
+
+/// Writes the time a sleep had left when a signal interrupted it.
+pub fn interrupted_sleep(k: &mut Kernel) {
+    if let Some((rem, deadline)) = k.proc.sleep_rem.take() {
+        let _ = put_remaining(k, rem, deadline);
+    }
 }
 
 /// `pause`: sleeps until a signal arrives.
 pub fn pause(k: &mut Kernel) -> SysResult {
-    while !sleep_until(k, u64::MAX) {}
-    Err(Errno::EINTR)
+    Err(k.block(crate::sched::Wait::Signal, 0))
 }
 
 /// `setitimer`/`getitimer` for ITIMER_REAL (the profiling timers are not kept).
@@ -244,19 +269,22 @@ pub fn clock_nanosleep(k: &mut Kernel, id: i32, flags: u64, req: u64, _rem: u64)
         CLOCK_PROCESS_CPUTIME_ID => return Err(Errno::ENOTSUP),
         _ => return Err(Errno::EINVAL),
     }
-    let ns = get_timespec(k, req)?;
-    let now = clock_ns(k, id)?;
-    let wait = if flags & TIMER_ABSTIME != 0 {
-        ns.saturating_sub(now)
-    } else {
-        ns
-    };
-    let deadline = k.clock.monotonic().saturating_add(wait);
-    if sleep_until(k, deadline) {
-        if flags & TIMER_ABSTIME == 0 {
-            put_remaining(k, _rem, deadline)?;
+    let deadline = match k.proc.restart_deadline {
+        Some(d) => d,
+        None => {
+            let ns = get_timespec(k, req)?;
+            let now = clock_ns(k, id)?;
+            let wait = if flags & TIMER_ABSTIME != 0 {
+                ns.saturating_sub(now)
+            } else {
+                ns
+            };
+            k.clock.monotonic().saturating_add(wait)
         }
-        return Err(Errno::EINTR);
-    }
-    Ok(0)
+    };
+    sleep(
+        k,
+        deadline,
+        if flags & TIMER_ABSTIME == 0 { _rem } else { 0 },
+    )
 }

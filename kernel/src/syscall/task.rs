@@ -1,0 +1,636 @@
+//! Processes: fork/vfork/clone, exit, wait4/waitid, process groups and sessions, and
+//! sending signals between processes. The sandbox's first process is pid 1; when it ends,
+//! the sandbox ends with its status (as a container does).
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use hull_arch::abi::ExitKind;
+use hull_arch::trapframe::TrapFrame;
+
+use crate::errno::{Errno, SysResult};
+use crate::fd::FdTable;
+use crate::hypercall;
+use crate::platform;
+use crate::process::{ChildReport, ITimer, Kernel, Process};
+use crate::sched::{TaskState, Wait};
+use crate::sigframe::{SigInfo, code};
+use crate::signal::{self, SIGCHLD, SIGCONT, SIGKILL};
+
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_FS: u64 = 0x200;
+pub const CLONE_FILES: u64 = 0x400;
+pub const CLONE_SIGHAND: u64 = 0x800;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_PARENT: u64 = 0x8000;
+pub const CLONE_THREAD: u64 = 0x10000;
+pub const CLONE_SETTLS: u64 = 0x80000;
+pub const CLONE_PARENT_SETTID: u64 = 0x100000;
+pub const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
+
+/// `si_code`s of SIGCHLD.
+const CLD_EXITED: i32 = 1;
+const CLD_KILLED: i32 = 2;
+const CLD_STOPPED: i32 = 5;
+const CLD_CONTINUED: i32 = 6;
+
+/// fork, vfork and clone without CLONE_VM (a new process with a copy-on-write copy of the
+/// address space). Threads (CLONE_VM without CLONE_VFORK) are not implemented yet.
+pub fn clone(
+    k: &mut Kernel,
+    frame: &TrapFrame,
+    flags: u64,
+    stack: u64,
+    ptid: u64,
+    ctid: u64,
+    tls: u64,
+) -> SysResult {
+    let exit_signal = (flags & 0xff) as u32;
+    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+        // Threads share the address space; not supported yet.
+        return Err(Errno::ENOSYS);
+    }
+    if flags & (CLONE_THREAD | CLONE_SIGHAND) != 0
+        || (exit_signal != 0 && !signal::valid(exit_signal))
+    {
+        return Err(Errno::EINVAL);
+    }
+    if k.task_count() >= k.sched.max_tasks as usize {
+        return Err(Errno::EAGAIN);
+    }
+    let pid = k.sched.next_pid;
+    k.sched.next_pid += 1;
+    let aspace = k
+        .proc
+        .aspace
+        .fork(&k.kernel_pt, &mut k.frames)
+        .map_err(|_| Errno::ENOMEM)?;
+    let mut child_frame = *frame;
+    child_frame.rax = 0;
+    if stack != 0 {
+        child_frame.rsp = stack;
+    }
+    let mut fpu = Box::<platform::XsaveArea>::default();
+    platform::xsave(&mut fpu, k.machine.xcr0);
+    let p = &k.proc;
+    let mut signals = p.signals.clone();
+    signals.pending = 0;
+    let mut child = Process {
+        pid,
+        ppid: if flags & CLONE_PARENT != 0 {
+            p.ppid
+        } else {
+            p.pid
+        },
+        aspace,
+        fds: p.fds.clone(),
+        signals,
+        altstack: p.altstack,
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            ctid
+        } else {
+            0
+        },
+        robust_list: (0, 0),
+        rlimits: p.rlimits,
+        exe_path: p.exe_path.clone(),
+        start_ns: k.clock.monotonic(),
+        itimer: ITimer::default(),
+        cmdline: p.cmdline.clone(),
+        environ: p.environ.clone(),
+        comm: p.comm.clone(),
+        pgid: p.pgid,
+        sid: p.sid,
+        state: TaskState::Runnable,
+        wake_at: 0,
+        woken: false,
+        host_wait: Vec::new(),
+        restart_deadline: None,
+        in_syscall: None,
+        saved_mask: None,
+        frame: child_frame,
+        fpu,
+        fs_base: if flags & CLONE_SETTLS != 0 {
+            tls
+        } else {
+            platform::fs_base()
+        },
+        gs_base: platform::user_gs_base(),
+        cwd: Some(k.fs.cwd.clone()),
+        umask: k.fs.umask,
+        children: Vec::new(),
+        report: None,
+        exit_signal,
+        vfork_parent: (flags & CLONE_VFORK != 0).then_some(p.pid),
+        nice: p.nice,
+        sleep_rem: None,
+        futex_bitset: 0,
+    };
+    if flags & CLONE_CHILD_SETTID != 0 {
+        let _ = crate::mm::uaccess::copy_to_user(
+            &mut child.aspace,
+            &mut k.frames,
+            ctid,
+            &pid.to_le_bytes(),
+        );
+    }
+    if flags & CLONE_PARENT_SETTID != 0 {
+        k.copy_out(ptid, &pid.to_le_bytes())?;
+    }
+    let parent = child.ppid;
+    if let Some(pp) = k.process_mut(parent) {
+        pp.children.push(pid);
+    }
+    k.others.insert(pid, child);
+    k.sched.queue.push_back(pid);
+    if flags & CLONE_VFORK != 0 {
+        // The call completes (it returns the child's pid), but the parent runs again only
+        // once the child has exec'd or exited.
+        k.proc.state = TaskState::Blocked(Wait::Vfork(pid));
+    }
+    Ok(pid as u64)
+}
+
+/// clone3: `struct clone_args` at `args` (`size` bytes).
+pub fn clone3(k: &mut Kernel, frame: &TrapFrame, args: u64, size: u64) -> SysResult {
+    if !(64..=4096).contains(&size) {
+        return Err(Errno::EINVAL);
+    }
+    let w = k.read_words::<8>(args)?;
+    let [
+        flags,
+        _pidfd,
+        ctid,
+        ptid,
+        exit_signal,
+        stack,
+        stack_size,
+        tls,
+    ] = w;
+    if flags & 0xff != 0 || exit_signal > 64 {
+        return Err(Errno::EINVAL);
+    }
+    let top = if stack != 0 { stack + stack_size } else { 0 };
+    clone(k, frame, flags | exit_signal, top, ptid, ctid, tls)
+}
+
+/// The wait status word of a normal exit with `code`.
+pub fn exited(code: u64) -> u32 {
+    ((code & 0xff) as u32) << 8
+}
+
+/// Ends the current process with wait status `status`. The sandbox's first process ends
+/// the whole run.
+pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
+    if k.proc.pid == 1 {
+        let sig = status & 0x7f;
+        if sig == 0 {
+            hypercall::exit(
+                ExitKind::Exited,
+                ((status >> 8) & 0xff) as u64,
+                None,
+                0,
+                b"",
+            );
+        }
+        hypercall::exit(ExitKind::Signaled, 0, fault, sig as u64, b"");
+    }
+    let fds = core::mem::replace(&mut k.proc.fds, FdTable::new(0));
+    for f in fds.into_files() {
+        super::io::release(k, f);
+    }
+    let pid = k.proc.pid;
+    k.fs.locks
+        .release(crate::vfs::locks::Owner::Process(pid), None);
+    k.proc.aspace.clear(&mut k.frames);
+    platform::load_cr3(k.proc.aspace.pt.root());
+    k.proc.state = TaskState::Zombie;
+    k.proc.itimer = ITimer::default();
+    k.proc.report = Some(ChildReport::Exited(status));
+    // Orphans go to the sandbox's init.
+    let orphans = core::mem::take(&mut k.proc.children);
+    for c in &orphans {
+        if let Some(cp) = k.others.get_mut(c) {
+            cp.ppid = 1;
+        }
+    }
+    let zombie_orphan = orphans.iter().any(|c| {
+        k.others
+            .get(c)
+            .is_some_and(|p| p.state == TaskState::Zombie)
+    });
+    if let Some(init) = k.process_mut(1) {
+        init.children.extend(orphans);
+    }
+    if zombie_orphan {
+        notify_waiter(k, 1);
+    }
+    if let Some(vp) = k.proc.vfork_parent.take() {
+        k.make_runnable(vp);
+    }
+    let sig = status & 0x7f;
+    let (code, st) = if sig == 0 {
+        (CLD_EXITED, ((status >> 8) & 0xff) as i32)
+    } else {
+        (CLD_KILLED, sig as i32)
+    };
+    let parent = k.proc.ppid;
+    let exit_signal = k.proc.exit_signal;
+    notify_parent(k, parent, exit_signal, code, st);
+}
+
+/// Tells `parent` about a change in its child (the current process): the exit signal
+/// (normally SIGCHLD), and a wake-up if it waits.
+fn notify_parent(k: &mut Kernel, parent: u32, exit_signal: u32, code: i32, status: i32) {
+    let child = k.proc.pid;
+    let uid = k.machine.uid;
+    if exit_signal != 0
+        && let Some(pp) = k.process_mut(parent)
+    {
+        pp.signals.raise_with(SigInfo {
+            signo: exit_signal,
+            code,
+            pid: child,
+            uid,
+            status,
+            ..Default::default()
+        });
+    }
+    notify_waiter(k, parent);
+    crate::sched::wake_signalled(k);
+}
+
+/// Wakes `pid` if it waits for a child.
+fn notify_waiter(k: &mut Kernel, pid: u32) {
+    if k.process(pid)
+        .is_some_and(|p| p.state == TaskState::Blocked(Wait::Child))
+    {
+        k.make_runnable(pid);
+    }
+}
+
+pub fn exit_group(k: &mut Kernel, code: u64) -> SysResult {
+    exit_current(k, exited(code), None);
+    Ok(0)
+}
+
+/// Which children a wait selects.
+fn selects(k: &Kernel, spec: i64, child: &Process) -> bool {
+    match spec {
+        -1 => true,
+        0 => child.pgid == k.proc.pgid,
+        p if p > 0 => child.pid == p as u32,
+        g => child.pgid == (-g) as u32,
+    }
+}
+
+/// A child's collected state change: (pid, report, uid).
+fn collect(
+    k: &mut Kernel,
+    spec: i64,
+    exited: bool,
+    stopped: bool,
+    continued: bool,
+    keep: bool,
+) -> Result<Option<(u32, ChildReport)>, Errno> {
+    let mine: Vec<u32> = k
+        .proc
+        .children
+        .iter()
+        .copied()
+        .filter(|c| k.others.get(c).is_some_and(|p| selects(k, spec, p)))
+        .collect();
+    if mine.is_empty() {
+        return Err(Errno::ECHILD);
+    }
+    for pid in mine {
+        let Some(p) = k.others.get(&pid) else {
+            continue;
+        };
+        let Some(r) = p.report else { continue };
+        let wanted = match r {
+            ChildReport::Exited(_) => exited,
+            ChildReport::Stopped(_) => stopped,
+            ChildReport::Continued => continued,
+        };
+        if !wanted {
+            continue;
+        }
+        if !keep {
+            if let ChildReport::Exited(_) = r {
+                reap(k, pid);
+            } else if let Some(p) = k.others.get_mut(&pid) {
+                p.report = None;
+            }
+        }
+        return Ok(Some((pid, r)));
+    }
+    Ok(None)
+}
+
+/// Frees a zombie.
+fn reap(k: &mut Kernel, pid: u32) {
+    if let Some(z) = k.others.remove(&pid) {
+        z.aspace.destroy(&mut k.frames);
+    }
+    k.proc.children.retain(|&c| c != pid);
+}
+
+const WNOHANG: u64 = 1;
+const WUNTRACED: u64 = 2;
+const WCONTINUED: u64 = 8;
+const WEXITED: u64 = 4;
+const WNOWAIT: u64 = 0x0100_0000;
+
+pub fn wait4(k: &mut Kernel, pid: i32, wstatus: u64, options: u64, rusage: u64) -> SysResult {
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | 0x2000_0000 | 0x4000_0000 | 0x8000_0000) != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    match collect(
+        k,
+        pid as i64,
+        true,
+        options & WUNTRACED != 0,
+        options & WCONTINUED != 0,
+        false,
+    )? {
+        Some((child, r)) => {
+            let status = match r {
+                ChildReport::Exited(s) => s,
+                ChildReport::Stopped(sig) => (sig << 8) | 0x7f,
+                ChildReport::Continued => 0xffff,
+            };
+            if wstatus != 0 {
+                k.copy_out(wstatus, &status.to_le_bytes())?;
+            }
+            if rusage != 0 {
+                k.copy_out(rusage, &[0u8; 144])?;
+            }
+            Ok(child as u64)
+        }
+        None if options & WNOHANG != 0 => Ok(0),
+        None => Err(k.block(Wait::Child, 0)),
+    }
+}
+
+pub fn waitid(
+    k: &mut Kernel,
+    idtype: u64,
+    id: u64,
+    infop: u64,
+    options: u64,
+    rusage: u64,
+) -> SysResult {
+    const P_ALL: u64 = 0;
+    const P_PID: u64 = 1;
+    const P_PGID: u64 = 2;
+    if options
+        & !(WNOHANG
+            | WUNTRACED
+            | WEXITED
+            | WCONTINUED
+            | WNOWAIT
+            | 0x2000_0000
+            | 0x4000_0000
+            | 0x8000_0000)
+        != 0
+        || options & (WEXITED | WUNTRACED | WCONTINUED) == 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let spec = match idtype {
+        P_ALL => -1,
+        P_PID if id as i32 > 0 => id as i32 as i64,
+        P_PGID if id as i32 >= 0 => {
+            if id == 0 {
+                0
+            } else {
+                -(id as i32 as i64)
+            }
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    let found = collect(
+        k,
+        spec,
+        options & WEXITED != 0,
+        options & WUNTRACED != 0,
+        options & WCONTINUED != 0,
+        options & WNOWAIT != 0,
+    )?;
+    let Some((child, r)) = found else {
+        if options & WNOHANG != 0 {
+            if infop != 0 {
+                k.copy_out(infop, &[0u8; 128])?;
+            }
+            return Ok(0);
+        }
+        return Err(k.block(Wait::Child, 0));
+    };
+    let (code, status) = match r {
+        ChildReport::Exited(s) if s & 0x7f == 0 => (CLD_EXITED, ((s >> 8) & 0xff) as i32),
+        ChildReport::Exited(s) => (CLD_KILLED, (s & 0x7f) as i32),
+        ChildReport::Stopped(sig) => (CLD_STOPPED, sig as i32),
+        ChildReport::Continued => (CLD_CONTINUED, SIGCONT as i32),
+    };
+    if infop != 0 {
+        let mut b = [0u8; 128];
+        b[0..4].copy_from_slice(&SIGCHLD.to_le_bytes());
+        b[8..12].copy_from_slice(&code.to_le_bytes());
+        b[16..20].copy_from_slice(&child.to_le_bytes());
+        b[20..24].copy_from_slice(&k.machine.uid.to_le_bytes());
+        b[24..28].copy_from_slice(&status.to_le_bytes());
+        k.copy_out(infop, &b)?;
+    }
+    if rusage != 0 {
+        k.copy_out(rusage, &[0u8; 144])?;
+    }
+    Ok(0)
+}
+
+/// Raises `info` on process `pid` and wakes it if it must act on it; SIGCONT and SIGKILL
+/// resume a stopped process.
+pub fn signal_process(k: &mut Kernel, pid: u32, info: SigInfo) {
+    let sig = info.signo;
+    let Some(p) = k.process_mut(pid) else {
+        return;
+    };
+    if p.state == TaskState::Zombie {
+        return;
+    }
+    if signal::default_action(sig) == signal::DefaultAction::Stop {
+        p.signals.pending &= !(1 << (SIGCONT - 1));
+    }
+    if sig == SIGCONT {
+        // Pending stop signals are discarded.
+        p.signals.pending &= !((1 << 18) | (1 << 19) | (1 << 20) | (1 << 21));
+    }
+    p.signals.raise_with(info);
+    let stopped = p.state == TaskState::Stopped;
+    let attention = p.signals.wants_attention();
+    let blocked = matches!(p.state, TaskState::Blocked(_));
+    if stopped && (sig == SIGCONT || sig == SIGKILL) {
+        let parent = p.ppid;
+        if sig == SIGCONT {
+            p.report = Some(ChildReport::Continued);
+        }
+        k.make_runnable(pid);
+        if sig == SIGCONT {
+            notify_stop(k, pid, parent, CLD_CONTINUED, SIGCONT as i32);
+        }
+    } else if blocked && attention {
+        k.make_runnable(pid);
+    }
+}
+
+/// Tells the parent of `pid` that it stopped or continued.
+fn notify_stop(k: &mut Kernel, pid: u32, parent: u32, code: i32, status: i32) {
+    let uid = k.machine.uid;
+    let nocldstop = k
+        .process(parent)
+        .is_some_and(|pp| pp.signals.action(SIGCHLD).flags & 1 != 0);
+    if !nocldstop && let Some(pp) = k.process_mut(parent) {
+        pp.signals.raise_with(SigInfo {
+            signo: SIGCHLD,
+            code,
+            pid,
+            uid,
+            status,
+            ..Default::default()
+        });
+    }
+    notify_waiter(k, parent);
+    crate::sched::wake_signalled(k);
+}
+
+/// The current process stops on `sig` (job control).
+pub fn stop_current(k: &mut Kernel, sig: u32) {
+    k.proc.state = TaskState::Stopped;
+    k.proc.report = Some(ChildReport::Stopped(sig));
+    let (pid, parent) = (k.proc.pid, k.proc.ppid);
+    notify_stop(k, pid, parent, CLD_STOPPED, sig as i32);
+}
+
+/// kill: pid > 0 one process, 0 the caller's group, -1 everyone but init and the
+/// caller, < -1 the group -pid.
+pub fn kill(k: &mut Kernel, pid: i32, sig: u64) -> SysResult {
+    if sig != 0 && !signal::valid(sig as u32) {
+        return Err(Errno::EINVAL);
+    }
+    let me = k.proc.pid;
+    let targets: Vec<u32> = core::iter::once(&k.proc)
+        .chain(k.others.values())
+        .filter(|p| match pid {
+            p0 if p0 > 0 => p.pid == p0 as u32,
+            0 => p.pgid == k.proc.pgid,
+            -1 => p.pid != 1 && p.pid != me,
+            g => p.pgid == g.unsigned_abs(),
+        })
+        .filter(|p| p.state != TaskState::Zombie || pid > 0)
+        .map(|p| p.pid)
+        .collect();
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    if sig == 0 {
+        return Ok(0);
+    }
+    let info = SigInfo {
+        signo: sig as u32,
+        code: code::SI_USER,
+        pid: me,
+        uid: k.machine.uid,
+        ..Default::default()
+    };
+    for t in targets {
+        signal_process(k, t, info);
+    }
+    Ok(0)
+}
+
+/// tgkill (with a thread group) and tkill: threads are processes here.
+pub fn tgkill(k: &mut Kernel, tgid: Option<i32>, tid: i32, sig: u64) -> SysResult {
+    if tid <= 0 || tgid.is_some_and(|g| g <= 0) || (sig != 0 && !signal::valid(sig as u32)) {
+        return Err(Errno::EINVAL);
+    }
+    let exists = k
+        .process(tid as u32)
+        .is_some_and(|p| p.state != TaskState::Zombie && tgid.is_none_or(|g| g as u32 == p.pid));
+    if !exists {
+        return Err(Errno::ESRCH);
+    }
+    if sig == 0 {
+        return Ok(0);
+    }
+    let info = SigInfo {
+        signo: sig as u32,
+        code: code::SI_TKILL,
+        pid: k.proc.pid,
+        uid: k.machine.uid,
+        ..Default::default()
+    };
+    signal_process(k, tid as u32, info);
+    Ok(0)
+}
+
+pub fn getpgid(k: &mut Kernel, pid: i32) -> SysResult {
+    if pid < 0 {
+        return Err(Errno::ESRCH);
+    }
+    let target = if pid == 0 { k.proc.pid } else { pid as u32 };
+    k.process(target).map(|p| p.pgid as u64).ok_or(Errno::ESRCH)
+}
+
+pub fn getsid(k: &mut Kernel, pid: i32) -> SysResult {
+    if pid < 0 {
+        return Err(Errno::ESRCH);
+    }
+    let target = if pid == 0 { k.proc.pid } else { pid as u32 };
+    k.process(target).map(|p| p.sid as u64).ok_or(Errno::ESRCH)
+}
+
+pub fn setpgid(k: &mut Kernel, pid: i32, pgid: i32) -> SysResult {
+    if pgid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let me = k.proc.pid;
+    let target = if pid == 0 { me } else { pid as u32 };
+    let (t_sid, t_parent, t_pid) = match k.process(target) {
+        Some(p) if p.pid == me || p.ppid == me => (p.sid, p.ppid, p.pid),
+        _ => return Err(Errno::ESRCH),
+    };
+    let _ = t_parent;
+    if t_sid != k.proc.sid {
+        return Err(Errno::EPERM);
+    }
+    if t_pid == t_sid {
+        // A session leader cannot move.
+        return Err(Errno::EPERM);
+    }
+    let new = if pgid == 0 { t_pid } else { pgid as u32 };
+    if new != t_pid
+        && !core::iter::once(&k.proc)
+            .chain(k.others.values())
+            .any(|p| p.pgid == new && p.sid == k.proc.sid)
+    {
+        return Err(Errno::EPERM);
+    }
+    if let Some(p) = k.process_mut(target) {
+        p.pgid = new;
+    }
+    Ok(0)
+}
+
+pub fn setsid(k: &mut Kernel) -> SysResult {
+    let me = k.proc.pid;
+    if core::iter::once(&k.proc)
+        .chain(k.others.values())
+        .any(|p| p.pgid == me)
+    {
+        return Err(Errno::EPERM);
+    }
+    k.proc.sid = me;
+    k.proc.pgid = me;
+    Ok(me as u64)
+}
