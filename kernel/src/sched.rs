@@ -135,9 +135,8 @@ impl Kernel {
     /// Wakes tasks whose wake-up time passed, and raises expired interval timers.
     pub fn expire_timers(&mut self) {
         let now = self.clock.monotonic();
-        let due: alloc::vec::Vec<u32> = self
-            .others
-            .values()
+        let due: alloc::vec::Vec<u32> = core::iter::once(&self.proc)
+            .chain(self.others.values())
             .filter(|p| {
                 matches!(p.state, TaskState::Blocked(_)) && p.wake_at != 0 && p.wake_at <= now
             })
