@@ -127,8 +127,8 @@ pub fn ready(fd: BorrowedFd<'_>, write: bool) -> bool {
 }
 
 /// `poll` on handles (`None` = not a handle: POLLNVAL), waiting up to `timeout_ms`.
-/// Returns each entry's revents.
-pub fn poll(fds: &[(Option<BorrowedFd<'_>>, i16)], timeout_ms: i32) -> Vec<i16> {
+/// Returns each entry's revents; `EINTR` when a forwarded signal interrupted the wait.
+pub fn poll(fds: &[(Option<BorrowedFd<'_>>, i16)], timeout_ms: i32) -> io::Result<Vec<i16>> {
     let mut p: Vec<libc::pollfd> = fds
         .iter()
         .map(|(fd, events)| libc::pollfd {
@@ -139,12 +139,15 @@ pub fn poll(fds: &[(Option<BorrowedFd<'_>>, i16)], timeout_ms: i32) -> Vec<i16> 
         .collect();
     // SAFETY: `p` is a valid array of `p.len()` pollfds for the duration of the call.
     let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
-    fds.iter()
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fds
+        .iter()
         .zip(&p)
         .map(|((fd, _), q)| match fd {
             None => libc::POLLNVAL,
-            Some(_) if r < 0 => 0,
             Some(_) => q.revents,
         })
-        .collect()
+        .collect())
 }

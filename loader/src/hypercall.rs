@@ -10,6 +10,7 @@ use hull_arch::layout::HYPERCALL_BLOCK_GPA;
 use crate::files::FileServer;
 use crate::guest_memory::{GuestMemory, MemoryError};
 use crate::host_io;
+use crate::host_signals::State as HostSignalState;
 
 /// A guest that broke the hypercall protocol.
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +159,8 @@ pub struct Server<'m> {
     files: FileServer,
     /// The guest has sent TimeSync with our ABI version.
     greeted: bool,
+    /// The forwarded host signals `HostSignals` reports.
+    signals: &'static HostSignalState,
 }
 
 fn errno_of(e: &std::io::Error) -> i64 {
@@ -171,7 +174,15 @@ impl<'m> Server<'m> {
             handles,
             files,
             greeted: false,
+            signals: &crate::host_signals::STATE,
         }
+    }
+
+    /// Reports the signals of `signals` instead of the process's (tests).
+    #[cfg(test)]
+    pub(crate) fn with_signals(mut self, signals: &'static HostSignalState) -> Self {
+        self.signals = signals;
+        self
     }
 
     /// Handles the hypercall `op`. `Ok(Some(end))` when the guest ended the run.
@@ -273,9 +284,8 @@ impl<'m> Server<'m> {
                     None => -(libc::ENOTTY as i64),
                 },
             },
-            // Forwarding is not wired yet: nothing was received to report.
             Op::HostSignals => {
-                out[0] = 0;
+                out[0] = self.signals.take_for_guest();
                 0
             }
             Op::Poll => {
@@ -293,12 +303,17 @@ impl<'m> Server<'m> {
                 }
                 // At most a second per call: the guest re-checks its own timers and signals.
                 let timeout_ms = (a[1].min(1_000_000_000)).div_ceil(1_000_000) as i32;
-                let revents = host_io::poll(&fds, timeout_ms);
-                for (c, r) in raw.chunks_exact_mut(16).zip(&revents) {
-                    c[10..12].copy_from_slice(&r.to_le_bytes());
+                match host_io::poll(&fds, timeout_ms) {
+                    Ok(revents) => {
+                        for (c, r) in raw.chunks_exact_mut(16).zip(&revents) {
+                            c[10..12].copy_from_slice(&r.to_le_bytes());
+                        }
+                        self.mem.write(data_gpa, &raw)?;
+                        revents.iter().filter(|&&r| r != 0).count() as i64
+                    }
+                    // EINTR: hull received a forwarded signal; the guest gets the interrupt.
+                    Err(e) => errno_of(&e),
                 }
-                self.mem.write(data_gpa, &raw)?;
-                revents.iter().filter(|&&r| r != 0).count() as i64
             }
             Op::Seek => match self.handles.get(a[0]) {
                 None => -(libc::EBADF as i64),
@@ -764,6 +779,39 @@ pub(crate) mod tests {
         let mut got = String::new();
         std::io::Read::read_to_string(&mut &r, &mut got).unwrap();
         assert_eq!(got, "to the pipe");
+    }
+
+    #[test]
+    fn host_signals_reports_and_clears_the_mask() {
+        static SIGNALS: HostSignalState = HostSignalState::new();
+        let mem = GuestMemory::new(1 << 20).unwrap();
+        let mut s = Server::new(
+            &mem,
+            HandleTable::default(),
+            FileServer::new(Default::default()),
+        )
+        .with_signals(&SIGNALS);
+        SIGNALS.record(libc::SIGINT, 1);
+        put_block(&mem, [0; 6]);
+        assert!(matches!(
+            s.handle(Op::HostSignals as u32),
+            Err(ProtocolError::NoHandshake(Op::HostSignals))
+        ));
+        put_block(&mem, [abi::ABI_VERSION as u64, 0, 0, 0, 0, 0]);
+        assert_eq!(s.handle(Op::TimeSync as u32).unwrap(), None);
+        SIGNALS.record(libc::SIGHUP, 2);
+        SIGNALS.record(libc::SIGTERM, 3);
+        put_block(&mem, [7; 6]);
+        assert_eq!(s.handle(Op::HostSignals as u32).unwrap(), None);
+        assert_eq!(mem.read_u64(HYPERCALL_BLOCK_GPA + 48).unwrap(), 0, "ret");
+        assert_eq!(
+            mem.read_u64(HYPERCALL_BLOCK_GPA).unwrap(),
+            (1 << 0) | (1 << 1) | (1 << 14),
+            "bit N-1 for signal N"
+        );
+        put_block(&mem, [7; 6]);
+        assert_eq!(s.handle(Op::HostSignals as u32).unwrap(), None);
+        assert_eq!(mem.read_u64(HYPERCALL_BLOCK_GPA).unwrap(), 0, "cleared");
     }
 
     #[test]

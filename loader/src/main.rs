@@ -9,6 +9,7 @@ mod cli;
 mod files;
 mod guest_memory;
 mod host_io;
+mod host_signals;
 mod hypercall;
 mod layout;
 mod run;

@@ -11,6 +11,7 @@ use kvm_ioctls::VcpuExit;
 use crate::cli::{RunArgs, build_env};
 use crate::files::{FileServer, Mounts, normalize_guest_path};
 use crate::guest_memory::GuestMemory;
+use crate::host_signals::{self, Kick};
 use crate::hypercall::{HandleTable, RunEnd, Server};
 use crate::layout::{self, BootParams};
 use crate::vm::Machine;
@@ -246,17 +247,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     layout::set_tsc_khz(&mem, machine.tsc_khz)?;
     machine.set_entry(image.entry)?;
 
+    // From here on SIGINT, SIGTERM and SIGHUP go to the sandbox (see host_signals).
+    crate::host_signals::install().context("installing the signal handlers")?;
     if let Some(limit) = args.timeout {
         // The watchdog finishes starting (its thread setup syscalls) before seccomp is on.
+        // It blocks the forwarded signals, so they reach the vCPU (this) thread only.
         let (started, wait) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = started.send(());
-            std::thread::sleep(limit);
-            eprintln!("hull: timed out after {limit:?} (--timeout); program killed");
-            std::process::exit(EXIT_KILLED);
+        crate::host_signals::with_blocked(|| {
+            std::thread::spawn(move || {
+                let _ = started.send(());
+                std::thread::sleep(limit);
+                eprintln!("hull: timed out after {limit:?} (--timeout); program killed");
+                std::process::exit(EXIT_KILLED);
+            })
         });
         let _ = wait.recv();
     }
+    crate::host_signals::unblock_here();
     crate::seccomp::confine()?;
     stats.phase("seccomp, watchdog");
     let end = serve(
@@ -283,12 +290,28 @@ fn serve(
     stats: &mut crate::stats::Stats,
 ) -> anyhow::Result<RunEnd> {
     let mut server = Server::new(mem, handles, files);
+    let kick = Kick::new(&raw mut machine.vcpu.get_kvm_run().immediate_exit);
+    let mut msi_failed = false;
     loop {
+        // Clear the kick before looking for signals: one arriving after the look sets it
+        // again and KVM_RUN returns at once, so none waits for the guest's next exit.
+        kick.clear();
+        if host_signals::STATE.take_raise() && !msi_failed {
+            // The mask stays for the guest's HostSignals call, whatever happens here.
+            if let Err(e) = machine.raise_interrupt(hull_arch::abi::HOST_SIGNAL_VECTOR) {
+                eprintln!(
+                    "hull: cannot interrupt the guest for a forwarded signal ({e}); it learns of \
+                     signals at its next HostSignals call"
+                );
+                msi_failed = true;
+            }
+        }
         let entered = std::time::Instant::now();
         let exit = machine.vcpu.run();
         stats.guest(entered.elapsed());
         let exit = match exit {
             Ok(e) => e,
+            // EINTR: a signal (forwarded above on the next turn) or the kick.
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
             Err(e) => return Err(anyhow::anyhow!("KVM_RUN failed: {e}")),
         };

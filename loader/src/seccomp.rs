@@ -23,6 +23,8 @@ pub enum SeccompError {
 
 const KVM_RUN: u64 = 0xae80;
 const KVM_GET_REGS: u64 = 0x8090_ae81;
+/// `_IOW(KVMIO, 0xa5, struct kvm_msi)`: raising the host-signal interrupt in the guest.
+const KVM_SIGNAL_MSI: u64 = 0x4020_aea5;
 
 fn ioctl_is(request: u64) -> Result<SeccompRule, seccompiler::BackendError> {
     SeccompRule::new(vec![SeccompCondition::new(
@@ -88,6 +90,8 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError>
         libc::SYS_mremap,
         libc::SYS_rt_sigprocmask,
         libc::SYS_rt_sigreturn,
+        // The grace alarm of a forwarded SIGINT/SIGTERM (host_signals).
+        libc::SYS_alarm,
         libc::SYS_sigaltstack,
         libc::SYS_getpid,
         libc::SYS_gettid,
@@ -101,6 +105,7 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError>
         vec![
             ioctl_is(KVM_RUN)?,
             ioctl_is(KVM_GET_REGS)?,
+            ioctl_is(KVM_SIGNAL_MSI)?,
             ioctl_is(libc::TCGETS)?,
             ioctl_is(libc::TIOCGWINSZ)?,
         ],
@@ -162,6 +167,19 @@ pub fn confine() -> Result<(), SeccompError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_the_structures() {
+        // _IOW(KVMIO, 0xa5, struct kvm_msi)
+        let size = std::mem::size_of::<kvm_bindings::kvm_msi>() as u64;
+        assert_eq!(
+            KVM_SIGNAL_MSI,
+            (1 << 30) | (size << 16) | (0xae << 8) | 0xa5
+        );
+        // _IOR(KVMIO, 0x81, struct kvm_regs)
+        let size = std::mem::size_of::<kvm_bindings::kvm_regs>() as u64;
+        assert_eq!(KVM_GET_REGS, (2 << 30) | (size << 16) | (0xae << 8) | 0x81);
+    }
 
     #[test]
     fn filter_compiles() {

@@ -43,10 +43,13 @@ pub fn host_is_pvm() -> bool {
 /// A created VM with its single vCPU, ready to run.
 pub struct Machine {
     _kvm: Kvm,
-    _vm: VmFd,
+    vm: VmFd,
     pub vcpu: VcpuFd,
     pub tsc_khz: u64,
 }
+
+/// The MSI address window of the local APICs (destination APIC id in bits 12..20).
+const MSI_ADDRESS: u32 = 0xfee0_0000;
 
 const CR0_PE: u64 = 1;
 const CR0_MP: u64 = 1 << 1;
@@ -166,10 +169,26 @@ impl Machine {
         let tsc_khz = ioctl("KVM_GET_TSC_KHZ", vcpu.get_tsc_khz())? as u64;
         Ok(Machine {
             _kvm: kvm,
-            _vm: vm,
+            vm,
             vcpu,
             tsc_khz,
         })
+    }
+
+    /// Raises interrupt `vector` in the guest: an MSI (fixed delivery, edge, physical
+    /// destination APIC id 0) to the in-kernel local APIC, which KVM_SIGNAL_MSI accepts with
+    /// the split irqchip. It sets the vector in the APIC's IRR: delivered when the guest
+    /// enables interrupts, and it wakes a halted vCPU. Returns whether the APIC accepted it
+    /// (`false` while the guest has not enabled its APIC).
+    pub fn raise_interrupt(&self, vector: u8) -> Result<bool, VmError> {
+        let msi = kvm_bindings::kvm_msi {
+            // Destination APIC id 0 (bits 12..20), physical mode.
+            address_lo: MSI_ADDRESS,
+            address_hi: 0,
+            data: vector as u32,
+            ..Default::default()
+        };
+        ioctl("KVM_SIGNAL_MSI", self.vm.signal_msi(msi)).map(|n| n > 0)
     }
 
     /// Points the vCPU at the kernel's entry, on the boot stack, with the boot-info block's
