@@ -27,11 +27,35 @@ pub const STACK_SIZE: u64 = 8 << 20;
 /// New mappings go below this (leaving a gap under the stack, as Linux does).
 pub const MMAP_TOP: u64 = STACK_TOP - STACK_SIZE - (128 << 20);
 /// Size of each kernel stack.
-pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
+pub const KERNEL_STACK_SIZE: usize = 128 * 1024;
 
 /// The kernel heap's size for `ram` bytes of guest RAM.
 pub fn heap_size(ram: u64) -> u64 {
     (ram / 32).clamp(2 << 20, 64 << 20)
+}
+
+/// Where the kernel stack is mapped: above the kernel image window, in the page-table
+/// subtree every address space shares, with an unmapped guard page below it so an
+/// overflow faults (a double fault, reported) instead of overwriting the heap.
+pub const KERNEL_STACK_BASE: u64 = KERNEL_VIRT_BASE + hull_arch::layout::KERNEL_WINDOW;
+
+/// Maps the kernel stack (see [`KERNEL_STACK_BASE`]); returns its top.
+pub fn map_kernel_stack(
+    frames: &mut FrameAllocator,
+    pt: &mut PageTable,
+) -> Result<u64, OutOfFrames> {
+    let bottom = KERNEL_STACK_BASE + PAGE_SIZE; // the page below stays unmapped
+    let pages = KERNEL_STACK_SIZE as u64 / PAGE_SIZE;
+    for i in 0..pages {
+        let pa = frames.alloc().ok_or(OutOfFrames)?;
+        pt.map(
+            bottom + i * PAGE_SIZE,
+            pa,
+            flags::WRITABLE | flags::NO_EXECUTE | crate::mm::paging::kernel_extra(),
+            frames,
+        )?;
+    }
+    Ok(bottom + pages * PAGE_SIZE)
 }
 
 /// The global bit for kernel mappings; PVM's shadow paging does not take global pages.
@@ -114,9 +138,14 @@ pub struct Started {
     pub sp: u64,
 }
 
-/// Reads the program image's headers, maps it, and builds the initial stack.
+/// A program mapped into a fresh address space: (address space, entry point, stack
+/// pointer).
+pub type Loaded = (AddressSpace, u64, u64);
+
+/// Reads the program image's headers, maps it into a new address space, and builds the
+/// initial stack (argv, envp, auxv), as execve does.
 #[allow(clippy::too_many_arguments)]
-pub fn start_program(
+pub fn load_program(
     frames: &mut FrameAllocator,
     kernel_pt: &PageTable,
     image: (u64, u64),
@@ -126,9 +155,7 @@ pub fn start_program(
     random: [u8; 16],
     ids: (u32, u32),
     hwcap: u64,
-    now_ns: u64,
-    stdio_flags: [u32; 3],
-) -> Result<Started, StartError> {
+) -> Result<Loaded, StartError> {
     let (image_pa, image_len) = image;
     // Only the ELF header and program headers are read out of the image up front.
     let mut head = alloc::vec![0u8; (image_len.min(64)) as usize];
@@ -153,9 +180,13 @@ pub fn start_program(
     );
     let mut aspace = AddressSpace::new(kernel_pt, frames, image_frames, MMAP_TOP)
         .map_err(|_| StartError::NoMemory)?;
-    let loaded = plan
-        .load(image_pa, &mut aspace, frames)
-        .map_err(StartError::Elf)?;
+    let loaded = match plan.load(image_pa, &mut aspace, frames) {
+        Ok(l) => l,
+        Err(e) => {
+            aspace.destroy(frames);
+            return Err(StartError::Elf(e));
+        }
+    };
     aspace.brk_start = loaded.brk_start;
     aspace.brk = loaded.brk_start;
     prefault_image(&mut aspace, frames);
@@ -192,9 +223,38 @@ pub fn start_program(
         random,
         auxv: &auxv,
     };
-    let (bytes, sp) = initstack::build(STACK_TOP, &img).map_err(|_| StartError::TooBig)?;
-    crate::mm::uaccess::copy_to_user(&mut aspace, frames, sp, &bytes)
-        .map_err(|_| StartError::NoMemory)?;
+    let (bytes, sp) = match initstack::build(STACK_TOP, &img) {
+        Ok(r) => r,
+        Err(_) => {
+            aspace.destroy(frames);
+            return Err(StartError::TooBig);
+        }
+    };
+    if crate::mm::uaccess::copy_to_user(&mut aspace, frames, sp, &bytes).is_err() {
+        aspace.destroy(frames);
+        return Err(StartError::NoMemory);
+    }
+    Ok((aspace, loaded.entry, sp))
+}
+
+/// The first process: the loaded program with the sandbox's stdio.
+#[allow(clippy::too_many_arguments)]
+pub fn start_program(
+    frames: &mut FrameAllocator,
+    kernel_pt: &PageTable,
+    image: (u64, u64),
+    argv: &[&[u8]],
+    envp: &[&[u8]],
+    exe_path: &[u8],
+    random: [u8; 16],
+    ids: (u32, u32),
+    hwcap: u64,
+    now_ns: u64,
+    stdio_flags: [u32; 3],
+) -> Result<Started, StartError> {
+    let (aspace, entry, sp) = load_program(
+        frames, kernel_pt, image, argv, envp, exe_path, random, ids, hwcap,
+    )?;
 
     let rlimits = default_rlimits();
     let mut fds = FdTable::new(rlimits[RLIMIT_NOFILE].cur as usize);
@@ -255,11 +315,7 @@ pub fn start_program(
         sleep_rem: None,
         futex_bitset: 0,
     };
-    Ok(Started {
-        proc,
-        entry: loaded.entry,
-        sp,
-    })
+    Ok(Started { proc, entry, sp })
 }
 
 /// At most this many image pages are mapped up front (8 MiB); the rest fault in on use.
@@ -391,11 +447,11 @@ mod guest {
         }
         hull_arch::heap::init(info.free_start, heap);
         let mut frames = FrameAllocator::new(info.free_start + heap, info.ram_size);
-        let kernel_pt = match build_kernel_tables(&mut frames, info.ram_size, &info.kernel_segments)
-        {
-            Ok(pt) => pt,
-            Err(_) => fail("out of memory building the kernel page tables"),
-        };
+        let mut kernel_pt =
+            match build_kernel_tables(&mut frames, info.ram_size, &info.kernel_segments) {
+                Ok(pt) => pt,
+                Err(_) => fail("out of memory building the kernel page tables"),
+            };
         platform::load_cr3(kernel_pt.root());
 
         let t0 = platform::rdtsc();
@@ -432,9 +488,10 @@ mod guest {
         drop(strings);
         platform::load_cr3(started.proc.aspace.pt.root());
 
-        let stack: Vec<u8> = Vec::with_capacity(KERNEL_STACK_SIZE);
-        let top = (stack.as_ptr() as u64 + KERNEL_STACK_SIZE as u64) & !15;
-        core::mem::forget(stack);
+        let top = match map_kernel_stack(&mut frames, &mut kernel_pt) {
+            Ok(top) => top,
+            Err(_) => fail("out of memory for the kernel stack"),
+        };
         hull_arch::tables::set_kernel_stack(top);
         hull_arch::entry::set_handlers(crate::syscall::handle, crate::trap::handle);
 
@@ -510,6 +567,7 @@ mod guest {
             strace,
             fs,
             others: Default::default(),
+            images: Default::default(),
             sched: crate::sched::Scheduler {
                 next_pid: 2,
                 max_tasks: info.max_tasks.max(1),

@@ -18,6 +18,11 @@ mod imp {
         va - hull_arch::layout::PHYS_OFFSET
     }
 
+    /// CPUID.1:EDX (AT_HWCAP).
+    pub fn cpuid_edx1() -> u64 {
+        hull_arch::cpu::cpuid(1, 0)[3] as u64
+    }
+
     /// Arms the APIC timer at TSC `tsc` (0 disarms).
     pub fn set_timer_deadline(tsc: u64) {
         hull_arch::apic::set_deadline(tsc)
@@ -85,6 +90,9 @@ mod imp {
         })
     }
     pub fn invlpg(_va: u64) {}
+    pub fn cpuid_edx1() -> u64 {
+        0
+    }
     pub fn heap_phys(_va: u64) -> u64 {
         panic!("heap_phys in a host unit test: hypercalls do not run there");
     }

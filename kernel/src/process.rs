@@ -193,6 +193,8 @@ pub struct Kernel {
     pub strace: bool,
     /// Mounts, working directory, umask, locks.
     pub fs: crate::syscall::fs::FsState,
+    /// Program images read by execve.
+    pub images: crate::syscall::exec::ImageCache,
     /// Every process but the running one (`proc`), zombies included.
     pub others: alloc::collections::BTreeMap<u32, Process>,
     pub sched: Scheduler,

@@ -228,6 +228,15 @@ impl SignalState {
         self.info[sig as usize - 1] = info;
     }
 
+    /// execve: handled signals go back to SIG_DFL; ignored ones stay ignored.
+    pub fn reset_handlers(&mut self) {
+        for a in self.actions.iter_mut() {
+            if a.handler != SIG_IGN {
+                *a = SigAction::default();
+            }
+        }
+    }
+
     /// Resets a handler to SIG_DFL (SA_RESETHAND).
     pub fn reset(&mut self, sig: u32) {
         self.actions[sig as usize - 1] = SigAction::default();

@@ -142,6 +142,14 @@ pub fn handle(frame: &mut TrapFrame) {
 }
 
 fn kernel_fault(frame: &TrapFrame) -> ! {
+    let cr2 = platform::read_cr2();
+    let guard = crate::boot::KERNEL_STACK_BASE;
+    if (guard..guard + crate::mm::PAGE_SIZE).contains(&cr2) {
+        panic!(
+            "kernel stack overflow (a fault on the guard page at {cr2:#x}, rip {:#x})",
+            frame.rip
+        );
+    }
     panic!(
         "kernel exception {} (error {:#x}) at rip {:#x}, rsp {:#x}, cr2 {:#x}; rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x} rsi {:#x} rdi {:#x}",
         frame.vector,

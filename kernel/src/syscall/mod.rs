@@ -1,6 +1,7 @@
 //! The syscall layer: decode the x86_64 Linux convention from the trap frame, dispatch,
 //! encode the result (`-errno` on failure), trace under `--strace`, and deliver signals
 //! that became pending before returning to user mode.
+pub mod exec;
 pub mod fs;
 pub mod futex;
 pub mod io;
@@ -108,6 +109,8 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
             0,
             0,
         ),
+        59 => exec::execve(k, frame, a[0], a[1], a[2]),
+        322 => exec::execveat(k, frame, a[0] as i32, a[1], a[2], a[3], a[4] as u32),
         61 => task::wait4(k, a[0] as i32, a[1], a[2], a[3]),
         247 => task::waitid(k, a[0], a[1], a[2], a[3], a[4]),
         435 => task::clone3(k, frame, a[0], a[1]),
