@@ -239,6 +239,7 @@ TRAP_ERR 30
 TRAP_NOERR 31
 TRAP_NOERR 32
 TRAP_NOERR 255
+TRAP_NOERR 64
 
 .section .rodata
 .global hull_trap_stubs
@@ -249,7 +250,7 @@ hull_trap_stubs:
     .quad hull_trap_12, hull_trap_13, hull_trap_14, hull_trap_15, hull_trap_16, hull_trap_17
     .quad hull_trap_18, hull_trap_19, hull_trap_20, hull_trap_21, hull_trap_22, hull_trap_23
     .quad hull_trap_24, hull_trap_25, hull_trap_26, hull_trap_27, hull_trap_28, hull_trap_29
-    .quad hull_trap_30, hull_trap_31, hull_trap_32, hull_trap_255
+    .quad hull_trap_30, hull_trap_31, hull_trap_32, hull_trap_255, hull_trap_64
 .section .text
 "#,
     user_ds = const crate::layout::selectors::USER_DATA as u64,

@@ -43,7 +43,7 @@ pub(crate) static mut PERCPU: PerCpu = PerCpu {
 };
 
 unsafe extern "C" {
-    static hull_trap_stubs: [u64; 34];
+    static hull_trap_stubs: [u64; 35];
     fn hull_syscall_entry();
     fn hull_syscall_entry_pvm();
 }
@@ -100,6 +100,7 @@ pub fn init(pvm: bool) {
         .chain([
             crate::apic::TIMER_VECTOR as usize,
             crate::apic::SPURIOUS_VECTOR as usize,
+            crate::abi::HOST_SIGNAL_VECTOR as usize,
         ])
         .enumerate()
     {

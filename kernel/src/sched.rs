@@ -253,7 +253,11 @@ fn idle(k: &mut Kernel) {
         } else {
             deadline.saturating_sub(before).clamp(1, 1_000_000_000)
         };
-        if crate::hypercall::poll(&mut entries, timeout).is_ok() {
+        let polled = crate::hypercall::poll(&mut entries, timeout);
+        if polled == Err(Errno::EINTR) {
+            crate::trap::host_interrupted(k);
+        }
+        if polled.is_ok() {
             for (e, &(pid, _, _)) in entries.iter().zip(&host) {
                 if e.revents != 0 {
                     if let Some(p) = k.process_mut(pid) {
@@ -265,6 +269,7 @@ fn idle(k: &mut Kernel) {
         }
     }
     k.machine.idle_ns += k.clock.monotonic().saturating_sub(before);
+    crate::trap::deliver_host_signals(k);
     // A signal may have arrived for a blocked task (host signals, timers).
     wake_signalled(k);
 }

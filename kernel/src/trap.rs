@@ -1,6 +1,8 @@
 //! Exceptions and interrupts. A user fault is resolved (demand paging, W^X phase flips) or
 //! becomes the signal Linux would send; a kernel fault is a kernel bug and is reported to
 //! the host with the registers.
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use hull_arch::abi::ExitKind;
 use hull_arch::trapframe::TrapFrame;
 
@@ -16,6 +18,31 @@ const PF_INSTR: u64 = 1 << 4;
 /// The APIC timer and spurious vectors (see hull_arch::apic).
 const TIMER_VECTOR: u64 = 0x20;
 const SPURIOUS_VECTOR: u64 = 0xff;
+
+/// Signals hull received and the guest has fetched but not yet raised.
+static HOST_PENDING: AtomicU64 = AtomicU64::new(0);
+
+/// Raises the signals hull forwarded (SIGINT, SIGTERM, SIGHUP) on the sandbox's init, as
+/// sent by the kernel (si_code SI_KERNEL).
+pub fn deliver_host_signals(k: &mut crate::process::Kernel) {
+    let mask = HOST_PENDING.swap(0, Ordering::Relaxed);
+    for sig in 1..=64u32 {
+        if mask & (1 << (sig - 1)) != 0 {
+            let info = SigInfo {
+                signo: sig,
+                code: code::SI_KERNEL,
+                ..Default::default()
+            };
+            crate::syscall::task::signal_process(k, 1, info);
+        }
+    }
+}
+
+/// A host call returned EINTR: hull received a signal to forward; fetch it now.
+pub fn host_interrupted(k: &mut crate::process::Kernel) {
+    HOST_PENDING.fetch_or(hypercall::host_signals(), Ordering::Relaxed);
+    deliver_host_signals(k);
+}
 
 /// The signal a user-mode exception raises, per Linux's trap handlers.
 pub fn signal_for(vector: u64) -> Option<u32> {
@@ -45,22 +72,14 @@ pub fn handle(frame: &mut TrapFrame) {
         }
         v if v == hull_arch::abi::HOST_SIGNAL_VECTOR as u64 => {
             platform::apic_eoi();
-            let mut guard = KERNEL.lock();
-            let k = guard.as_mut().expect("interrupt before the kernel booted");
-            // SIGINT, SIGTERM or SIGHUP sent to hull: to the sandbox's init, from the
-            // kernel (si_code SI_KERNEL).
-            let mask = hypercall::host_signals();
-            for sig in 1..=64u32 {
-                if mask & (1 << (sig - 1)) != 0 {
-                    let info = SigInfo {
-                        signo: sig,
-                        code: code::SI_KERNEL,
-                        ..Default::default()
-                    };
-                    crate::syscall::task::signal_process(k, 1, info);
-                }
-            }
+            // Kernel mode means the idle loop's halt, which holds the kernel lock and
+            // collects the signals itself after the halt; no hypercall is in progress
+            // there, so asking the host now is safe.
+            HOST_PENDING.fetch_or(hypercall::host_signals(), Ordering::Relaxed);
             if frame.cs & 3 != 0 {
+                let mut guard = KERNEL.lock();
+                let k = guard.as_mut().expect("interrupt before the kernel booted");
+                deliver_host_signals(k);
                 crate::syscall::finish(k, frame);
             }
             return;

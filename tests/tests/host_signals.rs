@@ -348,19 +348,19 @@ fn reaches_the_handler(sig: i32) {
 }
 
 #[test]
-#[ignore = "needs the guest side: vector 0x40 routed in the IDT, taken while halted"]
+
 fn sigterm_reaches_the_programs_handler() {
     reaches_the_handler(libc::SIGTERM);
 }
 
 #[test]
-#[ignore = "needs the guest side: vector 0x40 routed in the IDT, taken while halted"]
+
 fn sigint_reaches_the_programs_handler() {
     reaches_the_handler(libc::SIGINT);
 }
 
 #[test]
-#[ignore = "needs the guest side: vector 0x40 routed in the IDT, taken while halted"]
+
 fn sighup_reaches_the_programs_handler() {
     reaches_the_handler(libc::SIGHUP);
 }

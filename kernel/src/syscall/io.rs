@@ -313,6 +313,15 @@ fn io_phys(
                 None if positional => *file.pos.lock(),
                 None => OFFSET_CURRENT,
             };
+            // A stdio read that would block must not stall the other tasks: ask without
+            // blocking and, if nothing is there, wait in the scheduler (which polls the
+            // host when everything waits).
+            let shared = is_stdio && dir == Dir::Read && !k.others.is_empty();
+            let flags = if shared {
+                flags | abi::IO_NONBLOCK
+            } else {
+                flags
+            };
             let r = match dir {
                 Dir::Read => hypercall::read(*handle, segs, at, flags),
                 Dir::Write => hypercall::write(*handle, segs, at, flags),
@@ -320,8 +329,23 @@ fn io_phys(
             if let (Ok(n), None, true) = (&r, offset, positional) {
                 *file.pos.lock() = at + n;
             }
+            let wait_host = |k: &mut Kernel| {
+                let ev = if dir == Dir::Read {
+                    super::poll::POLLIN
+                } else {
+                    super::poll::POLLOUT
+                };
+                k.proc.host_wait = alloc::vec![(*handle, ev)];
+                Err(k.block(Wait::Host, 0))
+            };
             match r {
                 Err(Errno::EAGAIN) if partial => Ok(0),
+                Err(Errno::EAGAIN) if shared && !nonblock => wait_host(k),
+                Err(Errno::EINTR) if is_stdio => {
+                    // hull received a signal to forward: raise it, then wait again.
+                    crate::trap::host_interrupted(k);
+                    wait_host(k)
+                }
                 r => r,
             }
         }
