@@ -292,8 +292,10 @@ pub fn start_program(
             .flat_map(|a| a.iter().copied().chain([0]))
             .collect(),
         comm: Vec::new(),
-        pgid: 1,
-        sid: 1,
+        // Like a program started from a shell, init is not a group or session leader:
+        // both live outside the sandbox, which Linux shows as 0.
+        pgid: 0,
+        sid: 0,
         state: crate::sched::TaskState::Runnable,
         wake_at: 0,
         woken: false,
@@ -314,6 +316,8 @@ pub fn start_program(
         nice: 0,
         sleep_rem: None,
         futex_bitset: 0,
+        did_exec: false,
+        autoreap: false,
     };
     Ok(Started { proc, entry, sp })
 }

@@ -145,6 +145,10 @@ pub struct Process {
     pub vfork_parent: Option<u32>,
     /// Nice value (recorded for getpriority/setpriority).
     pub nice: i32,
+    /// It has called execve (its parent may no longer change its group).
+    pub did_exec: bool,
+    /// Exited with nobody to wait for it (SIGCHLD ignored): freed when switched out.
+    pub autoreap: bool,
     /// Where an interrupted relative sleep reports the time left: (user pointer, deadline).
     pub sleep_rem: Option<(u64, u64)>,
     /// The FUTEX_WAIT_BITSET mask of a task waiting on a futex.

@@ -172,6 +172,8 @@ impl Kernel {
 pub fn schedule(k: &mut Kernel, frame: &mut TrapFrame) {
     loop {
         k.expire_timers();
+        // A signal that is already pending wakes its task at once.
+        wake_signalled(k);
         let runnable = k.proc.state == TaskState::Runnable;
         let now = k.clock.monotonic();
         let slice_over = now >= k.sched.slice_end;
@@ -217,7 +219,11 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     let mut outgoing = outgoing;
     outgoing.cwd = Some(cwd);
     outgoing.umask = umask;
-    k.others.insert(outgoing.pid, outgoing);
+    if outgoing.autoreap {
+        outgoing.aspace.destroy(&mut k.frames);
+    } else {
+        k.others.insert(outgoing.pid, outgoing);
+    }
     *frame = k.proc.frame;
     platform::xrstor(&k.proc.fpu, k.machine.xcr0);
     platform::set_fs_base(k.proc.fs_base);

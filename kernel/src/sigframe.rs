@@ -43,6 +43,28 @@ pub struct SigInfo {
     pub err: u64,
     /// si_status of SIGCHLD (the exit code or signal).
     pub status: i32,
+    /// si_value of sigqueue (SI_QUEUE) and POSIX timers.
+    pub value: u64,
+}
+
+/// Encodes a `siginfo_t` (128 bytes), as a handler or sigtimedwait sees it.
+pub fn encode_info(info: &SigInfo) -> [u8; 128] {
+    let mut b = [0u8; 128];
+    let put = |b: &mut [u8; 128], o: usize, v: u64| b[o..o + 8].copy_from_slice(&v.to_le_bytes());
+    b[0..4].copy_from_slice(&info.signo.to_le_bytes());
+    b[8..12].copy_from_slice(&info.code.to_le_bytes());
+    if info.addr != 0 || info.pid == 0 && info.code > 0 {
+        put(&mut b, 16, info.addr);
+    } else {
+        b[16..20].copy_from_slice(&info.pid.to_le_bytes());
+        b[20..24].copy_from_slice(&info.uid.to_le_bytes());
+        if info.signo == crate::signal::SIGCHLD {
+            b[24..28].copy_from_slice(&info.status.to_le_bytes());
+        } else if info.value != 0 || info.code == code::SI_QUEUE || info.code == code::SI_TIMER {
+            put(&mut b, 24, info.value);
+        }
+    }
+    b
 }
 
 /// `si_code` values.
@@ -50,6 +72,8 @@ pub mod code {
     pub const SI_USER: i32 = 0;
     pub const SI_KERNEL: i32 = 0x80;
     pub const SI_TKILL: i32 = -6;
+    pub const SI_QUEUE: i32 = -1;
+    pub const SI_TIMER: i32 = -2;
     pub const SEGV_MAPERR: i32 = 1;
     pub const SEGV_ACCERR: i32 = 2;
     pub const FPE_INTDIV: i32 = 1;
@@ -129,17 +153,7 @@ pub fn encode(
     put(&mut b, m + 184, fpstate);
     put(&mut b, uc + SIGMASK, blocked);
     let si = INFO_OFFSET as usize;
-    b[si..si + 4].copy_from_slice(&info.signo.to_le_bytes());
-    b[si + 8..si + 12].copy_from_slice(&info.code.to_le_bytes());
-    if info.addr != 0 || info.pid == 0 && info.code > 0 {
-        put(&mut b, si + 16, info.addr);
-    } else {
-        b[si + 16..si + 20].copy_from_slice(&info.pid.to_le_bytes());
-        b[si + 20..si + 24].copy_from_slice(&info.uid.to_le_bytes());
-        if info.signo == crate::signal::SIGCHLD {
-            b[si + 24..si + 28].copy_from_slice(&info.status.to_le_bytes());
-        }
-    }
+    b[si..si + 128].copy_from_slice(&encode_info(info));
     b
 }
 

@@ -84,10 +84,19 @@ pub struct SignalState {
     actions: [SigAction; NSIG as usize],
     pub blocked: u64,
     pub pending: u64,
-    /// The siginfo of each pending signal (one instance per signal, as for Linux's
-    /// standard signals).
+    /// The siginfo of each pending standard signal (one instance per signal, as Linux
+    /// keeps them).
     info: [crate::sigframe::SigInfo; NSIG as usize],
+    /// Real-time signals (32 and up) queue every instance, in order.
+    queue: alloc::collections::VecDeque<crate::sigframe::SigInfo>,
+    /// Signals a sigtimedwait is waiting for (they wake the task even while blocked).
+    pub waiting_for: u64,
 }
+
+/// Most queued real-time signals (RLIMIT_SIGPENDING's default).
+pub const MAX_QUEUED: usize = 4096;
+/// The first real-time signal.
+pub const SIGRT_FIRST: u32 = 32;
 
 impl Default for SignalState {
     fn default() -> Self {
@@ -96,6 +105,8 @@ impl Default for SignalState {
             blocked: 0,
             pending: 0,
             info: [Default::default(); NSIG as usize],
+            queue: alloc::collections::VecDeque::new(),
+            waiting_for: 0,
         }
     }
 }
@@ -190,18 +201,62 @@ impl SignalState {
 
     /// Makes `info.signo` pending with its siginfo, unless it would be ignored.
     pub fn raise_with(&mut self, info: crate::sigframe::SigInfo) {
+        let _ = self.queue_signal(info);
+    }
+
+    /// Like [`Self::raise_with`]; false when a real-time signal finds the queue full.
+    pub fn queue_signal(&mut self, info: crate::sigframe::SigInfo) -> bool {
         let sig = info.signo;
-        if (self.delivery(sig) != Delivery::Ignore || self.blocked & bit(sig) != 0)
-            && self.pending & bit(sig) == 0
-        {
+        if self.delivery(sig) == Delivery::Ignore && self.blocked & bit(sig) == 0 {
+            return true;
+        }
+        if sig >= SIGRT_FIRST {
+            if self.queue.len() >= MAX_QUEUED {
+                return false;
+            }
+            self.queue.push_back(info);
+            self.pending |= bit(sig);
+        } else if self.pending & bit(sig) == 0 {
             self.pending |= bit(sig);
             self.info[sig as usize - 1] = info;
         }
+        true
     }
 
-    /// Whether a pending signal is not blocked (a blocked task must wake for it).
+    /// Takes pending signal `sig` (the oldest instance of a real-time one).
+    fn take(&mut self, sig: u32) -> crate::sigframe::SigInfo {
+        if sig >= SIGRT_FIRST {
+            let i = self
+                .queue
+                .iter()
+                .position(|q| q.signo == sig)
+                .expect("a pending real-time signal is queued");
+            let info = self.queue.remove(i).expect("index exists");
+            if !self.queue.iter().any(|q| q.signo == sig) {
+                self.pending &= !bit(sig);
+            }
+            info
+        } else {
+            self.pending &= !bit(sig);
+            self.info[sig as usize - 1]
+        }
+    }
+
+    /// Queued real-time signals.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Takes the lowest pending signal of `set` (sigtimedwait).
+    pub fn take_from(&mut self, set: u64) -> Option<crate::sigframe::SigInfo> {
+        let ready = self.pending & set;
+        (ready != 0).then(|| self.take(ready.trailing_zeros() + 1))
+    }
+
+    /// Whether a pending signal is not blocked, or is one a sigtimedwait waits for (a
+    /// blocked task must wake for it).
     pub fn wants_attention(&self) -> bool {
-        self.pending & !self.blocked != 0
+        self.pending & (!self.blocked | self.waiting_for) != 0
     }
 
     /// Takes the lowest pending, unblocked signal and its siginfo.
@@ -210,9 +265,7 @@ impl SignalState {
         if ready == 0 {
             return None;
         }
-        let sig = ready.trailing_zeros() + 1;
-        self.pending &= !bit(sig);
-        Some(self.info[sig as usize - 1])
+        Some(self.take(ready.trailing_zeros() + 1))
     }
 
     /// A synchronous fault: like Linux's force_sig, a blocked or ignored signal is

@@ -307,6 +307,7 @@ pub fn execveat(
         .collect();
     k.proc.comm = Vec::new();
     k.proc.clear_child_tid = 0;
+    k.proc.did_exec = true;
     k.proc.robust_list = (0, 0);
     k.machine.image = img;
     platform::set_fs_base(0);

@@ -364,3 +364,98 @@ pub fn fpstate_valid(area: &XsaveArea, xcr0: u64) -> bool {
     let xcomp_bv = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
     xstate_bv & !xcr0 == 0 && xcomp_bv == 0 && header[16..].iter().all(|&b| b == 0)
 }
+
+/// `rt_sigsuspend`: waits for a signal with `mask` in place; the handler returns to the
+/// old mask, and the call fails with EINTR.
+pub fn rt_sigsuspend(k: &mut Kernel, mask: u64, size: u64) -> SysResult {
+    if size != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let [m] = k.read_words::<1>(mask)?;
+    if k.proc.saved_mask.is_none() {
+        k.proc.saved_mask = Some(k.proc.signals.blocked);
+    }
+    k.proc.signals.blocked = m & !signal::UNBLOCKABLE;
+    Err(k.block(crate::sched::Wait::Signal, 0))
+}
+
+/// `rt_sigtimedwait`: takes a pending signal of `set`, waiting up to the timeout.
+pub fn rt_sigtimedwait(k: &mut Kernel, set: u64, info: u64, timeout: u64, size: u64) -> SysResult {
+    if size != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let [s] = k.read_words::<1>(set)?;
+    let s = s & !signal::UNBLOCKABLE;
+    if let Some(got) = k.proc.signals.take_from(s) {
+        k.proc.signals.waiting_for = 0;
+        if info != 0 {
+            k.copy_out(info, &sigframe::encode_info(&got))?;
+        }
+        return Ok(got.signo as u64);
+    }
+    let deadline = match k.proc.restart_deadline {
+        Some(d) => d,
+        None => {
+            let d = if timeout == 0 {
+                u64::MAX
+            } else {
+                let [sec, ns] = k.read_words::<2>(timeout)?;
+                if (sec as i64) < 0 || ns >= 1_000_000_000 {
+                    return Err(Errno::EINVAL);
+                }
+                k.clock
+                    .monotonic()
+                    .saturating_add(sec.saturating_mul(1_000_000_000).saturating_add(ns))
+            };
+            k.proc.restart_deadline = Some(d);
+            d
+        }
+    };
+    if k.clock.monotonic() >= deadline {
+        k.proc.signals.waiting_for = 0;
+        return Err(Errno::EAGAIN);
+    }
+    k.proc.signals.waiting_for = s;
+    let wake = if deadline == u64::MAX { 0 } else { deadline };
+    Err(k.block(crate::sched::Wait::Signal, wake))
+}
+
+/// `rt_sigqueueinfo` (`tid` None) and `rt_tgsigqueueinfo`: a signal with the caller's
+/// siginfo. Only the process itself may claim a kernel or kill() origin.
+pub fn rt_sigqueueinfo(
+    k: &mut Kernel,
+    tgid: i32,
+    tid: Option<i32>,
+    sig: u64,
+    uinfo: u64,
+) -> SysResult {
+    if !signal::valid(sig as u32) {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = [0u8; 128];
+    k.copy_in(uinfo, &mut raw)?;
+    let code = i32::from_le_bytes(raw[8..12].try_into().expect("4 bytes"));
+    let target = tid.unwrap_or(tgid);
+    if target <= 0 || tid.is_some() && tgid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let me = k.proc.pid;
+    if (code >= 0 || code == code::SI_TKILL) && target as u32 != me {
+        return Err(Errno::EPERM);
+    }
+    if !k
+        .process(target as u32)
+        .is_some_and(|p| p.state != crate::sched::TaskState::Zombie)
+    {
+        return Err(Errno::ESRCH);
+    }
+    let info = SigInfo {
+        signo: sig as u32,
+        code,
+        pid: u32::from_le_bytes(raw[16..20].try_into().expect("4 bytes")),
+        uid: u32::from_le_bytes(raw[20..24].try_into().expect("4 bytes")),
+        value: u64::from_le_bytes(raw[24..32].try_into().expect("8 bytes")),
+        ..Default::default()
+    };
+    super::task::queue_to(k, target as u32, info)
+}

@@ -125,6 +125,8 @@ pub fn clone(
         nice: p.nice,
         sleep_rem: None,
         futex_bitset: 0,
+        did_exec: false,
+        autoreap: false,
     };
     if flags & CLONE_CHILD_SETTID != 0 {
         let _ = crate::mm::uaccess::copy_to_user(
@@ -236,6 +238,19 @@ pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
     };
     let parent = k.proc.ppid;
     let exit_signal = k.proc.exit_signal;
+    // A parent that ignores SIGCHLD (or set SA_NOCLDWAIT) leaves nothing to wait for:
+    // the child is freed at once.
+    let no_wait = k.process(parent).is_some_and(|pp| {
+        let a = pp.signals.action(SIGCHLD);
+        a.handler == 1 || a.flags & 2 != 0
+    });
+    if no_wait {
+        k.proc.autoreap = true;
+        k.proc.report = None;
+        if let Some(pp) = k.process_mut(parent) {
+            pp.children.retain(|&c| c != pid);
+        }
+    }
     notify_parent(k, parent, exit_signal, code, st);
 }
 
@@ -449,6 +464,18 @@ pub fn waitid(
     Ok(0)
 }
 
+/// sigqueue: like [`signal_process`], but EAGAIN when the real-time queue is full.
+pub fn queue_to(k: &mut Kernel, pid: u32, info: SigInfo) -> SysResult {
+    let full = k.process(pid).is_some_and(|p| {
+        info.signo >= signal::SIGRT_FIRST && p.signals.queued() >= signal::MAX_QUEUED
+    });
+    if full {
+        return Err(Errno::EAGAIN);
+    }
+    signal_process(k, pid, info);
+    Ok(0)
+}
+
 /// Raises `info` on process `pid` and wakes it if it must act on it; SIGCONT and SIGKILL
 /// resume a stopped process.
 pub fn signal_process(k: &mut Kernel, pid: u32, info: SigInfo) {
@@ -596,11 +623,12 @@ pub fn setpgid(k: &mut Kernel, pid: i32, pgid: i32) -> SysResult {
     }
     let me = k.proc.pid;
     let target = if pid == 0 { me } else { pid as u32 };
-    let (t_sid, t_parent, t_pid) = match k.process(target) {
-        Some(p) if p.pid == me || p.ppid == me => (p.sid, p.ppid, p.pid),
+    let (t_sid, t_pid) = match k.process(target) {
+        Some(p) if p.pid == me => (p.sid, p.pid),
+        Some(p) if p.ppid == me && p.did_exec => return Err(Errno::EACCES),
+        Some(p) if p.ppid == me => (p.sid, p.pid),
         _ => return Err(Errno::ESRCH),
     };
-    let _ = t_parent;
     if t_sid != k.proc.sid {
         return Err(Errno::EPERM);
     }
