@@ -318,6 +318,8 @@ pub fn start_program(
         futex_bitset: 0,
         did_exec: false,
         autoreap: false,
+        timers: Vec::new(),
+        sched_policy: (0, 0),
     };
     Ok(Started { proc, entry, sp })
 }

@@ -153,6 +153,10 @@ pub struct Process {
     pub sleep_rem: Option<(u64, u64)>,
     /// The FUTEX_WAIT_BITSET mask of a task waiting on a futex.
     pub futex_bitset: u32,
+    /// Scheduling policy and real-time priority (recorded; one CPU, one policy in effect).
+    pub sched_policy: (u32, u32),
+    /// POSIX timers (timer_create).
+    pub timers: Vec<crate::syscall::timers::PosixTimer>,
 }
 
 /// What a parent learns from wait about a child.

@@ -160,6 +160,7 @@ impl Kernel {
                 };
                 [wake, p.itimer.deadline]
             })
+            .chain([crate::syscall::timers::next_deadline(self)])
             .filter(|&d| d != 0)
             .min()
             .unwrap_or(0)

@@ -242,6 +242,30 @@ impl SignalState {
         }
     }
 
+    /// Adds `n` overruns to a pending expiry of POSIX timer `id` (its siginfo carries
+    /// si_overrun where a sent signal has si_uid); false if none is pending.
+    pub fn bump_timer_overrun(&mut self, sig: u32, id: u32, n: u32) -> bool {
+        if self.pending & bit(sig) == 0 {
+            return false;
+        }
+        let timer = |i: &crate::sigframe::SigInfo| {
+            i.signo == sig && i.code == crate::sigframe::code::SI_TIMER && i.pid == id
+        };
+        if sig >= SIGRT_FIRST {
+            if let Some(q) = self.queue.iter_mut().find(|q| timer(q)) {
+                q.uid = q.uid.saturating_add(n);
+                return true;
+            }
+            return false;
+        }
+        let i = &mut self.info[sig as usize - 1];
+        if timer(i) {
+            i.uid = i.uid.saturating_add(n);
+            return true;
+        }
+        false
+    }
+
     /// Queued real-time signals.
     pub fn queued(&self) -> usize {
         self.queue.len()

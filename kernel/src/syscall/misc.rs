@@ -28,13 +28,149 @@ pub fn uname(k: &mut Kernel, buf: u64) -> SysResult {
 }
 
 fn check_pid(k: &Kernel, pid: i32) -> Result<(), Errno> {
-    if pid == 0 || pid as u32 == k.proc.pid {
+    if pid == 0 || k.process(pid as u32).is_some() {
         Ok(())
     } else if pid < 0 {
         Err(Errno::EINVAL)
     } else {
         Err(Errno::ESRCH)
     }
+}
+
+/// The process a sched_* call names (0 = the caller).
+fn sched_target(k: &Kernel, pid: i32) -> Result<u32, Errno> {
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let pid = if pid == 0 { k.proc.pid } else { pid as u32 };
+    match k.process(pid) {
+        Some(p) if p.state != crate::sched::TaskState::Zombie => Ok(pid),
+        _ => Err(Errno::ESRCH),
+    }
+}
+
+/// Priority range of a policy: SCHED_FIFO and SCHED_RR 1..99, the others 0..0.
+fn prio_range(policy: i32) -> Result<(u64, u64), Errno> {
+    match policy {
+        1 | 2 => Ok((1, 99)),
+        0 | 3 | 5 => Ok((0, 0)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn sched_get_priority(policy: i32, max: bool) -> SysResult {
+    let (lo, hi) = prio_range(policy)?;
+    Ok(if max { hi } else { lo })
+}
+
+pub fn sched_getscheduler(k: &mut Kernel, pid: i32) -> SysResult {
+    let pid = sched_target(k, pid)?;
+    Ok(k.process(pid).map_or(0, |p| p.sched_policy.0) as u64)
+}
+
+pub fn sched_getparam(k: &mut Kernel, pid: i32, param: u64) -> SysResult {
+    let pid = sched_target(k, pid)?;
+    let prio = k.process(pid).map_or(0, |p| p.sched_policy.1);
+    k.copy_out(param, &prio.to_le_bytes())?;
+    Ok(0)
+}
+
+/// sched_setscheduler (and sched_setparam, `policy` None): recorded; real-time policies
+/// need root, as on Linux.
+pub fn sched_setscheduler(k: &mut Kernel, pid: i32, policy: Option<i32>, param: u64) -> SysResult {
+    let pid = sched_target(k, pid)?;
+    let mut b = [0u8; 4];
+    k.copy_in(param, &mut b)?;
+    let prio = u32::from_le_bytes(b);
+    let policy = match policy {
+        Some(p) => p & !0x4000_0000, // SCHED_RESET_ON_FORK
+        None => k.process(pid).map_or(0, |p| p.sched_policy.0) as i32,
+    };
+    let (lo, hi) = prio_range(policy)?;
+    if (prio as u64) < lo || prio as u64 > hi {
+        return Err(Errno::EINVAL);
+    }
+    if hi > 0 && k.machine.uid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if let Some(p) = k.process_mut(pid) {
+        p.sched_policy = (policy as u32, prio);
+    }
+    Ok(0)
+}
+
+/// sched_rr_get_interval: the time slice.
+pub fn sched_rr_get_interval(k: &mut Kernel, pid: i32, ts: u64) -> SysResult {
+    sched_target(k, pid)?;
+    let slice = crate::sched::SLICE_NS;
+    k.write_words(ts, &[slice / 1_000_000_000, slice % 1_000_000_000])?;
+    Ok(0)
+}
+
+/// sched_setaffinity: the sandbox has CPU 0 only, so the mask must include it.
+pub fn sched_setaffinity(k: &mut Kernel, pid: i32, len: u64, mask: u64) -> SysResult {
+    check_pid(k, pid)?;
+    if len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut first = [0u8; 1];
+    k.copy_in(mask, &mut first)?;
+    if first[0] & 1 == 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
+/// The target of getpriority/setpriority (PRIO_PROCESS only; groups and users are the
+/// sandbox's processes too).
+fn prio_targets(k: &Kernel, which: i32, who: i32) -> Result<alloc::vec::Vec<u32>, Errno> {
+    const PRIO_PROCESS: i32 = 0;
+    const PRIO_PGRP: i32 = 1;
+    const PRIO_USER: i32 = 2;
+    let all = core::iter::once(&k.proc).chain(k.others.values());
+    let v: alloc::vec::Vec<u32> = match which {
+        PRIO_PROCESS => {
+            let pid = if who == 0 { k.proc.pid } else { who as u32 };
+            all.filter(|p| p.pid == pid).map(|p| p.pid).collect()
+        }
+        PRIO_PGRP => {
+            let g = if who == 0 { k.proc.pgid } else { who as u32 };
+            all.filter(|p| p.pgid == g).map(|p| p.pid).collect()
+        }
+        PRIO_USER => all.map(|p| p.pid).collect(),
+        _ => return Err(Errno::EINVAL),
+    };
+    if v.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    Ok(v)
+}
+
+/// getpriority: 20 - nice of the most favoured target, as the raw syscall returns.
+pub fn getpriority(k: &mut Kernel, which: i32, who: i32) -> SysResult {
+    let t = prio_targets(k, which, who)?;
+    let best = t
+        .iter()
+        .filter_map(|&p| k.process(p).map(|p| p.nice))
+        .min()
+        .unwrap_or(0);
+    Ok((20 - best) as u64)
+}
+
+/// setpriority: recorded; raising priority (lowering nice) needs root, as on Linux.
+pub fn setpriority(k: &mut Kernel, which: i32, who: i32, nice: i32) -> SysResult {
+    let t = prio_targets(k, which, who)?;
+    let nice = nice.clamp(-20, 19);
+    for pid in t {
+        let uid = k.machine.uid;
+        if let Some(p) = k.process_mut(pid) {
+            if nice < p.nice && uid != 0 {
+                return Err(Errno::EACCES);
+            }
+            p.nice = nice;
+        }
+    }
+    Ok(0)
 }
 
 pub fn prlimit(k: &mut Kernel, pid: i32, resource: u64, new: u64, old: u64) -> SysResult {

@@ -12,6 +12,7 @@ pub mod procfs;
 pub mod signals;
 pub mod task;
 pub mod time;
+pub mod timers;
 
 use hull_arch::trapframe::TrapFrame;
 
@@ -205,6 +206,21 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         118 => misc::getres_ids(k, [a[0], a[1], a[2]], k.machine.uid),
         120 => misc::getres_ids(k, [a[0], a[1], a[2]], k.machine.gid),
         131 => signals::sigaltstack(k, a[0], a[1], frame.rsp),
+        222 => timers::timer_create(k, a[0] as i32, a[1], a[2]),
+        223 => timers::timer_settime(k, a[0] as i32, a[1], a[2], a[3]),
+        224 => timers::timer_gettime(k, a[0] as i32, a[1]),
+        225 => timers::timer_getoverrun(k, a[0] as i32),
+        226 => timers::timer_delete(k, a[0] as i32),
+        203 => misc::sched_setaffinity(k, a[0] as i32, a[1], a[2]),
+        142 => misc::sched_setscheduler(k, a[0] as i32, None, a[1]),
+        143 => misc::sched_getparam(k, a[0] as i32, a[1]),
+        144 => misc::sched_setscheduler(k, a[0] as i32, Some(a[1] as i32), a[2]),
+        145 => misc::sched_getscheduler(k, a[0] as i32),
+        146 => misc::sched_get_priority(a[0] as i32, true),
+        147 => misc::sched_get_priority(a[0] as i32, false),
+        148 => misc::sched_rr_get_interval(k, a[0] as i32, a[1]),
+        140 => misc::getpriority(k, a[0] as i32, a[1] as i32),
+        141 => misc::setpriority(k, a[0] as i32, a[1] as i32, a[2] as i32),
         128 => signals::rt_sigtimedwait(k, a[0], a[1], a[2], a[3]),
         129 => signals::rt_sigqueueinfo(k, a[0] as i32, None, a[1], a[2]),
         130 => signals::rt_sigsuspend(k, a[0], a[1]),

@@ -127,6 +127,8 @@ pub fn clone(
         futex_bitset: 0,
         did_exec: false,
         autoreap: false,
+        timers: Vec::new(),
+        sched_policy: p.sched_policy,
     };
     if flags & CLONE_CHILD_SETTID != 0 {
         let _ = crate::mm::uaccess::copy_to_user(

@@ -87,6 +87,18 @@ pub fn check_timers(k: &mut Kernel) {
         .filter(|p| p.itimer.deadline != 0 && now >= p.itimer.deadline)
         .map(|p| p.pid)
         .collect();
+    let with_timers: alloc::vec::Vec<u32> = core::iter::once(&k.proc)
+        .chain(k.others.values())
+        .filter(|p| {
+            p.timers
+                .iter()
+                .any(|t| t.deadline != 0 && now >= t.deadline)
+        })
+        .map(|p| p.pid)
+        .collect();
+    for pid in with_timers {
+        super::timers::expire(k, pid);
+    }
     for pid in due {
         let Some(p) = k.process_mut(pid) else {
             continue;
