@@ -320,6 +320,10 @@ pub fn start_program(
         autoreap: false,
         timers: Vec::new(),
         sched_policy: (0, 0),
+        tgid: 1,
+        vm_group: 1,
+        files_group: 1,
+        sighand_group: 1,
     };
     Ok(Started { proc, entry, sp })
 }
@@ -574,6 +578,7 @@ mod guest {
             fs,
             others: Default::default(),
             images: Default::default(),
+            holders: Default::default(),
             sched: crate::sched::Scheduler {
                 next_pid: 2,
                 max_tasks: info.max_tasks.max(1),

@@ -153,6 +153,12 @@ pub struct Process {
     pub sleep_rem: Option<(u64, u64)>,
     /// The FUTEX_WAIT_BITSET mask of a task waiting on a futex.
     pub futex_bitset: u32,
+    /// Thread group (the process's pid; getpid), and the groups that share the address
+    /// space, the descriptor table and the signal handlers (see `sched::claim`).
+    pub tgid: u32,
+    pub vm_group: u32,
+    pub files_group: u32,
+    pub sighand_group: u32,
     /// Scheduling policy and real-time priority (recorded; one CPU, one policy in effect).
     pub sched_policy: (u32, u32),
     /// POSIX timers (timer_create).
@@ -203,6 +209,8 @@ pub struct Kernel {
     pub fs: crate::syscall::fs::FsState,
     /// Program images read by execve.
     pub images: crate::syscall::exec::ImageCache,
+    /// Which task holds each shared resource: (kind, group) → task (see `sched::claim`).
+    pub holders: alloc::collections::BTreeMap<(u8, u32), u32>,
     /// Every process but the running one (`proc`), zombies included.
     pub others: alloc::collections::BTreeMap<u32, Process>,
     pub sched: Scheduler,

@@ -203,6 +203,78 @@ pub fn schedule(k: &mut Kernel, frame: &mut TrapFrame) {
     }
 }
 
+/// Kinds of resources tasks may share (clone's CLONE_VM, CLONE_FILES, CLONE_SIGHAND).
+pub const RES_VM: u8 = 0;
+pub const RES_FILES: u8 = 1;
+pub const RES_SIGHAND: u8 = 2;
+
+/// The group of `p` that shares resource `r`.
+pub fn group_of(p: &Process, r: u8) -> u32 {
+    match r {
+        RES_VM => p.vm_group,
+        RES_FILES => p.files_group,
+        _ => p.sighand_group,
+    }
+}
+
+/// Moves resource `r` from one task to the other (the giver keeps the receiver's
+/// placeholder).
+pub fn swap_resource(a: &mut Process, b: &mut Process, r: u8) {
+    match r {
+        RES_VM => core::mem::swap(&mut a.aspace, &mut b.aspace),
+        RES_FILES => core::mem::swap(&mut a.fds, &mut b.fds),
+        _ => a.signals.swap_actions(&mut b.signals),
+    }
+}
+
+/// Makes the running task hold the resources it shares with others. A shared address
+/// space, descriptor table or handler table lives in exactly one of the tasks sharing it
+/// (its holder; the others keep an empty placeholder), and moves to whichever runs, so
+/// the running task always reaches them through its own fields.
+fn claim(k: &mut Kernel, outgoing: &mut Process) {
+    for r in [RES_VM, RES_FILES, RES_SIGHAND] {
+        let g = group_of(&k.proc, r);
+        let Some(&h) = k.holders.get(&(r, g)) else {
+            continue;
+        };
+        if h == k.proc.pid {
+            continue;
+        }
+        if h == outgoing.pid {
+            swap_resource(outgoing, &mut k.proc, r);
+        } else if let Some(hp) = k.others.get_mut(&h) {
+            swap_resource(hp, &mut k.proc, r);
+        }
+        k.holders.insert((r, g), k.proc.pid);
+    }
+}
+
+/// Before the running task exits: hands each resource it shares to another live task
+/// of the group (or forgets the group when nobody else is in it).
+pub fn hand_over(k: &mut Kernel) {
+    for r in [RES_VM, RES_FILES, RES_SIGHAND] {
+        let g = group_of(&k.proc, r);
+        if k.holders.get(&(r, g)) != Some(&k.proc.pid) {
+            continue;
+        }
+        let heir = k
+            .others
+            .values()
+            .find(|p| group_of(p, r) == g && p.state != TaskState::Zombie)
+            .map(|p| p.pid);
+        match heir {
+            Some(h) => {
+                let hp = k.others.get_mut(&h).expect("found above");
+                swap_resource(hp, &mut k.proc, r);
+                k.holders.insert((r, g), h);
+            }
+            None => {
+                k.holders.remove(&(r, g));
+            }
+        }
+    }
+}
+
 /// Saves the current task's user context and loads `next`'s.
 fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     let Some(mut incoming) = k.others.remove(&next) else {
@@ -213,7 +285,8 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     k.proc.fs_base = platform::fs_base();
     k.proc.gs_base = platform::user_gs_base();
     core::mem::swap(&mut k.proc, &mut incoming);
-    let outgoing = incoming;
+    let mut outgoing = incoming;
+    claim(k, &mut outgoing);
     // The file-system context of the outgoing process goes with it.
     let cwd = core::mem::replace(&mut k.fs.cwd, k.proc.cwd.take().expect("a saved cwd"));
     let umask = core::mem::replace(&mut k.fs.umask, k.proc.umask);

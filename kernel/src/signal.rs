@@ -266,6 +266,11 @@ impl SignalState {
         false
     }
 
+    /// Exchanges the handlers with `other` (tasks sharing them take turns holding them).
+    pub fn swap_actions(&mut self, other: &mut SignalState) {
+        core::mem::swap(&mut self.actions, &mut other.actions);
+    }
+
     /// Queued real-time signals.
     pub fn queued(&self) -> usize {
         self.queue.len()
@@ -303,6 +308,11 @@ impl SignalState {
         }
         self.pending |= bit(sig);
         self.info[sig as usize - 1] = info;
+    }
+
+    /// Every action back to SIG_DFL (a placeholder for shared handlers).
+    pub fn reset_all_actions(&mut self) {
+        self.actions = [SigAction::default(); NSIG as usize];
     }
 
     /// execve: handled signals go back to SIG_DFL; ignored ones stay ignored.

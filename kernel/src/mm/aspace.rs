@@ -157,6 +157,15 @@ impl AddressSpace {
         child.brk = self.brk;
         for (va, e) in self.pt.user_leaves() {
             let pa = e & super::paging::ADDR_MASK;
+            if self.find(va).is_some_and(|v| v.backing == Backing::Shared) {
+                // Shared memory stays shared: the same frame, writable on both sides.
+                if let Err(err) = child.pt.set_entry(va, e, frames) {
+                    child.destroy(frames);
+                    return Err(err);
+                }
+                frames.share(pa);
+                continue;
+            }
             let shared = e & !flags::WRITABLE;
             if let Err(err) = child.pt.set_entry(va, shared, frames) {
                 child.destroy(frames);
@@ -231,6 +240,7 @@ impl AddressSpace {
         for key in self.carve(start, end) {
             let v = self.vmas.get_mut(&key).expect("carved key exists");
             v.prot = prot;
+            let area = *v;
             let (s, e) = (v.start, v.end);
             let mut va = s;
             while va < e {
@@ -238,7 +248,7 @@ impl AddressSpace {
                     if prot.readable() {
                         // Keep the page's current W^X phase.
                         let exec_phase = fl & flags::PRESENT != 0 && fl & flags::NO_EXECUTE == 0;
-                        let f = self.page_flags(pa, prot, exec_phase, frames);
+                        let f = self.page_flags(pa, &area, exec_phase, frames);
                         self.pt.set_flags(va, f);
                     } else {
                         self.pt.park(va);
@@ -252,9 +262,9 @@ impl AddressSpace {
 
     /// Leaf flags for the frame `pa` in an area with `prot`: image frames are never
     /// writable (the first write copies them).
-    fn page_flags(&self, pa: u64, prot: Prot, exec_phase: bool, frames: &FrameAllocator) -> u64 {
-        let f = leaf_flags(prot, exec_phase);
-        if !self.copy_on_write(pa, frames) {
+    fn page_flags(&self, pa: u64, vma: &Vma, exec_phase: bool, frames: &FrameAllocator) -> u64 {
+        let f = leaf_flags(vma.prot, exec_phase);
+        if vma.backing == Backing::Shared || !self.copy_on_write(pa, frames) {
             f
         } else {
             f & !flags::WRITABLE
@@ -295,14 +305,20 @@ impl AddressSpace {
             && fl & flags::PRESENT == 0
         {
             // A PROT_NONE page made accessible again: map its frame back.
-            let f = self.page_flags(pa, vma.prot, exec, frames);
+            let f = self.page_flags(pa, &vma, exec, frames);
             self.pt.set_flags(page, f);
-            if access != Access::Write || !self.copy_on_write(pa, frames) {
+            if access != Access::Write
+                || vma.backing == Backing::Shared
+                || !self.copy_on_write(pa, frames)
+            {
                 return Ok(());
             }
         }
         if let Some((pa, fl)) = self.pt.lookup(page) {
-            if access == Access::Write && self.copy_on_write(pa, frames) {
+            if access == Access::Write
+                && vma.backing != Backing::Shared
+                && self.copy_on_write(pa, frames)
+            {
                 // First write to a page shared with the program image or, since a fork,
                 // with another process: copy it, and drop this side's reference.
                 let copy = frames.alloc().ok_or(Fault::OutOfMemory)?;
@@ -321,14 +337,14 @@ impl AddressSpace {
             };
             if !ok {
                 // The other W^X phase (or a page made accessible again by mprotect).
-                let f = self.page_flags(pa, vma.prot, exec, frames);
+                let f = self.page_flags(pa, &vma, exec, frames);
                 self.pt.set_flags(page, f);
             }
             return Ok(());
         }
         let fl = leaf_flags(vma.prot, exec);
         match vma.backing {
-            Backing::Anon => {
+            Backing::Anon | Backing::Shared => {
                 let pa = frames.alloc_zeroed().ok_or(Fault::OutOfMemory)?;
                 self.map_new(page, pa, fl, frames)?;
             }

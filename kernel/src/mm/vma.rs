@@ -32,6 +32,9 @@ impl Prot {
 pub enum Backing {
     /// Zero-filled.
     Anon,
+    /// Zero-filled and shared (MAP_SHARED|MAP_ANONYMOUS): a fork shares the pages
+    /// themselves, writable on both sides, instead of copying them on write.
+    Shared,
     /// Bytes of the program image: the page at `va` holds image bytes at
     /// `pa_at_start + (va - start)` up to `data_end` (a virtual address), zeros after.
     Image { pa_at_start: u64, data_end: u64 },
@@ -76,6 +79,7 @@ impl Vma {
         debug_assert!(s < e);
         let backing = match self.backing {
             Backing::Anon => Backing::Anon,
+            Backing::Shared => Backing::Shared,
             Backing::Image {
                 pa_at_start,
                 data_end,

@@ -283,7 +283,28 @@ pub fn execveat(
         crate::boot::StartError::NoMemory => Errno::ENOMEM,
     })?;
 
-    // The point of no return: the old program is gone.
+    // The point of no return: the old program is gone, and so are the other threads;
+    // the calling thread takes over the thread group's id, as on Linux.
+    let (me, tgid) = (k.proc.pid, k.proc.tgid);
+    let threads: Vec<u32> = k
+        .others
+        .values()
+        .filter(|p| p.tgid == tgid && p.pid != me)
+        .map(|p| p.pid)
+        .collect();
+    for t in threads {
+        if let Some(p) = k.others.remove(&t) {
+            p.aspace.destroy(&mut k.frames);
+        }
+    }
+    if me != tgid {
+        k.proc.pid = tgid;
+        for h in k.holders.values_mut() {
+            if *h == me {
+                *h = tgid;
+            }
+        }
+    }
     platform::load_cr3(aspace.pt.root());
     let old = core::mem::replace(&mut k.proc.aspace, aspace);
     old.destroy(&mut k.frames);

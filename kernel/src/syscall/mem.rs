@@ -89,10 +89,11 @@ pub fn mmap(
             k.proc.aspace.find_free(len).ok_or(Errno::ENOMEM)?
         }
     };
-    k.proc.aspace.insert(
-        Vma::anon(start, start + len, Prot(prot as u32), Label::None),
-        &mut k.frames,
-    );
+    let mut vma = Vma::anon(start, start + len, Prot(prot as u32), Label::None);
+    if flags & MAP_TYPE != MAP_PRIVATE {
+        vma.backing = crate::mm::vma::Backing::Shared;
+    }
+    k.proc.aspace.insert(vma, &mut k.frames);
     if flags & MAP_POPULATE != 0 && prot != 0 {
         let access = if prot & 2 != 0 {
             Access::Write

@@ -34,8 +34,9 @@ const CLD_KILLED: i32 = 2;
 const CLD_STOPPED: i32 = 5;
 const CLD_CONTINUED: i32 = 6;
 
-/// fork, vfork and clone without CLONE_VM (a new process with a copy-on-write copy of the
-/// address space). Threads (CLONE_VM without CLONE_VFORK) are not implemented yet.
+/// fork, vfork, clone and threads: a new task with a copy-on-write copy of the address
+/// space, or sharing it (CLONE_VM), and likewise the descriptor table (CLONE_FILES) and
+/// the handlers (CLONE_SIGHAND); CLONE_THREAD puts it in the caller's thread group.
 pub fn clone(
     k: &mut Kernel,
     frame: &TrapFrame,
@@ -46,11 +47,10 @@ pub fn clone(
     tls: u64,
 ) -> SysResult {
     let exit_signal = (flags & 0xff) as u32;
-    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
-        // Threads share the address space; not supported yet.
-        return Err(Errno::ENOSYS);
-    }
-    if flags & (CLONE_THREAD | CLONE_SIGHAND) != 0
+    let thread = flags & CLONE_THREAD != 0;
+    let share_vm = flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0;
+    if (thread && flags & CLONE_SIGHAND == 0)
+        || (flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0)
         || (exit_signal != 0 && !signal::valid(exit_signal))
     {
         return Err(Errno::EINVAL);
@@ -58,13 +58,15 @@ pub fn clone(
     if k.task_count() >= k.sched.max_tasks as usize {
         return Err(Errno::EAGAIN);
     }
+    let aspace = if share_vm {
+        // A placeholder: the shared one moves to whichever of them runs.
+        crate::mm::aspace::AddressSpace::new(&k.kernel_pt, &mut k.frames, (0, 0), 0)
+    } else {
+        k.proc.aspace.fork(&k.kernel_pt, &mut k.frames)
+    }
+    .map_err(|_| Errno::ENOMEM)?;
     let pid = k.sched.next_pid;
     k.sched.next_pid += 1;
-    let aspace = k
-        .proc
-        .aspace
-        .fork(&k.kernel_pt, &mut k.frames)
-        .map_err(|_| Errno::ENOMEM)?;
     let mut child_frame = *frame;
     child_frame.rax = 0;
     if stack != 0 {
@@ -73,19 +75,38 @@ pub fn clone(
     let mut fpu = Box::<platform::XsaveArea>::default();
     platform::xsave(&mut fpu, k.machine.xcr0);
     let p = &k.proc;
+    let me = p.pid;
     let mut signals = p.signals.clone();
     signals.pending = 0;
+    signals.waiting_for = 0;
+    if flags & CLONE_SIGHAND != 0 {
+        // A placeholder too: the handlers are the caller's.
+        signals.reset_all_actions();
+    }
+    let group = |own: u32, shared: bool| if shared { own } else { pid };
     let mut child = Process {
         pid,
-        ppid: if flags & CLONE_PARENT != 0 {
+        ppid: if thread || flags & CLONE_PARENT != 0 {
             p.ppid
         } else {
-            p.pid
+            p.tgid
         },
         aspace,
-        fds: p.fds.clone(),
+        fds: if flags & CLONE_FILES != 0 {
+            FdTable::new(0)
+        } else {
+            p.fds.clone()
+        },
         signals,
-        altstack: p.altstack,
+        altstack: if share_vm {
+            crate::process::AltStack {
+                sp: 0,
+                flags: 2,
+                size: 0,
+            }
+        } else {
+            p.altstack
+        },
         clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             ctid
         } else {
@@ -120,7 +141,7 @@ pub fn clone(
         umask: k.fs.umask,
         children: Vec::new(),
         report: None,
-        exit_signal,
+        exit_signal: if thread { 0 } else { exit_signal },
         vfork_parent: (flags & CLONE_VFORK != 0).then_some(p.pid),
         nice: p.nice,
         sleep_rem: None,
@@ -129,21 +150,38 @@ pub fn clone(
         autoreap: false,
         timers: Vec::new(),
         sched_policy: p.sched_policy,
+        tgid: if thread { p.tgid } else { pid },
+        vm_group: group(p.vm_group, share_vm),
+        files_group: group(p.files_group, flags & CLONE_FILES != 0),
+        sighand_group: group(p.sighand_group, flags & CLONE_SIGHAND != 0),
     };
+    // The caller holds whatever it now shares.
+    for r in [
+        crate::sched::RES_VM,
+        crate::sched::RES_FILES,
+        crate::sched::RES_SIGHAND,
+    ] {
+        let g = crate::sched::group_of(&child, r);
+        if g != pid {
+            k.holders.entry((r, g)).or_insert(me);
+        }
+    }
     if flags & CLONE_CHILD_SETTID != 0 {
-        let _ = crate::mm::uaccess::copy_to_user(
-            &mut child.aspace,
-            &mut k.frames,
-            ctid,
-            &pid.to_le_bytes(),
-        );
+        let space = if share_vm {
+            &mut k.proc.aspace
+        } else {
+            &mut child.aspace
+        };
+        let _ = crate::mm::uaccess::copy_to_user(space, &mut k.frames, ctid, &pid.to_le_bytes());
     }
     if flags & CLONE_PARENT_SETTID != 0 {
         k.copy_out(ptid, &pid.to_le_bytes())?;
     }
-    let parent = child.ppid;
-    if let Some(pp) = k.process_mut(parent) {
-        pp.children.push(pid);
+    if !thread {
+        let parent = child.ppid;
+        if let Some(pp) = k.process_mut(parent) {
+            pp.children.push(pid);
+        }
     }
     k.others.insert(pid, child);
     k.sched.queue.push_back(pid);
@@ -171,7 +209,9 @@ pub fn clone3(k: &mut Kernel, frame: &TrapFrame, args: u64, size: u64) -> SysRes
         stack_size,
         tls,
     ] = w;
-    if flags & 0xff != 0 || exit_signal > 64 {
+    // Linux: the legacy flags, CLONE_CLEAR_SIGHAND and CLONE_INTO_CGROUP; the exit
+    // signal in its own field.
+    if flags & !0x3_ffff_ffff != 0 || flags & 0xff != 0 || exit_signal > 64 {
         return Err(Errno::EINVAL);
     }
     let top = if stack != 0 { stack + stack_size } else { 0 };
@@ -183,10 +223,11 @@ pub fn exited(code: u64) -> u32 {
     ((code & 0xff) as u32) << 8
 }
 
-/// Ends the current process with wait status `status`. The sandbox's first process ends
-/// the whole run.
+/// Ends the current thread group with wait status `status`: its other threads end
+/// too. The sandbox's first process ends the whole run.
 pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
-    if k.proc.pid == 1 {
+    let tgid = k.proc.tgid;
+    if tgid == 1 {
         let sig = status & 0x7f;
         if sig == 0 {
             hypercall::exit(
@@ -199,20 +240,50 @@ pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
         }
         hypercall::exit(ExitKind::Signaled, 0, fault, sig as u64, b"");
     }
+    let me = k.proc.pid;
+    super::futex::exit_robust_list(k);
+    // The other threads end at once (they hold only placeholders: the running thread
+    // holds what they share); the leader's entry stays for the parent's wait.
+    let threads: Vec<u32> = k
+        .others
+        .values()
+        .filter(|p| p.tgid == tgid && p.pid != me)
+        .map(|p| p.pid)
+        .collect();
+    for t in threads {
+        if t == tgid {
+            if let Some(l) = k.others.get_mut(&t) {
+                l.state = TaskState::Zombie;
+            }
+        } else if let Some(p) = k.others.remove(&t) {
+            p.aspace.destroy(&mut k.frames);
+        }
+    }
+    crate::sched::hand_over(k);
     let fds = core::mem::replace(&mut k.proc.fds, FdTable::new(0));
     for f in fds.into_files() {
         super::io::release(k, f);
     }
-    let pid = k.proc.pid;
     k.fs.locks
-        .release(crate::vfs::locks::Owner::Process(pid), None);
+        .release(crate::vfs::locks::Owner::Process(tgid), None);
     k.proc.aspace.clear(&mut k.frames);
     platform::load_cr3(k.proc.aspace.pt.root());
     k.proc.state = TaskState::Zombie;
     k.proc.itimer = ITimer::default();
-    k.proc.report = Some(ChildReport::Exited(status));
+    if me != tgid {
+        // A thread other than the leader: the leader's entry carries the status.
+        k.proc.autoreap = true;
+        if let Some(l) = k.others.get_mut(&tgid) {
+            l.report = Some(ChildReport::Exited(status));
+        }
+    } else {
+        k.proc.report = Some(ChildReport::Exited(status));
+    }
     // Orphans go to the sandbox's init.
-    let orphans = core::mem::take(&mut k.proc.children);
+    let orphans = match k.process_mut(tgid) {
+        Some(l) => core::mem::take(&mut l.children),
+        None => Vec::new(),
+    };
     for c in &orphans {
         if let Some(cp) = k.others.get_mut(c) {
             cp.ppid = 1;
@@ -238,8 +309,9 @@ pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
     } else {
         (CLD_KILLED, sig as i32)
     };
-    let parent = k.proc.ppid;
-    let exit_signal = k.proc.exit_signal;
+    let (parent, exit_signal) = k
+        .process(tgid)
+        .map_or((1, SIGCHLD), |l| (l.ppid, l.exit_signal));
     // A parent that ignores SIGCHLD (or set SA_NOCLDWAIT) leaves nothing to wait for:
     // the child is freed at once.
     let no_wait = k.process(parent).is_some_and(|pp| {
@@ -247,41 +319,108 @@ pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
         a.handler == 1 || a.flags & 2 != 0
     });
     if no_wait {
-        k.proc.autoreap = true;
-        k.proc.report = None;
+        if me == tgid {
+            k.proc.autoreap = true;
+            k.proc.report = None;
+        } else if let Some(l) = k.others.remove(&tgid) {
+            l.aspace.destroy(&mut k.frames);
+        }
         if let Some(pp) = k.process_mut(parent) {
-            pp.children.retain(|&c| c != pid);
+            pp.children.retain(|&c| c != tgid);
         }
     }
-    notify_parent(k, parent, exit_signal, code, st);
+    notify_parent(k, tgid, parent, exit_signal, code, st);
+}
+
+/// exit: ends the calling thread; the last one ends the thread group (as exit_group).
+pub fn exit_thread(k: &mut Kernel, code: u64) -> SysResult {
+    let tgid = k.proc.tgid;
+    let me = k.proc.pid;
+    let others_alive = k
+        .others
+        .values()
+        .any(|p| p.tgid == tgid && p.pid != me && p.state != TaskState::Zombie);
+    if !others_alive {
+        return exit_group(k, code);
+    }
+    super::futex::exit_robust_list(k);
+    // CLONE_CHILD_CLEARTID: zero the word and wake a joiner waiting on it.
+    let ctid = k.proc.clear_child_tid;
+    if ctid != 0 && k.copy_out(ctid, &0u32.to_le_bytes()).is_ok() {
+        super::futex::wake_at(k, ctid, 1);
+    }
+    crate::sched::hand_over(k);
+    k.proc.state = TaskState::Zombie;
+    // The leader's entry stays until the group ends (its status is the group's).
+    k.proc.autoreap = me != tgid;
+    Ok(0)
+}
+
+/// Sends a process-directed signal to thread group `tgid`: to a thread that does not
+/// block it (the leader first), as Linux picks one.
+pub fn signal_group(k: &mut Kernel, tgid: u32, info: SigInfo) {
+    let bit = 1u64 << (info.signo - 1);
+    // A thread in sigwait for it takes it first; then one that does not block it.
+    let waiter = core::iter::once(&k.proc)
+        .chain(k.others.values())
+        .find(|p| {
+            p.tgid == tgid && p.state != TaskState::Zombie && p.signals.waiting_for & bit != 0
+        })
+        .map(|p| p.pid);
+    if let Some(w) = waiter {
+        signal_process(k, w, info);
+        return;
+    }
+    let members: Vec<(u32, bool)> = core::iter::once(&k.proc)
+        .chain(k.others.values())
+        .filter(|p| p.tgid == tgid && p.state != TaskState::Zombie)
+        .map(|p| (p.pid, p.signals.blocked & bit == 0))
+        .collect();
+    let target = members
+        .iter()
+        .find(|(pid, open)| *open && *pid == tgid)
+        .or_else(|| members.iter().find(|(_, open)| *open))
+        .or_else(|| members.first())
+        .map(|(pid, _)| *pid)
+        .unwrap_or(tgid);
+    signal_process(k, target, info);
 }
 
 /// Tells `parent` about a change in its child (the current process): the exit signal
 /// (normally SIGCHLD), and a wake-up if it waits.
-fn notify_parent(k: &mut Kernel, parent: u32, exit_signal: u32, code: i32, status: i32) {
-    let child = k.proc.pid;
+fn notify_parent(
+    k: &mut Kernel,
+    child: u32,
+    parent: u32,
+    exit_signal: u32,
+    code: i32,
+    status: i32,
+) {
     let uid = k.machine.uid;
-    if exit_signal != 0
-        && let Some(pp) = k.process_mut(parent)
-    {
-        pp.signals.raise_with(SigInfo {
+    if exit_signal != 0 {
+        let info = SigInfo {
             signo: exit_signal,
             code,
             pid: child,
             uid,
             status,
             ..Default::default()
-        });
+        };
+        signal_group(k, parent, info);
     }
     notify_waiter(k, parent);
     crate::sched::wake_signalled(k);
 }
 
 /// Wakes `pid` if it waits for a child.
-fn notify_waiter(k: &mut Kernel, pid: u32) {
-    if k.process(pid)
-        .is_some_and(|p| p.state == TaskState::Blocked(Wait::Child))
-    {
+/// Wakes the threads of group `tgid` that wait for a child.
+fn notify_waiter(k: &mut Kernel, tgid: u32) {
+    let waiting: Vec<u32> = core::iter::once(&k.proc)
+        .chain(k.others.values())
+        .filter(|p| p.tgid == tgid && p.state == TaskState::Blocked(Wait::Child))
+        .map(|p| p.pid)
+        .collect();
+    for pid in waiting {
         k.make_runnable(pid);
     }
 }
@@ -310,11 +449,13 @@ fn collect(
     continued: bool,
     keep: bool,
 ) -> Result<Option<(u32, ChildReport)>, Errno> {
+    // Children belong to the thread group (its leader's list).
+    let leader = k.proc.tgid;
     let mine: Vec<u32> = k
-        .proc
-        .children
-        .iter()
-        .copied()
+        .process(leader)
+        .map(|l| l.children.clone())
+        .unwrap_or_default()
+        .into_iter()
         .filter(|c| k.others.get(c).is_some_and(|p| selects(k, spec, p)))
         .collect();
     if mine.is_empty() {
@@ -350,7 +491,10 @@ fn reap(k: &mut Kernel, pid: u32) {
     if let Some(z) = k.others.remove(&pid) {
         z.aspace.destroy(&mut k.frames);
     }
-    k.proc.children.retain(|&c| c != pid);
+    let leader = k.proc.tgid;
+    if let Some(l) = k.process_mut(leader) {
+        l.children.retain(|&c| c != pid);
+    }
 }
 
 const WNOHANG: u64 = 1;
@@ -547,9 +691,11 @@ pub fn kill(k: &mut Kernel, pid: i32, sig: u64) -> SysResult {
     if sig != 0 && !signal::valid(sig as u32) {
         return Err(Errno::EINVAL);
     }
-    let me = k.proc.pid;
-    let targets: Vec<u32> = core::iter::once(&k.proc)
+    let me = k.proc.tgid;
+    // Thread groups, by their leaders' entries.
+    let mut targets: Vec<u32> = core::iter::once(&k.proc)
         .chain(k.others.values())
+        .filter(|p| p.pid == p.tgid)
         .filter(|p| match pid {
             p0 if p0 > 0 => p.pid == p0 as u32,
             0 => p.pgid == k.proc.pgid,
@@ -559,6 +705,7 @@ pub fn kill(k: &mut Kernel, pid: i32, sig: u64) -> SysResult {
         .filter(|p| p.state != TaskState::Zombie || pid > 0)
         .map(|p| p.pid)
         .collect();
+    targets.sort_unstable();
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
@@ -573,7 +720,7 @@ pub fn kill(k: &mut Kernel, pid: i32, sig: u64) -> SysResult {
         ..Default::default()
     };
     for t in targets {
-        signal_process(k, t, info);
+        signal_group(k, t, info);
     }
     Ok(0)
 }
@@ -585,7 +732,7 @@ pub fn tgkill(k: &mut Kernel, tgid: Option<i32>, tid: i32, sig: u64) -> SysResul
     }
     let exists = k
         .process(tid as u32)
-        .is_some_and(|p| p.state != TaskState::Zombie && tgid.is_none_or(|g| g as u32 == p.pid));
+        .is_some_and(|p| p.state != TaskState::Zombie && tgid.is_none_or(|g| g as u32 == p.tgid));
     if !exists {
         return Err(Errno::ESRCH);
     }
@@ -595,7 +742,7 @@ pub fn tgkill(k: &mut Kernel, tgid: Option<i32>, tid: i32, sig: u64) -> SysResul
     let info = SigInfo {
         signo: sig as u32,
         code: code::SI_TKILL,
-        pid: k.proc.pid,
+        pid: k.proc.tgid,
         uid: k.machine.uid,
         ..Default::default()
     };
