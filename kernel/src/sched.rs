@@ -254,23 +254,42 @@ fn claim(k: &mut Kernel, outgoing: &mut Process) {
 pub fn hand_over(k: &mut Kernel) {
     for r in [RES_VM, RES_FILES, RES_SIGHAND] {
         let g = group_of(&k.proc, r);
-        if k.holders.get(&(r, g)) != Some(&k.proc.pid) {
-            continue;
+        hand_over_one(k, r, g);
+    }
+}
+
+/// The running task stops sharing resource `r` (execve): the shared one goes to another
+/// member, and the task gets a group of its own (with the placeholder it then holds).
+pub fn leave_group(k: &mut Kernel, r: u8) {
+    let g = group_of(&k.proc, r);
+    if k.holders.contains_key(&(r, g)) {
+        hand_over_one(k, r, g);
+    }
+    let own = k.proc.pid;
+    match r {
+        RES_VM => k.proc.vm_group = own,
+        RES_FILES => k.proc.files_group = own,
+        _ => k.proc.sighand_group = own,
+    }
+}
+
+fn hand_over_one(k: &mut Kernel, r: u8, g: u32) {
+    if k.holders.get(&(r, g)) != Some(&k.proc.pid) {
+        return;
+    }
+    let heir = k
+        .others
+        .values()
+        .find(|p| group_of(p, r) == g && p.state != TaskState::Zombie)
+        .map(|p| p.pid);
+    match heir {
+        Some(h) => {
+            let hp = k.others.get_mut(&h).expect("found above");
+            swap_resource(hp, &mut k.proc, r);
+            k.holders.insert((r, g), h);
         }
-        let heir = k
-            .others
-            .values()
-            .find(|p| group_of(p, r) == g && p.state != TaskState::Zombie)
-            .map(|p| p.pid);
-        match heir {
-            Some(h) => {
-                let hp = k.others.get_mut(&h).expect("found above");
-                swap_resource(hp, &mut k.proc, r);
-                k.holders.insert((r, g), h);
-            }
-            None => {
-                k.holders.remove(&(r, g));
-            }
+        None => {
+            k.holders.remove(&(r, g));
         }
     }
 }

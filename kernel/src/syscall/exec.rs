@@ -215,10 +215,20 @@ pub fn execveat(
     let mut total = 0;
     let mut argv = read_strings(k, argv_va, &mut total)?;
     let envp = read_strings(k, envp_va, &mut total)?;
-    let mut loc = if path.is_empty() && flags & super::fs::AT_EMPTY_PATH != 0 {
-        k.proc.fds.get(dirfd)?.loc.clone().ok_or(Errno::EACCES)?
+    let found = if path.is_empty() && flags & super::fs::AT_EMPTY_PATH != 0 {
+        k.proc.fds.get(dirfd)?.loc.clone().ok_or(Errno::EACCES)
     } else {
-        super::fs::existing(k, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        super::fs::existing(k, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)
+    };
+    let mut loc = match found {
+        Ok(l) => l,
+        Err(Errno::ENOENT) if path == k.boot_exe => {
+            // The first program's own (host) path: its loaded image.
+            let boot = k.boot_exe.clone();
+            let img = k.machine.boot_image;
+            return finish_exec(k, frame, img, boot.clone(), boot, argv, envp);
+        }
+        Err(e) => return Err(e),
     };
     let mut filename = path.clone();
     let mut depth = 0;
@@ -259,8 +269,26 @@ pub fn execveat(
         if h.len() < 4 || &h[..4] != b"\x7fELF" {
             return Err(Errno::ENOEXEC);
         }
-        break (image(k, &loc, &st)?, loc.path.clone());
+        // /proc/self/exe names the program that is running, not the link.
+        let path = match loc.node {
+            Node::Proc(crate::vfs::procfs::ProcNode::ExeFile(_)) => k.proc.exe_path.clone(),
+            _ => loc.path.clone(),
+        };
+        break (image(k, &loc, &st)?, path);
     };
+    finish_exec(k, frame, img, exe_path, filename, argv, envp)
+}
+
+/// Loads image `img` and replaces the calling task's program with it.
+fn finish_exec(
+    k: &mut Kernel,
+    frame: &mut TrapFrame,
+    img: (u64, u64),
+    exe_path: Vec<u8>,
+    filename: Vec<u8>,
+    argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+) -> SysResult {
     let arg_refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
     let env_refs: Vec<&[u8]> = envp.iter().map(|a| a.as_slice()).collect();
     let mut random = [0u8; 16];
@@ -305,6 +333,9 @@ pub fn execveat(
             }
         }
     }
+    // A vfork child (or a thread) stops sharing the memory: the shared address space
+    // stays with the others, this task drops only its placeholder.
+    crate::sched::leave_group(k, crate::sched::RES_VM);
     platform::load_cr3(aspace.pt.root());
     let old = core::mem::replace(&mut k.proc.aspace, aspace);
     old.destroy(&mut k.frames);

@@ -707,6 +707,27 @@ pub fn fcntl(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
 pub fn ioctl(k: &mut Kernel, fd: i32, request: u64, arg: u64) -> SysResult {
     let f = file(k, fd)?;
     let request = request & 0xffff_ffff;
+    const FIONBIO: u64 = 0x5421;
+    const FIONCLEX: u64 = 0x5450;
+    const FIOCLEX: u64 = 0x5451;
+    match request {
+        FIONBIO => {
+            let mut on = [0u8; 4];
+            k.copy_in(arg, &mut on)?;
+            let mut fl = f.flags.lock();
+            if u32::from_le_bytes(on) != 0 {
+                *fl |= oflags::O_NONBLOCK;
+            } else {
+                *fl &= !oflags::O_NONBLOCK;
+            }
+            return Ok(0);
+        }
+        FIOCLEX | FIONCLEX => {
+            k.proc.fds.set_cloexec(fd, request == FIOCLEX)?;
+            return Ok(0);
+        }
+        _ => {}
+    }
     if request == FIONREAD {
         let n: u64 = match &f.kind {
             FileKind::Pipe(end) => end.pipe.state.lock().data.len() as u64,

@@ -48,7 +48,8 @@ pub fn clone(
 ) -> SysResult {
     let exit_signal = (flags & 0xff) as u32;
     let thread = flags & CLONE_THREAD != 0;
-    let share_vm = flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0;
+    // vfork shares the memory too (the parent sleeps until the child execs or exits).
+    let share_vm = flags & CLONE_VM != 0;
     if (thread && flags & CLONE_SIGHAND == 0)
         || (flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0)
         || (exit_signal != 0 && !signal::valid(exit_signal))
