@@ -248,7 +248,7 @@ pub fn exit_robust_list(k: &mut Kernel) {
         return;
     };
     let offset = offset as i64;
-    let mut handle = |k: &mut Kernel, entry: u64| {
+    let handle = |k: &mut Kernel, entry: u64| {
         let word = (entry as i64).wrapping_add(offset) as u64;
         let Ok(v) = read_word(k, word) else { return };
         if v & FUTEX_TID_MASK != tid {

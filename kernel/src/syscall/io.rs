@@ -108,10 +108,8 @@ fn transfer_inner(
     dir: Dir,
 ) -> SysResult {
     check_access(file, dir)?;
-    if offset.is_some() && matches!(file.kind, FileKind::Pipe(_) | FileKind::Host { .. }) {
-        if matches!(file.kind, FileKind::Pipe(_)) {
-            return Err(Errno::ESPIPE);
-        }
+    if offset.is_some() && matches!(file.kind, FileKind::Pipe(_)) {
+        return Err(Errno::ESPIPE);
     }
     let access = if dir == Dir::Read {
         Access::Write
@@ -1240,6 +1238,7 @@ fn finish_dirents(k: &mut Kernel, dirp: u64, buf: Vec<u8>, more: bool) -> SysRes
 }
 
 /// preadv/pwritev (`offset` ≥ 0) and the v2 forms (`offset` -1 = the file position).
+#[allow(clippy::too_many_arguments)]
 pub fn prwv(
     k: &mut Kernel,
     fd: i32,

@@ -300,9 +300,6 @@ pub fn getrandom(k: &mut Kernel, buf: u64, len: u64, flags: u64) -> SysResult {
     Ok(len)
 }
 
-/// futex with one thread: a wait whose value matches can only end by its timeout (or
-/// never, as on Linux), and a wake finds nobody.
-
 /// prctl: the thread name (PR_SET_NAME / PR_GET_NAME); other options are EINVAL.
 pub fn prctl(k: &mut Kernel, option: u64, arg: u64) -> SysResult {
     const PR_SET_NAME: u64 = 15;

@@ -155,11 +155,7 @@ pub fn expire(k: &mut Kernel, pid: u32) {
         if t.deadline == 0 || now < t.deadline {
             continue;
         }
-        let missed = if t.interval == 0 {
-            0
-        } else {
-            (now - t.deadline) / t.interval
-        };
+        let missed = (now - t.deadline).checked_div(t.interval).unwrap_or(0);
         t.deadline = if t.interval == 0 {
             0
         } else {

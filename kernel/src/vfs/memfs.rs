@@ -145,7 +145,7 @@ impl FileData {
             let at = off + done;
             let n = (PAGE - at % PAGE).min(len - done);
             // A page the write covers whole needs no zeroing first.
-            let whole = fills_whole && at % PAGE == 0 && n == PAGE;
+            let whole = fills_whole && at.is_multiple_of(PAGE) && n == PAGE;
             let pa = match self.page(at / PAGE, frames, !whole) {
                 Ok(pa) => pa,
                 Err(e) if done == 0 => return Err(e),
@@ -227,7 +227,7 @@ impl FileData {
                     self.budget.release(pa);
                 }
             }
-            if size % PAGE != 0
+            if !size.is_multiple_of(PAGE)
                 && let Some(&pa) = self.pages.get(&(size / PAGE))
             {
                 platform::fill(pa + size % PAGE, 0, (PAGE - size % PAGE) as usize);
