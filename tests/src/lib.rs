@@ -21,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 pub mod files;
+pub mod procs;
 
 /// How long any single run may take before the harness kills it. A hang fails the
 /// test instead of blocking the suite.

@@ -74,18 +74,21 @@ fn run(args: &[String]) -> Result<ExitCode> {
     }
 }
 
-/// Installs what a fresh machine lacks: the kernel's Rust target, and the C toolchains
-/// the tests build programs with (Debian packages, as root).
+/// Installs what a fresh machine lacks: the kernel's Rust target, the musl target the
+/// tests build their Rust program for (tests/rust-programs), and the C toolchains the
+/// tests build programs with (Debian packages, as root).
 fn setup() -> Result<()> {
-    util::step("rustup target add x86_64-unknown-none");
+    const TARGETS: [&str; 2] = ["x86_64-unknown-none", "x86_64-unknown-linux-musl"];
+    util::step(&format!("rustup target add {}", TARGETS.join(" ")));
     let status = std::process::Command::new("rustup")
-        .args(["target", "add", "x86_64-unknown-none"])
+        .args(["target", "add"])
+        .args(TARGETS)
         .status();
     if !util::status_ok(status, "rustup target add")? {
-        return Err(
-            "could not add the x86_64-unknown-none target (rustup target add x86_64-unknown-none)"
-                .into(),
-        );
+        return Err(format!(
+            "could not add the Rust targets (rustup target add {})",
+            TARGETS.join(" ")
+        ));
     }
     let missing: Vec<&str> = [
         ("gcc", "gcc"),
