@@ -301,8 +301,10 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     };
     k.proc.frame = *frame;
     platform::xsave(&mut k.proc.fpu, k.machine.xcr0);
-    k.proc.fs_base = platform::fs_base();
-    k.proc.gs_base = platform::user_gs_base();
+    let outgoing_bases = (k.proc.fs_base, k.proc.gs_base);
+    let outgoing_root = k.proc.aspace.pt.root();
+    // FS/GS bases change only through the kernel (no FSGSBASE for user code), so the
+    // task's own fields are current and the MSRs need no reading.
     core::mem::swap(&mut k.proc, &mut incoming);
     let mut outgoing = incoming;
     claim(k, &mut outgoing);
@@ -319,9 +321,17 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     }
     *frame = k.proc.frame;
     platform::xrstor(&k.proc.fpu, k.machine.xcr0);
-    platform::set_fs_base(k.proc.fs_base);
-    platform::set_user_gs_base(k.proc.gs_base);
-    platform::load_cr3(k.proc.aspace.pt.root());
+    // Each of these is a hypercall under PVM: skip what does not change (threads share
+    // the page table; most tasks have GS base 0).
+    if k.proc.fs_base != outgoing_bases.0 {
+        platform::set_fs_base(k.proc.fs_base);
+    }
+    if k.proc.gs_base != outgoing_bases.1 {
+        platform::set_user_gs_base(k.proc.gs_base);
+    }
+    if k.proc.aspace.pt.root() != outgoing_root {
+        platform::load_cr3(k.proc.aspace.pt.root());
+    }
 }
 
 /// Nothing can run: wait for the earliest deadline, a host event or an interrupt. Host

@@ -155,11 +155,15 @@ impl AddressSpace {
         child.vmas = self.vmas.clone();
         child.brk_start = self.brk_start;
         child.brk = self.brk;
+        let mut stale = false;
         for (va, e) in self.pt.user_leaves() {
             let pa = e & super::paging::ADDR_MASK;
             if self.find(va).is_some_and(|v| v.backing == Backing::Shared) {
                 // Shared memory stays shared: the same frame, writable on both sides.
                 if let Err(err) = child.pt.set_entry(va, e, frames) {
+                    if stale {
+                        platform::load_cr3(self.pt.root());
+                    }
                     child.destroy(frames);
                     return Err(err);
                 }
@@ -168,6 +172,9 @@ impl AddressSpace {
             }
             let shared = e & !flags::WRITABLE;
             if let Err(err) = child.pt.set_entry(va, shared, frames) {
+                if stale {
+                    platform::load_cr3(self.pt.root());
+                }
                 child.destroy(frames);
                 return Err(err);
             }
@@ -175,8 +182,13 @@ impl AddressSpace {
                 frames.share(pa);
             }
             if e & flags::WRITABLE != 0 {
-                self.pt.set_entry(va, shared, frames)?;
+                self.pt.rewrite_leaf(va, shared);
+                stale = true;
             }
+        }
+        if stale {
+            // The parent's write-protected pages: one flush for all of them.
+            platform::load_cr3(self.pt.root());
         }
         Ok(child)
     }
@@ -500,21 +512,21 @@ impl AddressSpace {
     /// Frees every user page and every user table but the root (exit: the zombie keeps an
     /// empty address space until it is reaped).
     pub fn clear(&mut self, frames: &mut FrameAllocator) {
-        let keys: alloc::vec::Vec<u64> = self.vmas.keys().copied().collect();
-        for k in keys {
-            let v = self.vmas.remove(&k).expect("key exists");
-            self.drop_pages(v.start, v.end, frames);
+        // The caller has loaded another page table, so no page needs a flush.
+        for (_, e) in self.pt.user_leaves() {
+            let pa = e & super::paging::ADDR_MASK;
+            if self.owns_frame(pa) {
+                frames.free(pa);
+            }
         }
+        self.vmas.clear();
         self.pt.free_user_subtables(frames);
     }
 
     /// Frees every user page and table.
     pub fn destroy(mut self, frames: &mut FrameAllocator) {
-        let keys: alloc::vec::Vec<u64> = self.vmas.keys().copied().collect();
-        for k in keys {
-            let v = self.vmas.remove(&k).expect("key exists");
-            self.drop_pages(v.start, v.end, frames);
-        }
+        // Never the loaded address space: its leaves go without flushes.
+        self.clear(frames);
         self.pt.free_user_tables(frames);
     }
 }

@@ -195,6 +195,17 @@ impl PageTable {
         None
     }
 
+    /// Like [`Self::unmap`] without the TLB flush, for a page table that is not loaded.
+    pub fn unmap_unloaded(&mut self, va: u64) -> Option<u64> {
+        let slot = self.entry_at(va, 1, None).ok().flatten()?;
+        let e = platform::read_u64(slot);
+        if e & (PRESENT | PARKED) == 0 {
+            return None;
+        }
+        platform::write_u64(slot, 0);
+        Some(e & ADDR_MASK)
+    }
+
     /// Removes the 4 KiB mapping of `va` (present or parked); returns the frame it mapped.
     pub fn unmap(&mut self, va: u64) -> Option<u64> {
         let slot = self.entry_at(va, 1, None).ok().flatten()?;
@@ -286,6 +297,16 @@ impl PageTable {
             platform::invlpg(va);
         }
         Ok(())
+    }
+
+    /// Rewrites a present leaf entry without flushing it (the caller reloads CR3 after a
+    /// batch: one flush instead of one hypercall per page under PVM).
+    pub fn rewrite_leaf(&mut self, va: u64, entry: u64) -> bool {
+        let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
+            return false;
+        };
+        platform::write_u64(slot, entry);
+        true
     }
 
     /// Frees every user-half table page below the PML4 (not the leaves' frames; the owner

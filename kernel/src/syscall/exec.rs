@@ -137,18 +137,33 @@ fn read_into(k: &mut Kernel, loc: &Loc, pa: u64, len: u64) -> Result<(), Errno> 
     result
 }
 
-/// The image of the file at `loc` in contiguous frames, from the cache or read now.
-fn image(k: &mut Kernel, loc: &Loc, st: &hull_arch::abi::HostStat) -> Result<(u64, u64), Errno> {
-    let key = ImageKey {
+/// The cache key of the file at `loc`.
+fn image_key(loc: &Loc, st: &hull_arch::abi::HostStat) -> ImageKey {
+    ImageKey {
         mount: loc.mount,
         path: loc.path.clone(),
         ino: st.ino,
         size: st.size,
         mtime: st.mtime,
-    };
-    if let Some((_, pa, len)) = k.images.entries.iter().find(|(k2, _, _)| *k2 == key) {
-        return Ok((*pa, *len));
     }
+}
+
+/// The cached image of the file at `loc`, if this version was read before.
+fn cached(k: &Kernel, loc: &Loc, st: &hull_arch::abi::HostStat) -> Option<(u64, u64)> {
+    let key = image_key(loc, st);
+    k.images
+        .entries
+        .iter()
+        .find(|(k2, _, _)| *k2 == key)
+        .map(|(_, pa, len)| (*pa, *len))
+}
+
+/// The image of the file at `loc` in contiguous frames, from the cache or read now.
+fn image(k: &mut Kernel, loc: &Loc, st: &hull_arch::abi::HostStat) -> Result<(u64, u64), Errno> {
+    if let Some(hit) = cached(k, loc, st) {
+        return Ok(hit);
+    }
+    let key = image_key(loc, st);
     let pages = st.size.div_ceil(PAGE_SIZE).max(1);
     let pa = k.frames.alloc_contiguous(pages).ok_or(Errno::ENOMEM)?;
     if let Err(e) = read_into(k, loc, pa, st.size) {
@@ -250,7 +265,15 @@ pub fn execveat(
         if x == 0 && !(k.machine.uid == 0 && st.mode & 0o111 != 0) {
             return Err(Errno::EACCES);
         }
-        let h = head(k, &loc, st.size)?;
+        // A cached image answers the first bytes too (no host read for a repeat exec).
+        let h = match cached(k, &loc, &st) {
+            Some((pa, len)) => {
+                let mut b = alloc::vec![0u8; len.min(256) as usize];
+                platform::read(pa, &mut b);
+                b
+            }
+            None => head(k, &loc, st.size)?,
+        };
         if let Some((interp, arg)) = shebang(&h) {
             depth += 1;
             if depth > MAX_INTERP_DEPTH {
@@ -364,6 +387,8 @@ fn finish_exec(
     k.machine.image = img;
     platform::set_fs_base(0);
     platform::set_user_gs_base(0);
+    k.proc.fs_base = 0;
+    k.proc.gs_base = 0;
     // A fresh FPU state (FCW and MXCSR at their defaults).
     let mut init = platform::XsaveArea::default();
     init.0[0..2].copy_from_slice(&0x037fu16.to_le_bytes());

@@ -249,17 +249,15 @@ pub fn arch_prctl(k: &mut Kernel, code: u64, addr: u64) -> SysResult {
             }
             if code == ARCH_SET_FS {
                 crate::platform::set_fs_base(addr);
+                k.proc.fs_base = addr;
             } else {
                 crate::platform::set_user_gs_base(addr);
+                k.proc.gs_base = addr;
             }
             Ok(0)
         }
-        ARCH_GET_FS => k
-            .write_words(addr, &[crate::platform::fs_base()])
-            .map(|_| 0),
-        ARCH_GET_GS => k
-            .write_words(addr, &[crate::platform::user_gs_base()])
-            .map(|_| 0),
+        ARCH_GET_FS => k.write_words(addr, &[k.proc.fs_base]).map(|_| 0),
+        ARCH_GET_GS => k.write_words(addr, &[k.proc.gs_base]).map(|_| 0),
         _ => Err(Errno::EINVAL),
     }
 }

@@ -135,9 +135,9 @@ pub fn clone(
         fs_base: if flags & CLONE_SETTLS != 0 {
             tls
         } else {
-            platform::fs_base()
+            p.fs_base
         },
-        gs_base: platform::user_gs_base(),
+        gs_base: p.gs_base,
         cwd: Some(k.fs.cwd.clone()),
         umask: k.fs.umask,
         children: Vec::new(),
@@ -267,6 +267,7 @@ pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
     }
     k.fs.locks
         .release(crate::vfs::locks::Owner::Process(tgid), None);
+    platform::load_cr3(k.kernel_pt.root());
     k.proc.aspace.clear(&mut k.frames);
     platform::load_cr3(k.proc.aspace.pt.root());
     k.proc.state = TaskState::Zombie;
