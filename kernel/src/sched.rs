@@ -394,3 +394,13 @@ pub fn wake_signalled(k: &mut Kernel) {
         k.make_runnable(pid);
     }
 }
+
+/// The other tasks of the running task's thread group.
+pub fn other_threads(k: &Kernel) -> alloc::vec::Vec<u32> {
+    let (me, tgid) = (k.proc.pid, k.proc.tgid);
+    k.others
+        .values()
+        .filter(|p| p.tgid == tgid && p.pid != me)
+        .map(|p| p.pid)
+        .collect()
+}

@@ -337,13 +337,7 @@ fn finish_exec(
     // The point of no return: the old program is gone, and so are the other threads;
     // the calling thread takes over the thread group's id, as on Linux.
     let (me, tgid) = (k.proc.pid, k.proc.tgid);
-    let threads: Vec<u32> = k
-        .others
-        .values()
-        .filter(|p| p.tgid == tgid && p.pid != me)
-        .map(|p| p.pid)
-        .collect();
-    for t in threads {
+    for t in crate::sched::other_threads(k) {
         if let Some(p) = k.others.remove(&t) {
             p.aspace.destroy(&mut k.frames);
         }

@@ -947,23 +947,7 @@ pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
 /// `.` and `..` first.
 pub fn list_dir(k: &mut Kernel, loc: &crate::vfs::Loc) -> Result<Vec<DirEntry>, Errno> {
     use crate::vfs::Node;
-    let (st, _, _) = super::fs::attr(k, loc)?;
-    let parent = super::fs::existing(k, AT_FDCWD, crate::vfs::path::parent(&loc.path), false)
-        .and_then(|p| super::fs::attr(k, &p))
-        .map(|(s, _, _)| s.ino)
-        .unwrap_or(st.ino);
-    let mut out = alloc::vec![
-        DirEntry {
-            ino: st.ino,
-            kind: 4,
-            name: b".".to_vec()
-        },
-        DirEntry {
-            ino: parent,
-            kind: 4,
-            name: b"..".to_vec()
-        },
-    ];
+    let mut out = list_dir_dots(k, loc)?;
     match &loc.node {
         Node::Proc(p) => {
             let entries = crate::vfs::procfs::list(&super::fs::ProcSelf(k), p);

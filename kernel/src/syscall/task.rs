@@ -245,13 +245,7 @@ pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
     super::futex::exit_robust_list(k);
     // The other threads end at once (they hold only placeholders: the running thread
     // holds what they share); the leader's entry stays for the parent's wait.
-    let threads: Vec<u32> = k
-        .others
-        .values()
-        .filter(|p| p.tgid == tgid && p.pid != me)
-        .map(|p| p.pid)
-        .collect();
-    for t in threads {
+    for t in crate::sched::other_threads(k) {
         if t == tgid {
             if let Some(l) = k.others.get_mut(&t) {
                 l.state = TaskState::Zombie;
