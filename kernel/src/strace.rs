@@ -120,7 +120,11 @@ pub fn format_call(
 /// Traces one syscall to the host's stderr.
 pub fn log_call(k: &mut Kernel, nr: u64, args: &[u64; 6], result: Option<SysResult>) {
     let path: Option<Vec<u8>> = path_arg(nr).and_then(|i| k.read_path(args[i]).ok());
-    let line = format_call(nr, args, result, path.as_deref());
+    let mut line = format_call(nr, args, result, path.as_deref());
+    if k.sched.next_pid > 2 {
+        // Once there is more than one task: say whose call it is, as strace -f does.
+        line = alloc::format!("[pid {}] {}", k.proc.pid, line);
+    }
     crate::hypercall::log(line.as_bytes());
 }
 
