@@ -315,6 +315,7 @@ pub fn start_program(
         vfork_parent: None,
         nice: 0,
         sleep_rem: None,
+        io_progress: 0,
         futex_bitset: 0,
         did_exec: false,
         autoreap: false,

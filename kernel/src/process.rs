@@ -151,6 +151,8 @@ pub struct Process {
     pub autoreap: bool,
     /// Where an interrupted relative sleep reports the time left: (user pointer, deadline).
     pub sleep_rem: Option<(u64, u64)>,
+    /// Bytes a blocked pipe write already wrote (kept across its restarts).
+    pub io_progress: u64,
     /// The FUTEX_WAIT_BITSET mask of a task waiting on a futex.
     pub futex_bitset: u32,
     /// Thread group (the process's pid; getpid), and the groups that share the address

@@ -89,15 +89,60 @@ fn transfer(
     offset: Option<u64>,
     dir: Dir,
 ) -> SysResult {
-    let r = transfer_inner(k, file, iovs, offset, dir);
+    // A blocking pipe write waits until all of it is in: what a restarted write already
+    // wrote is skipped, and counted in the result.
+    let pipe_write = dir == Dir::Write
+        && matches!(file.kind, FileKind::Pipe(_))
+        && *file.flags.lock() & oflags::O_NONBLOCK == 0;
+    let skip = if pipe_write { k.proc.io_progress } else { 0 };
+    let rest = skip_bytes(iovs, skip);
+    let want: u64 = rest.iter().map(|(_, l)| l).sum();
+    let r = transfer_inner(k, file, &rest, offset, dir);
     if dir == Dir::Write && r == Err(Errno::EPIPE) {
         let _ = super::signals::send(
             k,
             crate::signal::SIGPIPE as u64,
             crate::sigframe::code::SI_USER,
         );
+        if skip > 0 {
+            k.proc.io_progress = 0;
+            return Ok(skip);
+        }
     }
-    r
+    match r {
+        Ok(n) if pipe_write && n < want => {
+            k.proc.io_progress = skip + n;
+            let FileKind::Pipe(end) = &file.kind else {
+                unreachable!("checked above")
+            };
+            Err(k.block(Wait::Pipe(pipe_id(end)), 0))
+        }
+        Ok(n) => {
+            k.proc.io_progress = 0;
+            Ok(skip + n)
+        }
+        Err(e) if e == crate::sched::BLOCKED => Err(e),
+        Err(e) if skip > 0 => {
+            k.proc.io_progress = 0;
+            let _ = e;
+            Ok(skip)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The ranges of `iovs` after their first `skip` bytes.
+fn skip_bytes(iovs: &[(u64, u64)], mut skip: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(iovs.len());
+    for &(base, len) in iovs {
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        out.push((base + skip, len - skip));
+        skip = 0;
+    }
+    out
 }
 
 fn transfer_inner(

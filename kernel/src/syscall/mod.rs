@@ -29,6 +29,7 @@ pub fn handle(frame: &mut TrapFrame) {
     if k.proc.in_syscall.take() != Some(nr) {
         k.proc.restart_deadline = None;
         k.proc.woken = false;
+        k.proc.io_progress = 0;
     }
     if k.strace && nr_never_returns(nr) {
         crate::strace::log_call(k, nr, &args, None);

@@ -202,7 +202,12 @@ pub fn deliver(k: &mut Kernel, frame: &mut TrapFrame, fault: Option<(u64, u64)>)
                 // A syscall the task blocked in either restarts after the handler
                 // (SA_RESTART) or fails with EINTR.
                 if let Some(nr) = k.proc.in_syscall.take() {
-                    if action.flags & signal::SA_RESTART == 0 || !restartable(nr) {
+                    let progress = core::mem::take(&mut k.proc.io_progress);
+                    if progress > 0 {
+                        // A write interrupted after some progress returns what it wrote.
+                        frame.rip += 2;
+                        frame.rax = progress;
+                    } else if action.flags & signal::SA_RESTART == 0 || !restartable(nr) {
                         frame.rip += 2;
                         frame.rax = (-(Errno::EINTR.0 as i64)) as u64;
                     }

@@ -146,6 +146,7 @@ pub fn clone(
         vfork_parent: (flags & CLONE_VFORK != 0).then_some(p.pid),
         nice: p.nice,
         sleep_rem: None,
+        io_progress: 0,
         futex_bitset: 0,
         did_exec: false,
         autoreap: false,
