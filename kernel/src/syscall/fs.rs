@@ -55,20 +55,41 @@ pub struct ProcSelf<'a>(pub &'a Kernel);
 
 impl ProcView for ProcSelf<'_> {
     fn pid(&self) -> u32 {
-        self.0.proc.pid
+        self.0.proc.tgid
     }
-    fn fds(&self) -> Vec<u32> {
-        self.0.proc.fds.open_fds()
+    fn pids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = core::iter::once(&self.0.proc)
+            .chain(self.0.others.values())
+            .filter(|p| p.pid == p.tgid && p.state != crate::sched::TaskState::Zombie)
+            .map(|p| p.pid)
+            .collect();
+        v.sort_unstable();
+        v
     }
-    fn fd_path(&self, fd: u32) -> Option<Vec<u8>> {
-        let f = self.0.proc.fds.get(fd as i32).ok()?;
+    fn fds(&self, pid: u32) -> Vec<u32> {
+        self.0
+            .process(pid)
+            .map(|p| p.fds.open_fds())
+            .unwrap_or_default()
+    }
+    fn fd_path(&self, pid: u32, fd: u32) -> Option<Vec<u8>> {
+        let f = self.0.process(pid)?.fds.get(fd as i32).ok()?;
         Some(describe(f))
     }
-    fn exe(&self) -> Vec<u8> {
-        self.0.proc.exe_path.clone()
+    fn exe(&self, pid: u32) -> Vec<u8> {
+        self.0
+            .process(pid)
+            .map(|p| p.exe_path.clone())
+            .unwrap_or_default()
     }
-    fn cwd(&self) -> Vec<u8> {
-        self.0.fs.cwd.path.clone()
+    fn cwd(&self, pid: u32) -> Vec<u8> {
+        if pid == self.0.proc.pid {
+            return self.0.fs.cwd.path.clone();
+        }
+        self.0
+            .process(pid)
+            .and_then(|p| p.cwd.as_ref().map(|l| l.path.clone()))
+            .unwrap_or_else(|| b"/".to_vec())
     }
 }
 

@@ -14,10 +14,14 @@ const KB: u64 = 1024;
 
 /// The process name: set by PR_SET_NAME, else the executable's base name (15 bytes).
 pub fn comm(k: &Kernel) -> Vec<u8> {
-    if !k.proc.comm.is_empty() {
-        return k.proc.comm.clone();
+    comm_of(&k.proc)
+}
+
+fn comm_of(p: &crate::process::Process) -> Vec<u8> {
+    if !p.comm.is_empty() {
+        return p.comm.clone();
     }
-    let exe = &k.proc.exe_path;
+    let exe = &p.exe_path;
     let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
     base[..base.len().min(15)].to_vec()
 }
@@ -34,7 +38,7 @@ pub fn content(k: &mut Kernel, node: &ProcNode) -> Result<Vec<u8>, Errno> {
             return Ok(b);
         }
         ProcNode::Global(g) => global(k, *g, &mut s),
-        ProcNode::PidFile(_, f) => return Ok(pid_file(k, *f)),
+        ProcNode::PidFile(pid, f) => return Ok(pid_file(k, *pid, *f)),
         _ => return Err(Errno::EISDIR),
     }
     Ok(s.into_bytes())
@@ -96,9 +100,17 @@ fn global(k: &Kernel, g: Global, s: &mut String) {
     }
 }
 
-fn pid_file(k: &Kernel, f: PidFile) -> Vec<u8> {
-    let p = &k.proc;
-    let comm = String::from_utf8_lossy(&comm(k)).into_owned();
+fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
+    let Some(p) = k.process(pid) else {
+        return Vec::new();
+    };
+    let comm = String::from_utf8_lossy(&comm_of(p)).into_owned();
+    let (state, state_name) = match p.state {
+        crate::sched::TaskState::Runnable => ('R', "running"),
+        crate::sched::TaskState::Blocked(_) => ('S', "sleeping"),
+        crate::sched::TaskState::Stopped => ('T', "stopped"),
+        crate::sched::TaskState::Zombie => ('Z', "zombie"),
+    };
     let vm = |label: Option<Label>| -> u64 {
         p.aspace
             .vmas()
@@ -119,7 +131,7 @@ fn pid_file(k: &Kernel, f: PidFile) -> Vec<u8> {
             let (uid, gid) = (k.machine.uid, k.machine.gid);
             let _ = write!(
                 s,
-                "Name:\t{comm}\nUmask:\t{:04o}\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{gid}\t{gid}\t{gid}\t{gid}\nFDSize:\t{}\nGroups:\t\nVmPeak:\t{:8} kB\nVmSize:\t{:8} kB\nVmRSS:\t{rss:8} kB\nVmData:\t{:8} kB\nVmStk:\t{:8} kB\nVmExe:\t{:8} kB\nThreads:\t1\nSigQ:\t0/4096\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n",
+                "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state} ({state_name})\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{gid}\t{gid}\t{gid}\t{gid}\nFDSize:\t{}\nGroups:\t\nVmPeak:\t{:8} kB\nVmSize:\t{:8} kB\nVmRSS:\t{rss:8} kB\nVmData:\t{:8} kB\nVmStk:\t{:8} kB\nVmExe:\t{:8} kB\nThreads:\t1\nSigQ:\t0/4096\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n",
                 k.fs.umask,
                 p.fds.limit,
                 vm(None),
@@ -139,11 +151,13 @@ fn pid_file(k: &Kernel, f: PidFile) -> Vec<u8> {
             let start = p.start_ns / 10_000_000;
             let _ = writeln!(
                 s,
-                "{pid} ({comm}) R {ppid} {pid} {pid} 0 -1 4194560 0 0 0 0 {ticks} 0 0 0 20 0 1 0 {start} {} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+                "{pid} ({comm}) {state} {ppid} {pgid} {sid} 0 -1 4194560 0 0 0 0 {ticks} 0 0 0 20 0 1 0 {start} {} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
                 vm(None) * KB,
                 rss / 4,
                 pid = p.pid,
                 ppid = p.ppid,
+                pgid = p.pgid,
+                sid = p.sid,
             );
         }
         PidFile::Statm => {

@@ -8,13 +8,16 @@ use super::memfs::mode;
 
 /// What `/proc` needs to know about the process.
 pub trait ProcView {
+    /// The caller's process (what `self` names).
     fn pid(&self) -> u32;
-    /// Open descriptors, ascending.
-    fn fds(&self) -> Vec<u32>;
-    /// What `/proc/self/fd/N` points at.
-    fn fd_path(&self, fd: u32) -> Option<Vec<u8>>;
-    fn exe(&self) -> Vec<u8>;
-    fn cwd(&self) -> Vec<u8>;
+    /// Every process of the sandbox, ascending.
+    fn pids(&self) -> Vec<u32>;
+    /// Open descriptors of `pid`, ascending.
+    fn fds(&self, pid: u32) -> Vec<u32>;
+    /// What `/proc/PID/fd/N` points at.
+    fn fd_path(&self, pid: u32, fd: u32) -> Option<Vec<u8>>;
+    fn exe(&self, pid: u32) -> Vec<u8>;
+    fn cwd(&self, pid: u32) -> Vec<u8>;
 }
 
 /// Files directly in `/proc`.
@@ -159,7 +162,10 @@ pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNo
                 .iter()
                 .find(|(n, _)| n.as_bytes() == name)
                 .map(|&(_, g)| ProcNode::Global(g))
-                .or_else(|| (parse_u32(name) == Some(pid)).then_some(ProcNode::Pid(pid))),
+                .or_else(|| {
+                    let n = parse_u32(name)?;
+                    (n == pid || view.pids().contains(&n)).then_some(ProcNode::Pid(n))
+                }),
         },
         ProcNode::Pid(p) => match name {
             b"fd" => Some(ProcNode::FdDir(*p)),
@@ -172,7 +178,7 @@ pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNo
                 .map(|&(_, f)| ProcNode::PidFile(*p, f)),
         },
         ProcNode::FdDir(p) => parse_u32(name)
-            .filter(|fd| view.fd_path(*fd).is_some())
+            .filter(|fd| view.fd_path(*p, *fd).is_some())
             .map(|fd| ProcNode::Fd(*p, fd)),
         _ => None,
     }
@@ -183,7 +189,7 @@ pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNo
 pub fn follow_magic(view: &dyn ProcView, node: &ProcNode) -> Option<ProcNode> {
     match node {
         ProcNode::Exe(p) => Some(ProcNode::ExeFile(*p)),
-        ProcNode::Fd(p, fd) => match view.fd_path(*fd) {
+        ProcNode::Fd(p, fd) => match view.fd_path(*p, *fd) {
             Some(t) if t.first() == Some(&b'/') => None,
             _ => Some(ProcNode::FdTarget(*p, *fd)),
         },
@@ -196,9 +202,9 @@ pub fn readlink(view: &dyn ProcView, node: &ProcNode) -> Option<Vec<u8>> {
     match node {
         ProcNode::SelfLink => Some(decimal(view.pid())),
         ProcNode::MountsLink => Some(b"self/mounts".to_vec()),
-        ProcNode::Fd(_, fd) => view.fd_path(*fd),
-        ProcNode::Exe(_) => Some(view.exe()),
-        ProcNode::Cwd(_) => Some(view.cwd()),
+        ProcNode::Fd(p, fd) => view.fd_path(*p, *fd),
+        ProcNode::Exe(p) => Some(view.exe(*p)),
+        ProcNode::Cwd(p) => Some(view.cwd(*p)),
         ProcNode::RootLink(_) => Some(b"/".to_vec()),
         _ => None,
     }
@@ -214,8 +220,9 @@ pub fn list(view: &dyn ProcView, dir: &ProcNode) -> Vec<DirEntry> {
     let mut out = Vec::new();
     match dir {
         ProcNode::Root => {
-            let pid = view.pid();
-            out.push(entry(ProcNode::Pid(pid), decimal(pid)));
+            for pid in view.pids() {
+                out.push(entry(ProcNode::Pid(pid), decimal(pid)));
+            }
             for (n, g) in GLOBALS {
                 out.push(entry(ProcNode::Global(g), n.as_bytes().to_vec()));
             }
@@ -233,7 +240,7 @@ pub fn list(view: &dyn ProcView, dir: &ProcNode) -> Vec<DirEntry> {
             }
         }
         ProcNode::FdDir(p) => {
-            for fd in view.fds() {
+            for fd in view.fds(*p) {
                 out.push(entry(ProcNode::Fd(*p, fd), decimal(fd)));
             }
         }

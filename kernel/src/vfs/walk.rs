@@ -512,16 +512,19 @@ mod tests {
         fn pid(&self) -> u32 {
             1
         }
-        fn fds(&self) -> Vec<u32> {
+        fn pids(&self) -> Vec<u32> {
+            alloc::vec![1]
+        }
+        fn fds(&self, _pid: u32) -> Vec<u32> {
             Vec::new()
         }
-        fn fd_path(&self, _fd: u32) -> Option<Vec<u8>> {
+        fn fd_path(&self, _pid: u32, _fd: u32) -> Option<Vec<u8>> {
             None
         }
-        fn exe(&self) -> Vec<u8> {
+        fn exe(&self, _pid: u32) -> Vec<u8> {
             b"/prog".to_vec()
         }
-        fn cwd(&self) -> Vec<u8> {
+        fn cwd(&self, _pid: u32) -> Vec<u8> {
             b"/".to_vec()
         }
     }
