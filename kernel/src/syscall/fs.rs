@@ -54,6 +54,8 @@ pub struct FsState {
 pub struct ProcSelf<'a>(pub &'a Kernel);
 
 impl ProcView for ProcSelf<'_> {
+    // The process id is the thread group's, not the running thread's.
+    #[allow(clippy::misnamed_getters)]
     fn pid(&self) -> u32 {
         self.0.proc.tgid
     }
