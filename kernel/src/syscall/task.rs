@@ -641,13 +641,21 @@ pub fn signal_process(k: &mut Kernel, pid: u32, info: SigInfo) {
     let attention = p.signals.wants_attention();
     let blocked = matches!(p.state, TaskState::Blocked(_));
     if stopped && (sig == SIGCONT || sig == SIGKILL) {
-        let parent = p.ppid;
-        if sig == SIGCONT {
-            p.report = Some(ChildReport::Continued);
+        let (parent, tgid) = (p.ppid, p.tgid);
+        // The whole thread group continues.
+        let members: Vec<u32> = core::iter::once(&k.proc)
+            .chain(k.others.values())
+            .filter(|q| q.tgid == tgid && q.state == TaskState::Stopped)
+            .map(|q| q.pid)
+            .collect();
+        for m in members {
+            k.make_runnable(m);
         }
-        k.make_runnable(pid);
         if sig == SIGCONT {
-            notify_stop(k, pid, parent, CLD_CONTINUED, SIGCONT as i32);
+            if let Some(l) = k.process_mut(tgid) {
+                l.report = Some(ChildReport::Continued);
+            }
+            notify_stop(k, tgid, parent, CLD_CONTINUED, SIGCONT as i32);
         }
     } else if blocked && attention {
         k.make_runnable(pid);
@@ -676,10 +684,21 @@ fn notify_stop(k: &mut Kernel, pid: u32, parent: u32, code: i32, status: i32) {
 
 /// The current process stops on `sig` (job control).
 pub fn stop_current(k: &mut Kernel, sig: u32) {
+    // The whole thread group stops (a blocked thread resumes its syscall on SIGCONT).
+    for t in crate::sched::other_threads(k) {
+        if let Some(p) = k.others.get_mut(&t)
+            && p.state != TaskState::Zombie
+        {
+            p.state = TaskState::Stopped;
+        }
+    }
     k.proc.state = TaskState::Stopped;
-    k.proc.report = Some(ChildReport::Stopped(sig));
-    let (pid, parent) = (k.proc.pid, k.proc.ppid);
-    notify_stop(k, pid, parent, CLD_STOPPED, sig as i32);
+    let tgid = k.proc.tgid;
+    if let Some(l) = k.process_mut(tgid) {
+        l.report = Some(ChildReport::Stopped(sig));
+    }
+    let parent = k.proc.ppid;
+    notify_stop(k, tgid, parent, CLD_STOPPED, sig as i32);
 }
 
 /// kill: pid > 0 one process, 0 the caller's group, -1 everyone but init and the
