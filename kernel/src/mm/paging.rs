@@ -144,17 +144,9 @@ impl PageTable {
         flags: u64,
         frames: &mut FrameAllocator,
     ) -> Result<(), OutOfFrames> {
-        let slot = self
-            .entry_at(va, 1, Some(frames))?
-            .expect("created tables are never huge");
-        let old = platform::read_u64(slot);
-        platform::write_u64(slot, (pa & ADDR_MASK) | flags | PRESENT);
         // A not-present entry is never cached in the TLB, so only a replaced mapping needs
-        // the flush (which is a hypercall under PVM).
-        if old & PRESENT != 0 {
-            platform::invlpg(va);
-        }
-        Ok(())
+        // the flush (which is a hypercall under PVM); `set_entry` does exactly that.
+        self.set_entry(va, (pa & ADDR_MASK) | flags | PRESENT, frames)
     }
 
     /// Maps the 2 MiB page at `va` to `pa` (kernel direct map and image).

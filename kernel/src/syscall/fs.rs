@@ -807,14 +807,22 @@ pub fn statx(
 // directories, links, names
 // ---------------------------------------------------------------------------------------
 
-pub fn mkdirat(k: &mut Kernel, dirfd: i32, path_va: u64, perm: u32) -> SysResult {
-    let p = path_arg(k, path_va)?;
-    let (parent, name) = match resolve(k, dirfd, &p, false)?.0 {
+/// The parent and name for something to be created at `p` (EEXIST if it exists), after
+/// the checks every creation makes: a writable file system and, in memory, write and
+/// search permission on the parent.
+fn new_name(k: &mut Kernel, dirfd: i32, p: &[u8]) -> Result<(Loc, Vec<u8>), Errno> {
+    let (parent, name) = match resolve(k, dirfd, p, false)?.0 {
         Resolution::Found(_) => return Err(Errno::EEXIST),
         Resolution::Missing { parent, name } => (parent, name),
     };
     readonly(k, &parent)?;
     check_mem(k, &parent, 3)?;
+    Ok((parent, name))
+}
+
+pub fn mkdirat(k: &mut Kernel, dirfd: i32, path_va: u64, perm: u32) -> SysResult {
+    let p = path_arg(k, path_va)?;
+    let (parent, name) = new_name(k, dirfd, &p)?;
     let perm = perm & 0o7777 & !k.fs.umask;
     if let Node::Host { rel, .. } = &parent.node {
         let id = host_id(&k.fs.vfs, parent.mount);
@@ -1145,12 +1153,7 @@ pub fn symlinkat(k: &mut Kernel, target_va: u64, dirfd: i32, path_va: u64) -> Sy
         return Err(Errno::ENOENT);
     }
     let p = path_arg(k, path_va)?;
-    let (parent, name) = match resolve(k, dirfd, &p, false)?.0 {
-        Resolution::Found(_) => return Err(Errno::EEXIST),
-        Resolution::Missing { parent, name } => (parent, name),
-    };
-    readonly(k, &parent)?;
-    check_mem(k, &parent, 3)?;
+    let (parent, name) = new_name(k, dirfd, &p)?;
     if let Node::Host { rel, .. } = &parent.node {
         let id = host_id(&k.fs.vfs, parent.mount);
         host_changed(k, id);
