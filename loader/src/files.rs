@@ -1135,8 +1135,7 @@ mod sys {
             mode,
             resolve,
         };
-        // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the size passed;
-        // both outlive the call, which returns a new descriptor or -1.
+        // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the size passed; both outlive the call, which returns a new descriptor or -1.
         let r = check(unsafe {
             libc::syscall(
                 libc::SYS_openat2,
@@ -1232,9 +1231,9 @@ mod sys {
         nd: BorrowedFd<'_>,
         nn: &CStr,
     ) -> Result<(), Errno> {
+        let (o, n) = (od.as_raw_fd(), nd.as_raw_fd());
         // SAFETY: both names are NUL-terminated for the call.
-        let r =
-            unsafe { libc::linkat(od.as_raw_fd(), on.as_ptr(), nd.as_raw_fd(), nn.as_ptr(), 0) };
+        let r = unsafe { libc::linkat(o, on.as_ptr(), n, nn.as_ptr(), 0) };
         check(r as libc::c_long).map(drop)
     }
 

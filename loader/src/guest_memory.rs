@@ -187,8 +187,7 @@ impl GuestMemory {
         segs: &[Segment],
     ) -> Result<io::Result<usize>, MemoryError> {
         let iov = self.iovecs(segs)?;
-        // SAFETY: every iovec was produced by `translate` and lies inside the mapping, which
-        // outlives the call; the kernel only reads within them.
+        // SAFETY: every iovec was produced by `translate` and lies inside the mapping, which outlives the call; the kernel only reads within them.
         let n = unsafe {
             libc::pwritev2(
                 fd.as_raw_fd(),

@@ -193,9 +193,7 @@ extern "C" fn on_signal(signo: libc::c_int) {
     }
     let p = IMMEDIATE_EXIT.load(Ordering::Acquire);
     if !p.is_null() {
-        // SAFETY: a non-null pointer is `kvm_run.immediate_exit` of the vCPU, mapped for as
-        // long as the `Kick` that published it lives, and the `Kick` outlives every use on
-        // this (the only unblocked) thread; the byte is only ever accessed atomically by us.
+        // SAFETY: a non-null pointer is `kvm_run.immediate_exit` of the vCPU, mapped for as long as the `Kick` that published it lives, which outlives every use on this (the only unblocked) thread; the byte is only ever accessed atomically by us.
         unsafe { AtomicU8::from_ptr(p) }.store(1, Ordering::Release);
     }
     // SAFETY: as above; restores the interrupted code's errno.
@@ -232,8 +230,7 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
 fn sigmask(how: libc::c_int, set: &libc::sigset_t) -> libc::sigset_t {
     // SAFETY: an all-zero sigset_t is a valid value for the out-parameter.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call; pthread_sigmask cannot fail with a
-    // valid `how`.
+    // SAFETY: both pointers are valid for the call; pthread_sigmask cannot fail with a valid `how`.
     unsafe { libc::pthread_sigmask(how, set, &mut old) };
     old
 }
