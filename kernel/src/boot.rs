@@ -142,21 +142,31 @@ pub struct Started {
 /// pointer).
 pub type Loaded = (AddressSpace, u64, u64);
 
+/// What a program starts from: its image in guest memory, its strings and its auxv
+/// values.
+pub struct Program<'a> {
+    /// Guest-physical start and length of the file's bytes (contiguous).
+    pub image: (u64, u64),
+    pub argv: &'a [&'a [u8]],
+    pub envp: &'a [&'a [u8]],
+    /// AT_EXECFN.
+    pub exe_path: &'a [u8],
+    /// AT_RANDOM.
+    pub random: [u8; 16],
+    /// (uid, gid).
+    pub ids: (u32, u32),
+    pub hwcap: u64,
+}
+
 /// Reads the program image's headers, maps it into a new address space, and builds the
 /// initial stack (argv, envp, auxv), as execve does.
-#[allow(clippy::too_many_arguments)]
 pub fn load_program(
     frames: &mut FrameAllocator,
     kernel_pt: &PageTable,
-    image: (u64, u64),
-    argv: &[&[u8]],
-    envp: &[&[u8]],
-    exe_path: &[u8],
-    random: [u8; 16],
-    ids: (u32, u32),
-    hwcap: u64,
+    prog: &Program<'_>,
 ) -> Result<Loaded, StartError> {
-    let (image_pa, image_len) = image;
+    let (image_pa, image_len) = prog.image;
+    let ids = prog.ids;
     // Only the ELF header and program headers are read out of the image up front.
     let mut head = alloc::vec![0u8; (image_len.min(64)) as usize];
     platform::read(image_pa, &mut head);
@@ -199,7 +209,7 @@ pub fn load_program(
     use initstack::*;
     let auxv = [
         (AT_MINSIGSTKSZ, 2048),
-        (AT_HWCAP, hwcap),
+        (AT_HWCAP, prog.hwcap),
         (AT_PAGESZ, PAGE_SIZE),
         (AT_CLKTCK, 100),
         (AT_PHDR, loaded.phdr),
@@ -216,11 +226,11 @@ pub fn load_program(
         (AT_HWCAP2, 0),
     ];
     let img = StackImage {
-        argv,
-        envp,
-        execfn: exe_path,
+        argv: prog.argv,
+        envp: prog.envp,
+        execfn: prog.exe_path,
         platform: b"x86_64",
-        random,
+        random: prog.random,
         auxv: &auxv,
     };
     let (bytes, sp) = match initstack::build(STACK_TOP, &img) {
@@ -238,23 +248,15 @@ pub fn load_program(
 }
 
 /// The first process: the loaded program with the sandbox's stdio.
-#[allow(clippy::too_many_arguments)]
 pub fn start_program(
     frames: &mut FrameAllocator,
     kernel_pt: &PageTable,
-    image: (u64, u64),
-    argv: &[&[u8]],
-    envp: &[&[u8]],
-    exe_path: &[u8],
-    random: [u8; 16],
-    ids: (u32, u32),
-    hwcap: u64,
+    prog: &Program<'_>,
     now_ns: u64,
     stdio_flags: [u32; 3],
 ) -> Result<Started, StartError> {
-    let (aspace, entry, sp) = load_program(
-        frames, kernel_pt, image, argv, envp, exe_path, random, ids, hwcap,
-    )?;
+    let (aspace, entry, sp) = load_program(frames, kernel_pt, prog)?;
+    let (argv, envp, exe_path) = (prog.argv, prog.envp, prog.exe_path);
 
     let rlimits = default_rlimits();
     let mut fds = FdTable::new(rlimits[RLIMIT_NOFILE].cur as usize);
@@ -479,17 +481,19 @@ mod guest {
         let mut rng = Rng::new(info.seed);
         let mut random = [0u8; 16];
         rng.fill(&mut random);
-        let hwcap = hull_arch::cpu::cpuid(1, 0)[3] as u64;
+        let prog = Program {
+            image: (info.program_gpa, info.program_len),
+            argv: &argv,
+            envp: &envp,
+            exe_path: &exe,
+            random,
+            ids: (info.uid, info.gid),
+            hwcap: platform::cpuid_edx1(),
+        };
         let started = match start_program(
             &mut frames,
             &kernel_pt,
-            (info.program_gpa, info.program_len),
-            &argv,
-            &envp,
-            &exe,
-            random,
-            (info.uid, info.gid),
-            hwcap,
+            &prog,
             clock.monotonic(),
             info.stdio_flags,
         ) {

@@ -171,6 +171,13 @@ impl Kernel {
 /// slice has not ended (or nobody else can run), else switches. When nothing can run, the
 /// vCPU idles until a wake-up time, a host event or an interrupt.
 pub fn schedule(k: &mut Kernel, frame: &mut TrapFrame) {
+    if k.others.is_empty() && k.proc.state == TaskState::Runnable {
+        // The common case of one task that can run: only its timers matter.
+        if k.proc.itimer.deadline != 0 || !k.proc.timers.is_empty() {
+            crate::syscall::time::check_timers(k);
+        }
+        return;
+    }
     loop {
         k.expire_timers();
         // A signal that is already pending wakes its task at once.

@@ -187,17 +187,6 @@ impl PageTable {
         None
     }
 
-    /// Like [`Self::unmap`] without the TLB flush, for a page table that is not loaded.
-    pub fn unmap_unloaded(&mut self, va: u64) -> Option<u64> {
-        let slot = self.entry_at(va, 1, None).ok().flatten()?;
-        let e = platform::read_u64(slot);
-        if e & (PRESENT | PARKED) == 0 {
-            return None;
-        }
-        platform::write_u64(slot, 0);
-        Some(e & ADDR_MASK)
-    }
-
     /// Removes the 4 KiB mapping of `va` (present or parked); returns the frame it mapped.
     pub fn unmap(&mut self, va: u64) -> Option<u64> {
         let slot = self.entry_at(va, 1, None).ok().flatten()?;

@@ -316,23 +316,21 @@ fn finish_exec(
     let env_refs: Vec<&[u8]> = envp.iter().map(|a| a.as_slice()).collect();
     let mut random = [0u8; 16];
     k.rng.fill(&mut random);
-    let hwcap = hull_arch_cpuid_hwcap();
-    let (aspace, entry, sp) = crate::boot::load_program(
-        &mut k.frames,
-        &k.kernel_pt,
-        img,
-        &arg_refs,
-        &env_refs,
-        &filename,
+    let prog = crate::boot::Program {
+        image: img,
+        argv: &arg_refs,
+        envp: &env_refs,
+        exe_path: &filename,
         random,
-        (k.machine.uid, k.machine.gid),
-        hwcap,
-    )
-    .map_err(|e| match e {
-        crate::boot::StartError::Elf(_) => Errno::ENOEXEC,
-        crate::boot::StartError::TooBig => Errno::E2BIG,
-        crate::boot::StartError::NoMemory => Errno::ENOMEM,
-    })?;
+        ids: (k.machine.uid, k.machine.gid),
+        hwcap: platform::cpuid_edx1(),
+    };
+    let (aspace, entry, sp) = crate::boot::load_program(&mut k.frames, &k.kernel_pt, &prog)
+        .map_err(|e| match e {
+            crate::boot::StartError::Elf(_) => Errno::ENOEXEC,
+            crate::boot::StartError::TooBig => Errno::E2BIG,
+            crate::boot::StartError::NoMemory => Errno::ENOMEM,
+        })?;
 
     // The point of no return: the old program is gone, and so are the other threads;
     // the calling thread takes over the thread group's id, as on Linux.
@@ -401,11 +399,6 @@ fn finish_exec(
         k.make_runnable(parent);
     }
     Ok(0)
-}
-
-/// AT_HWCAP: CPUID.1:EDX, as Linux reports it.
-fn hull_arch_cpuid_hwcap() -> u64 {
-    platform::cpuid_edx1()
 }
 
 #[cfg(test)]
