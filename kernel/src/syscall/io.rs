@@ -95,9 +95,15 @@ fn transfer(
         && matches!(file.kind, FileKind::Pipe(_))
         && *file.flags.lock() & oflags::O_NONBLOCK == 0;
     let skip = if pipe_write { k.proc.io_progress } else { 0 };
-    let rest = skip_bytes(iovs, skip);
-    let want: u64 = rest.iter().map(|(_, l)| l).sum();
-    let r = transfer_inner(k, file, &rest, offset, dir);
+    let rest;
+    let iovs = if skip > 0 {
+        rest = skip_bytes(iovs, skip);
+        &rest[..]
+    } else {
+        iovs
+    };
+    let want: u64 = iovs.iter().map(|(_, l)| l).sum();
+    let r = transfer_inner(k, file, iovs, offset, dir);
     if dir == Dir::Write && r == Err(Errno::EPIPE) {
         let _ = super::signals::send(
             k,
