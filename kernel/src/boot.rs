@@ -254,6 +254,7 @@ pub fn start_program(
     prog: &Program<'_>,
     now_ns: u64,
     stdio_flags: [u32; 3],
+    fs: crate::process::SharedFs,
 ) -> Result<Started, StartError> {
     let (aspace, entry, sp) = load_program(frames, kernel_pt, prog)?;
     let (argv, envp, exe_path) = (prog.argv, prog.envp, prog.exe_path);
@@ -309,8 +310,7 @@ pub fn start_program(
         fpu: alloc::boxed::Box::default(),
         fs_base: 0,
         gs_base: 0,
-        cwd: None,
-        umask: 0o022,
+        fs,
         children: Vec::new(),
         report: None,
         exit_signal: crate::signal::SIGCHLD,
@@ -490,12 +490,49 @@ mod guest {
             ids: (info.uid, info.gid),
             hwcap: platform::cpuid_edx1(),
         };
+        let mounts_blob = read_blob(info.mounts_gpa, info.mounts_len);
+        let Some(hosts) = crate::vfs::setup::parse_mounts(&mounts_blob, info.nmounts as usize)
+        else {
+            fail("malformed mount records")
+        };
+        let now = clock.realtime();
+        let who = crate::vfs::memfs::Creator {
+            uid: info.uid,
+            gid: info.gid,
+            now: [(now / 1_000_000_000) as i64, (now % 1_000_000_000) as i64],
+        };
+        let mut next_ino = 0x1000u64;
+        let tmpfs = if info.tmpfs_size == 0 {
+            64 << 20
+        } else {
+            info.tmpfs_size
+        };
+        let vfs = crate::vfs::setup::build(&hosts, tmpfs, who, &mut || {
+            next_ino += 1;
+            next_ino
+        });
+        if let crate::vfs::Fs::Overlay { lower, upper } = &vfs.mounts[0].fs
+            && let hypercall::HostWalk::Found(st) = hypercall::fs_walk(*lower, b"")
+        {
+            // The overlay's / looks like the tree's own /.
+            let mut m = upper.meta.lock();
+            m.mode = st.mode;
+            m.atime = st.atime;
+            m.mtime = st.mtime;
+            m.ctime = st.ctime;
+        }
+        let fs_ctx = crate::process::FsContext {
+            cwd: vfs.root(),
+            umask: 0o022,
+        }
+        .shared();
         let started = match start_program(
             &mut frames,
             &kernel_pt,
             &prog,
             clock.monotonic(),
             info.stdio_flags,
+            fs_ctx,
         ) {
             Ok(s) => s,
             Err(e) => exec_failed(&exe, e),
@@ -530,42 +567,8 @@ mod guest {
             rflags: 0x202,
             ..Default::default()
         };
-        let mounts_blob = read_blob(info.mounts_gpa, info.mounts_len);
-        let Some(hosts) = crate::vfs::setup::parse_mounts(&mounts_blob, info.nmounts as usize)
-        else {
-            fail("malformed mount records")
-        };
-        let now = clock.realtime();
-        let who = crate::vfs::memfs::Creator {
-            uid: info.uid,
-            gid: info.gid,
-            now: [(now / 1_000_000_000) as i64, (now % 1_000_000_000) as i64],
-        };
-        let mut next_ino = 0x1000u64;
-        let tmpfs = if info.tmpfs_size == 0 {
-            64 << 20
-        } else {
-            info.tmpfs_size
-        };
-        let vfs = crate::vfs::setup::build(&hosts, tmpfs, who, &mut || {
-            next_ino += 1;
-            next_ino
-        });
-        if let crate::vfs::Fs::Overlay { lower, upper } = &vfs.mounts[0].fs
-            && let hypercall::HostWalk::Found(st) = hypercall::fs_walk(*lower, b"")
-        {
-            // The overlay's / looks like the tree's own /.
-            let mut m = upper.meta.lock();
-            m.mode = st.mode;
-            m.atime = st.atime;
-            m.mtime = st.mtime;
-            m.ctime = st.ctime;
-        }
-        let cwd = vfs.root();
         let fs = crate::syscall::fs::FsState {
             vfs,
-            cwd,
-            umask: 0o022,
             locks: Default::default(),
             owners: Default::default(),
             next_ino,
@@ -595,7 +598,7 @@ mod guest {
         let workdir = read_blob(info.cwd_gpa, info.cwd_len);
         if !workdir.is_empty() {
             match crate::syscall::fs::existing(k, crate::syscall::fs::AT_FDCWD, &workdir, true) {
-                Ok(loc) if crate::vfs::walk::is_dir(&loc.node) => k.fs.cwd = loc,
+                Ok(loc) if crate::vfs::walk::is_dir(&loc.node) => k.proc.fs.lock().cwd = loc,
                 _ => {
                     let msg = alloc::format!(
                         "--workdir {}: no such directory in the sandbox",

@@ -132,10 +132,8 @@ pub struct Process {
     pub fpu: Box<XsaveArea>,
     pub fs_base: u64,
     pub gs_base: u64,
-    /// The working directory and umask while not running (the running task's are in
-    /// `Kernel::fs`).
-    pub cwd: Option<crate::vfs::Loc>,
-    pub umask: u32,
+    /// The working directory and umask, shared with the tasks clone(CLONE_FS) links.
+    pub fs: SharedFs,
     pub children: Vec<u32>,
     /// A state change its parent has not collected with wait: exit, stop or continue.
     pub report: Option<ChildReport>,
@@ -165,6 +163,23 @@ pub struct Process {
     pub sched_policy: (u32, u32),
     /// POSIX timers (timer_create).
     pub timers: Vec<crate::syscall::timers::PosixTimer>,
+}
+
+/// The working directory and umask (Linux's `fs_struct`).
+#[derive(Clone, Debug)]
+pub struct FsContext {
+    pub cwd: crate::vfs::Loc,
+    pub umask: u32,
+}
+
+/// An [`FsContext`] that tasks may share (CLONE_FS); one vCPU, so the lock never waits.
+pub type SharedFs = alloc::sync::Arc<spin::Mutex<FsContext>>;
+
+impl FsContext {
+    /// A context of its own, as a task gets without CLONE_FS.
+    pub fn shared(self) -> SharedFs {
+        alloc::sync::Arc::new(spin::Mutex::new(self))
+    }
 }
 
 /// What a parent learns from wait about a child.

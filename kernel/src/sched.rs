@@ -315,12 +315,6 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     core::mem::swap(&mut k.proc, &mut incoming);
     let mut outgoing = incoming;
     claim(k, &mut outgoing);
-    // The file-system context of the outgoing process goes with it.
-    let cwd = core::mem::replace(&mut k.fs.cwd, k.proc.cwd.take().expect("a saved cwd"));
-    let umask = core::mem::replace(&mut k.fs.umask, k.proc.umask);
-    let mut outgoing = outgoing;
-    outgoing.cwd = Some(cwd);
-    outgoing.umask = umask;
     if outgoing.autoreap {
         outgoing.aspace.destroy(&mut k.frames);
     } else {

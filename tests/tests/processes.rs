@@ -153,6 +153,14 @@ fn clone_and_threaded_processes() {
     single("thr_misc");
 }
 
+/// What a thread group shares besides memory: cwd and umask (CLONE_FS, and its absence
+/// after fork or a plain CLONE_VM clone), and the process group and session that
+/// setpgid/setsid from any thread change for all of them.
+#[test]
+fn threads_share_cwd_umask_and_groups() {
+    single("thr_fs");
+}
+
 // ---------------------------------------------------------------------------------------
 // A Rust program
 // ---------------------------------------------------------------------------------------

@@ -37,8 +37,6 @@ const UTIME_OMIT: i64 = (1 << 30) - 2;
 #[derive(Debug)]
 pub struct FsState {
     pub vfs: Vfs,
-    pub cwd: Loc,
-    pub umask: u32,
     pub locks: LockTable,
     pub owners: BTreeMap<(u64, u64), (u32, u32)>,
     /// Inode numbers for in-memory nodes.
@@ -85,12 +83,9 @@ impl ProcView for ProcSelf<'_> {
             .unwrap_or_default()
     }
     fn cwd(&self, pid: u32) -> Vec<u8> {
-        if pid == self.0.proc.pid {
-            return self.0.fs.cwd.path.clone();
-        }
         self.0
             .process(pid)
-            .and_then(|p| p.cwd.as_ref().map(|l| l.path.clone()))
+            .map(|p| p.fs.lock().cwd.path.clone())
             .unwrap_or_else(|| b"/".to_vec())
     }
 }
@@ -142,7 +137,7 @@ fn path_arg(k: &mut Kernel, va: u64) -> Result<Vec<u8>, Errno> {
 /// Where a relative path starts: the cwd or the directory `dirfd` refers to.
 fn start(k: &Kernel, dirfd: i32, p: &[u8]) -> Result<Loc, Errno> {
     if p.first() == Some(&b'/') || dirfd == AT_FDCWD {
-        return Ok(k.fs.cwd.clone());
+        return Ok(k.proc.fs.lock().cwd.clone());
     }
     let f = k.proc.fds.get(dirfd)?;
     match &f.loc {
@@ -458,7 +453,7 @@ pub fn open_path(
             if trailing {
                 return Err(Errno::EISDIR);
             }
-            let perm = perm & 0o7777 & !k.fs.umask;
+            let perm = perm & 0o7777 & !k.proc.fs.lock().umask;
             return create_file(k, parent, &name, flags, perm);
         }
     };
@@ -578,7 +573,7 @@ fn open_tmpfile(
         Node::Mem(_) | Node::Overlay { .. } => {}
         _ => return Err(Errno::EOPNOTSUPP),
     }
-    let perm = perm & 0o7777 & !k.fs.umask;
+    let perm = perm & 0o7777 & !k.proc.fs.lock().umask;
     let node = MemNode::new(
         k.fs_ino(),
         perm,
@@ -823,7 +818,7 @@ fn new_name(k: &mut Kernel, dirfd: i32, p: &[u8]) -> Result<(Loc, Vec<u8>), Errn
 pub fn mkdirat(k: &mut Kernel, dirfd: i32, path_va: u64, perm: u32) -> SysResult {
     let p = path_arg(k, path_va)?;
     let (parent, name) = new_name(k, dirfd, &p)?;
-    let perm = perm & 0o7777 & !k.fs.umask;
+    let perm = perm & 0o7777 & !k.proc.fs.lock().umask;
     if let Node::Host { rel, .. } = &parent.node {
         let id = host_id(&k.fs.vfs, parent.mount);
         host_changed(k, id);
@@ -889,10 +884,16 @@ pub fn unlinkat(k: &mut Kernel, dirfd: i32, path_va: u64, flags: u32) -> SysResu
         let id = host_id(&k.fs.vfs, loc.mount);
         host_changed(k, id);
         hypercall::fs_unlink(id, rel, flags)?;
-        if rmdir && k.fs.cwd.path == loc.path {
-            // The working directory is gone; `stat(".")` reports it with no links.
-            if let Node::Host { stat: Some(st), .. } = &mut k.fs.cwd.node {
-                st.nlink = 0;
+        if rmdir {
+            // A working directory that is gone: `stat(".")` reports it with no links.
+            for p in core::iter::once(&k.proc).chain(k.others.values()) {
+                let mut fs = p.fs.lock();
+                if fs.cwd.mount == loc.mount
+                    && fs.cwd.path == loc.path
+                    && let Node::Host { stat: Some(st), .. } = &mut fs.cwd.node
+                {
+                    st.nlink = 0;
+                }
             }
         }
         return Ok(0);
@@ -1603,7 +1604,7 @@ fn enter(k: &mut Kernel, loc: Loc) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     check_mem(k, &loc, 1)?;
-    k.fs.cwd = loc;
+    k.proc.fs.lock().cwd = loc;
     Ok(0)
 }
 
@@ -1614,11 +1615,11 @@ pub fn fchdir(k: &mut Kernel, fd: i32) -> SysResult {
 }
 
 pub fn getcwd(k: &mut Kernel, buf: u64, size: u64) -> SysResult {
-    let cwd = k.fs.cwd.clone();
+    let cwd = k.proc.fs.lock().cwd.clone();
     if removed(k, &cwd) {
         return Err(Errno::ENOENT);
     }
-    let mut p = k.fs.cwd.path.clone();
+    let mut p = cwd.path;
     p.push(0);
     if (size as usize) < p.len() {
         return Err(Errno::ERANGE);
@@ -1628,8 +1629,9 @@ pub fn getcwd(k: &mut Kernel, buf: u64, size: u64) -> SysResult {
 }
 
 pub fn umask(k: &mut Kernel, mask: u32) -> SysResult {
-    let old = k.fs.umask;
-    k.fs.umask = mask & 0o777;
+    let mut fs = k.proc.fs.lock();
+    let old = fs.umask;
+    fs.umask = mask & 0o777;
     Ok(old as u64)
 }
 

@@ -132,7 +132,7 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
             let _ = write!(
                 s,
                 "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state} ({state_name})\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{gid}\t{gid}\t{gid}\t{gid}\nFDSize:\t{}\nGroups:\t\nVmPeak:\t{:8} kB\nVmSize:\t{:8} kB\nVmRSS:\t{rss:8} kB\nVmData:\t{:8} kB\nVmStk:\t{:8} kB\nVmExe:\t{:8} kB\nThreads:\t1\nSigQ:\t0/4096\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n",
-                k.fs.umask,
+                p.fs.lock().umask,
                 p.fds.limit,
                 vm(None),
                 vm(None),

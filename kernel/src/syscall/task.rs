@@ -138,8 +138,11 @@ pub fn clone(
             p.fs_base
         },
         gs_base: p.gs_base,
-        cwd: Some(k.fs.cwd.clone()),
-        umask: k.fs.umask,
+        fs: if flags & CLONE_FS != 0 {
+            p.fs.clone()
+        } else {
+            p.fs.lock().clone().shared()
+        },
         children: Vec::new(),
         report: None,
         exit_signal: if thread { 0 } else { exit_signal },
@@ -782,21 +785,38 @@ pub fn getsid(k: &mut Kernel, pid: i32) -> SysResult {
     k.process(target).map(|p| p.sid as u64).ok_or(Errno::ESRCH)
 }
 
+/// Process groups and sessions belong to thread groups: every thread carries its group's.
+fn set_group_ids(k: &mut Kernel, tgid: u32, pgid: u32, sid: u32) {
+    for p in core::iter::once(&mut k.proc).chain(k.others.values_mut()) {
+        if p.tgid == tgid {
+            p.pgid = pgid;
+            p.sid = sid;
+        }
+    }
+}
+
 pub fn setpgid(k: &mut Kernel, pid: i32, pgid: i32) -> SysResult {
-    if pgid < 0 {
+    if pgid < 0 || pid < 0 {
         return Err(Errno::EINVAL);
     }
-    let me = k.proc.pid;
+    let (me, my_sid) = (k.proc.tgid, k.proc.sid);
     let target = if pid == 0 { me } else { pid as u32 };
-    let (t_sid, t_pid) = match k.process(target) {
-        Some(p) if p.pid == me => (p.sid, p.pid),
-        Some(p) if p.ppid == me && p.did_exec => return Err(Errno::EACCES),
-        Some(p) if p.ppid == me => (p.sid, p.pid),
-        _ => return Err(Errno::ESRCH),
-    };
-    if t_sid != k.proc.sid {
-        return Err(Errno::EPERM);
+    let p = k.process(target).ok_or(Errno::ESRCH)?;
+    if p.tgid != p.pid {
+        return Err(Errno::EINVAL);
     }
+    if p.pid != me {
+        if p.ppid != me {
+            return Err(Errno::ESRCH);
+        }
+        if p.sid != my_sid {
+            return Err(Errno::EPERM);
+        }
+        if p.did_exec {
+            return Err(Errno::EACCES);
+        }
+    }
+    let (t_pid, t_sid) = (p.pid, p.sid);
     if t_pid == t_sid {
         // A session leader cannot move.
         return Err(Errno::EPERM);
@@ -805,25 +825,22 @@ pub fn setpgid(k: &mut Kernel, pid: i32, pgid: i32) -> SysResult {
     if new != t_pid
         && !core::iter::once(&k.proc)
             .chain(k.others.values())
-            .any(|p| p.pgid == new && p.sid == k.proc.sid)
+            .any(|p| p.pgid == new && p.sid == my_sid)
     {
         return Err(Errno::EPERM);
     }
-    if let Some(p) = k.process_mut(target) {
-        p.pgid = new;
-    }
+    set_group_ids(k, t_pid, new, t_sid);
     Ok(0)
 }
 
 pub fn setsid(k: &mut Kernel) -> SysResult {
-    let me = k.proc.pid;
+    let me = k.proc.tgid;
     if core::iter::once(&k.proc)
         .chain(k.others.values())
         .any(|p| p.pgid == me)
     {
         return Err(Errno::EPERM);
     }
-    k.proc.sid = me;
-    k.proc.pgid = me;
+    set_group_ids(k, me, me, me);
     Ok(me as u64)
 }
