@@ -86,9 +86,12 @@ pub fn hypercall(nr: u64, rbx: u64, rcx: u64, rdx: u64) -> u64 {
 }
 
 /// Switches the kernel to native PVM execution: registers the VIF page (with interrupts
-/// disabled in it) and points the entry paths at their PVM variants. Call once, after the
-/// descriptor tables and MSRs are set (those instructions are emulated until now).
+/// disabled in it) and points the entry paths at their PVM variants. Done first thing at
+/// boot ([`crate::entry::start`]); later calls do nothing.
 pub fn enable() {
+    if active() {
+        return;
+    }
     let vif = &raw mut VIF;
     // SAFETY: single-threaded boot; the page is the kernel's own static.
     unsafe { (*vif).if_ = 0 };

@@ -439,10 +439,10 @@ mod guest {
             fail(e);
         }
         let pvm = info.flags & hull_arch::abi::BOOT_FLAG_PVM != 0;
-        if pvm {
-            // Until now PVM emulated every instruction: go native first, and let the
-            // few privileged instructions below trap one by one.
-            hull_arch::pvm::enable();
+        // The entry already went native under PVM (hull_arch::entry::start); a flag that
+        // disagrees with what the entry saw cannot be trusted to pick the entry paths.
+        if pvm != hull_arch::pvm::active() {
+            fail("the PVM boot flag changed under the kernel");
         }
         crate::mm::paging::set_kernel_mappings_user(pvm);
         crate::mm::paging::set_kpti(pvm);

