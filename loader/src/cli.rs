@@ -24,8 +24,8 @@ pub enum Command {
 /// What `hull run --help` says about signals (see `host_signals`).
 const RUN_SIGNALS_HELP: &str = "\
 Signals: SIGINT, SIGTERM and SIGHUP sent to hull go to the program (the sandbox's init). \
-If the sandbox has not taken a SIGINT or SIGTERM within 2 s, or another one comes before \
-it did or within 2 s, hull kills the sandbox and exits with 128+N (130 for SIGINT, 143 \
+Each one is forwarded; if the sandbox has not taken a SIGINT or SIGTERM within 2 s, or \
+another one comes before it did, hull kills the sandbox and exits with 128+N (130 for SIGINT, 143 \
 for SIGTERM). SIGQUIT and SIGKILL end hull at once; a signal hull was started with \
 ignored (nohup) stays ignored.";
 

@@ -32,13 +32,15 @@
 //! dies with the process) with status 128 + the signal's number, as a process killed by
 //! it, when
 //! - a SIGINT or SIGTERM arrives while an earlier SIGINT/SIGTERM is still unfetched by the
-//!   guest, or less than [`ESCALATION_WINDOW_NS`] after it;
+//!   guest;
 //! - a SIGINT or SIGTERM is still unfetched [`GRACE_S`] seconds after it arrived (an
 //!   `alarm`, so a guest stuck in its kernel, or a host call that cannot be interrupted
 //!   such as a write to a full pipe, does not need a second signal).
 //!
-//! A guest that fetched the signal may take as long as it likes to act on it. SIGHUP never
-//! escalates; SIGQUIT and SIGKILL are not handled and kill hull at once.
+//! A guest that fetched the signal may take as long as it likes to act on it, and gets
+//! every later one too: a program that handles Ctrl-C (a shell, a REPL) sees each press,
+//! as natively. SIGHUP never escalates; SIGQUIT and SIGKILL are not handled and kill hull
+//! at once (Ctrl-\\ ends a program that ignores Ctrl-C, as natively).
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
@@ -47,9 +49,6 @@ pub const FORWARDED: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGINT, libc::SIGTE
 
 /// The signals only the vCPU thread takes: the forwarded ones and the grace alarm's.
 const VCPU_ONLY: [libc::c_int; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGALRM];
-
-/// A second SIGINT/SIGTERM within this many nanoseconds of the previous one ends hull.
-pub const ESCALATION_WINDOW_NS: u64 = 2_000_000_000;
 
 /// Seconds the guest has to fetch a SIGINT/SIGTERM before hull ends.
 pub const GRACE_S: u32 = 2;
@@ -74,8 +73,6 @@ pub struct State {
     pending: AtomicU64,
     /// A signal arrived since the vCPU loop last raised the interrupt.
     raise: AtomicBool,
-    /// CLOCK_MONOTONIC ns of the last SIGINT/SIGTERM (0: none yet).
-    last_terminating_ns: AtomicU64,
     /// The number of the last SIGINT/SIGTERM.
     last_terminating: AtomicI32,
 }
@@ -91,15 +88,13 @@ impl State {
         State {
             pending: AtomicU64::new(0),
             raise: AtomicBool::new(false),
-            last_terminating_ns: AtomicU64::new(0),
             last_terminating: AtomicI32::new(0),
         }
     }
 
-    /// Records signal `signo`, received at CLOCK_MONOTONIC `now_ns`. Returns `true` when
-    /// hull must end now (the escalation): a SIGINT/SIGTERM while an earlier one is still
-    /// unfetched, or within [`ESCALATION_WINDOW_NS`] of the previous one.
-    pub fn record(&self, signo: libc::c_int, now_ns: u64) -> bool {
+    /// Records signal `signo`. Returns `true` when hull must end now (the escalation): a
+    /// SIGINT/SIGTERM while an earlier one is still unfetched.
+    pub fn record(&self, signo: libc::c_int) -> bool {
         let b = bit(signo);
         let before = self.pending.fetch_or(b, Ordering::AcqRel);
         self.raise.store(true, Ordering::Release);
@@ -107,13 +102,7 @@ impl State {
             return false;
         }
         self.last_terminating.store(signo, Ordering::Release);
-        // 0 means "none yet", so a real reading of 0 is stored as 1.
-        let last = self
-            .last_terminating_ns
-            .swap(now_ns.max(1), Ordering::AcqRel);
-        let unfetched = before & TERMINATING != 0;
-        let recent = last != 0 && now_ns.saturating_sub(last) < ESCALATION_WINDOW_NS;
-        unfetched || recent
+        before & TERMINATING != 0
     }
 
     /// The last SIGINT/SIGTERM, if the guest has not fetched it (nor a later one) yet.
@@ -151,18 +140,6 @@ pub static STATE: State = State::new();
 /// `kvm_run.immediate_exit` of the vCPU, while [`Kick`] is alive (else null).
 static IMMEDIATE_EXIT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; clock_gettime is async-signal-safe.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-}
-
 /// Ends hull at once with status 128 + `signo`, after `msg` on stderr. Async-signal-safe.
 fn die(signo: libc::c_int, msg: &[u8]) -> ! {
     // SAFETY: write and _exit are async-signal-safe; `msg` is a static byte string.
@@ -177,7 +154,7 @@ fn die(signo: libc::c_int, msg: &[u8]) -> ! {
 extern "C" fn on_signal(signo: libc::c_int) {
     // SAFETY: __errno_location returns this thread's errno cell, valid for its lifetime.
     let errno = unsafe { *libc::__errno_location() };
-    if STATE.record(signo, monotonic_ns()) {
+    if STATE.record(signo) {
         die(
             signo,
             if signo == libc::SIGINT {
@@ -324,8 +301,6 @@ impl Drop for Kick {
 mod tests {
     use super::*;
 
-    const S: u64 = 1_000_000_000;
-
     #[test]
     fn bits_are_signal_minus_one() {
         assert_eq!(bit(libc::SIGHUP), 1);
@@ -342,67 +317,56 @@ mod tests {
         let s = State::new();
         assert_eq!(s.take_pending(), 0);
         assert!(!s.take_raise());
-        assert!(!s.record(libc::SIGHUP, 10 * S));
+        assert!(!s.record(libc::SIGHUP));
         assert!(s.take_raise(), "every arrival raises the interrupt");
         assert!(!s.take_raise(), "once");
-        assert!(!s.record(libc::SIGHUP, 11 * S), "SIGHUP never escalates");
-        assert!(!s.record(libc::SIGINT, 12 * S));
+        assert!(!s.record(libc::SIGHUP), "SIGHUP never escalates");
+        assert!(!s.record(libc::SIGINT));
         assert!(s.take_raise());
         assert_eq!(s.take_pending(), bit(libc::SIGHUP) | bit(libc::SIGINT));
         assert_eq!(s.take_pending(), 0, "the call clears the mask");
-        assert!(!s.record(libc::SIGTERM, 20 * S));
+        assert!(!s.record(libc::SIGTERM));
         assert_eq!(s.take_pending(), bit(libc::SIGTERM));
     }
 
     #[test]
-    fn a_second_terminating_signal_escalates_when_the_guest_did_not_react() {
-        // Unfetched: at any distance.
+    fn a_second_terminating_signal_escalates_only_when_the_guest_did_not_react() {
+        // Unfetched: escalates.
         let s = State::new();
-        assert!(!s.record(libc::SIGTERM, 10 * S));
-        assert!(s.record(libc::SIGTERM, 100 * S));
+        assert!(!s.record(libc::SIGTERM));
+        assert!(s.record(libc::SIGTERM));
         let s = State::new();
-        assert!(!s.record(libc::SIGINT, 10 * S));
-        assert!(!s.record(libc::SIGHUP, 11 * S));
-        assert!(s.record(libc::SIGTERM, 50 * S), "SIGINT then SIGTERM");
-        // Fetched, but within the window.
+        assert!(!s.record(libc::SIGINT));
+        assert!(!s.record(libc::SIGHUP));
+        assert!(s.record(libc::SIGTERM), "SIGINT then SIGTERM");
+        // Fetched: forwarded again, however soon (a program that handles Ctrl-C keeps
+        // getting it).
         let s = State::new();
-        assert!(!s.record(libc::SIGINT, 10 * S));
-        s.take_pending();
-        assert!(s.record(libc::SIGINT, 10 * S + ESCALATION_WINDOW_NS - 1));
-        // Fetched and outside the window: forwarded again (an interactive program that
-        // handles Ctrl-C keeps getting it).
-        let s = State::new();
-        assert!(!s.record(libc::SIGINT, 10 * S));
-        s.take_pending();
-        assert!(!s.record(libc::SIGINT, 10 * S + ESCALATION_WINDOW_NS));
-        s.take_pending();
-        assert!(!s.record(libc::SIGINT, 20 * S));
+        for _ in 0..5 {
+            assert!(!s.record(libc::SIGINT));
+            assert_eq!(s.take_pending(), bit(libc::SIGINT));
+        }
         // A SIGHUP in between is no reason.
         let s = State::new();
-        assert!(!s.record(libc::SIGHUP, 10 * S));
-        assert!(!s.record(libc::SIGTERM, 10 * S + 1));
-        // The clock's zero is a real time.
-        let s = State::new();
-        assert!(!s.record(libc::SIGTERM, 0));
-        s.take_pending();
-        assert!(s.record(libc::SIGTERM, 1));
+        assert!(!s.record(libc::SIGHUP));
+        assert!(!s.record(libc::SIGTERM));
     }
 
     #[test]
     fn the_grace_alarm_sees_only_unfetched_terminating_signals() {
         let s = State::new();
         assert_eq!(s.unfetched_terminating(), None);
-        s.record(libc::SIGHUP, 10 * S);
+        s.record(libc::SIGHUP);
         assert_eq!(
             s.unfetched_terminating(),
             None,
             "SIGHUP has no grace period"
         );
-        s.record(libc::SIGTERM, 11 * S);
+        s.record(libc::SIGTERM);
         assert_eq!(s.unfetched_terminating(), Some(libc::SIGTERM));
         s.take_pending();
         assert_eq!(s.unfetched_terminating(), None, "fetched in time");
-        s.record(libc::SIGINT, 20 * S);
+        s.record(libc::SIGINT);
         assert_eq!(s.unfetched_terminating(), Some(libc::SIGINT));
     }
 

@@ -791,7 +791,7 @@ pub(crate) mod tests {
             FileServer::new(Default::default()),
         )
         .with_signals(&SIGNALS);
-        SIGNALS.record(libc::SIGINT, 1);
+        SIGNALS.record(libc::SIGINT);
         put_block(&mem, [0; 6]);
         assert!(matches!(
             s.handle(Op::HostSignals as u32),
@@ -799,8 +799,8 @@ pub(crate) mod tests {
         ));
         put_block(&mem, [abi::ABI_VERSION as u64, 0, 0, 0, 0, 0]);
         assert_eq!(s.handle(Op::TimeSync as u32).unwrap(), None);
-        SIGNALS.record(libc::SIGHUP, 2);
-        SIGNALS.record(libc::SIGTERM, 3);
+        SIGNALS.record(libc::SIGHUP);
+        SIGNALS.record(libc::SIGTERM);
         put_block(&mem, [7; 6]);
         assert_eq!(s.handle(Op::HostSignals as u32).unwrap(), None);
         assert_eq!(mem.read_u64(HYPERCALL_BLOCK_GPA + 48).unwrap(), 0, "ret");

@@ -2,7 +2,9 @@
  * the sandbox's init (this program). Prints "ready" once set up, then:
  *   handle      handlers for the three signals; waits for one and prints "got NAME"
  *   sleep MS    default dispositions; sleeps MS milliseconds (restarting after EINTR),
- *               then prints "slept" */
+ *               then prints "slept"
+ *   count N     a SIGINT handler; prints "SIGINT 1", "SIGINT 2"... as they come, and
+ *               exits 0 after the Nth */
 #include "hull_test.h"
 #include <signal.h>
 #include <time.h>
@@ -11,6 +13,13 @@
 static volatile sig_atomic_t got;
 
 static void on_signal(int s) { got = s; }
+
+static volatile sig_atomic_t ints;
+
+static void on_int(int s) {
+    (void)s;
+    ints++;
+}
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "handle";
@@ -26,6 +35,21 @@ int main(int argc, char **argv) {
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
+    if (strcmp(mode, "count") == 0) {
+        int want = argc > 2 ? atoi(argv[2]) : 3, seen = 0;
+        sa.sa_handler = on_int;
+        sigaction(SIGINT, &sa, NULL);
+        printf("ready\n");
+        fflush(stdout);
+        while (seen < want) {
+            while (ints == seen)
+                pause();
+            seen++;
+            printf("SIGINT %d\n", seen);
+            fflush(stdout);
+        }
+        return 0;
+    }
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

@@ -1,9 +1,9 @@
 //! hull forwards the SIGINT, SIGTERM and SIGHUP it receives to the sandbox (an interrupt
 //! the guest answers with the `HostSignals` hypercall), and never lets a guest that does
-//! not react keep it alive: a second SIGINT/SIGTERM that the guest has not taken, or one
-//! within 2 s of the first, ends hull with 128 + the signal's number, as does a
-//! SIGINT/SIGTERM the guest has not taken within 2 s. A signal hull started with ignored
-//! (nohup) stays ignored.
+//! not react keep it alive: a second SIGINT/SIGTERM that the guest has not taken ends hull
+//! with 128 + the signal's number, as does a SIGINT/SIGTERM the guest has not taken within
+//! 2 s. A program that handles SIGINT gets every one, however quickly they come. A signal
+//! hull started with ignored (nohup) stays ignored.
 //!
 //! These tests signal a running hull, so they drive the process themselves instead of
 //! going through the harness's `Run`. Needs the hull binary (`cargo build --release`, or
@@ -237,6 +237,24 @@ fn two_sigterms_end_hull() {
 #[test]
 fn two_sigints_end_hull() {
     twice(libc::SIGINT);
+}
+
+/// A program that handles SIGINT gets each one, as natively (a shell or a REPL takes many
+/// Ctrl-Cs): three in quick succession, each sent once the previous was handled.
+#[test]
+fn a_program_that_handles_sigint_gets_every_one() {
+    let bin = host_signal();
+    let mut hull = Hull::start(&bin, &["count", "3"], Stdout::Read, false).wait_for("ready");
+    for n in 1..=3 {
+        hull.signal(libc::SIGINT);
+        hull = hull.wait_for(&format!("SIGINT {n}"));
+    }
+    let out = hull.finish();
+    let what = "three SIGINTs to a program that handles them";
+    assert_sane(what, &out);
+    if out.status != 0 || out.stdout_str() != "ready\nSIGINT 1\nSIGINT 2\nSIGINT 3\n" {
+        fail(&format!("{what}: expected three handled and exit 0"), &out);
+    }
 }
 
 /// A program blocked writing to a full pipe: the guest cannot take the interrupt while
