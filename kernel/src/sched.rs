@@ -224,6 +224,16 @@ pub fn group_of(p: &Process, r: u8) -> u32 {
     }
 }
 
+/// The task whose fields hold `pid`'s resource `r` (its own, or the member of its group
+/// that holds the shared one).
+pub fn holder_of(k: &Kernel, pid: u32, r: u8) -> Option<&Process> {
+    let p = k.process(pid)?;
+    match k.holders.get(&(r, group_of(p, r))) {
+        Some(&h) => k.process(h),
+        None => Some(p),
+    }
+}
+
 /// Moves resource `r` from one task to the other (the giver keeps the receiver's
 /// placeholder).
 pub fn swap_resource(a: &mut Process, b: &mut Process, r: u8) {

@@ -161,6 +161,14 @@ fn threads_share_cwd_umask_and_groups() {
     single("thr_fs");
 }
 
+/// /proc of a threaded process: Threads: and num_threads, /proc/self/task and each
+/// thread's status/stat/comm, /proc/thread-self, /proc/TID, /proc/self/fd read from a
+/// non-main thread, SigIgn/SigCgt, nice and priority.
+#[test]
+fn proc_describes_threads() {
+    single("thr_proc");
+}
+
 // ---------------------------------------------------------------------------------------
 // A Rust program
 // ---------------------------------------------------------------------------------------

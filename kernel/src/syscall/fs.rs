@@ -66,15 +66,35 @@ impl ProcView for ProcSelf<'_> {
         v.sort_unstable();
         v
     }
-    fn fds(&self, pid: u32) -> Vec<u32> {
+    fn tid(&self) -> u32 {
+        self.0.proc.pid
+    }
+    fn threads(&self, pid: u32) -> Vec<u32> {
+        let Some(tgid) = self.0.process(pid).map(|p| p.tgid) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u32> = core::iter::once(&self.0.proc)
+            .chain(self.0.others.values())
+            .filter(|p| p.tgid == tgid && p.state != crate::sched::TaskState::Zombie)
+            .map(|p| p.pid)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+    fn exists(&self, id: u32) -> bool {
         self.0
-            .process(pid)
+            .process(id)
+            .is_some_and(|p| p.state != crate::sched::TaskState::Zombie)
+    }
+    // A thread's descriptor table may be held by another thread of its group.
+    fn fds(&self, pid: u32) -> Vec<u32> {
+        crate::sched::holder_of(self.0, pid, crate::sched::RES_FILES)
             .map(|p| p.fds.open_fds())
             .unwrap_or_default()
     }
     fn fd_path(&self, pid: u32, fd: u32) -> Option<Vec<u8>> {
-        let f = self.0.process(pid)?.fds.get(fd as i32).ok()?;
-        Some(describe(f))
+        let holder = crate::sched::holder_of(self.0, pid, crate::sched::RES_FILES)?;
+        Some(describe(holder.fds.get(fd as i32).ok()?))
     }
     fn exe(&self, pid: u32) -> Vec<u8> {
         self.0
@@ -88,6 +108,12 @@ impl ProcView for ProcSelf<'_> {
             .map(|p| p.fs.lock().cwd.path.clone())
             .unwrap_or_else(|| b"/".to_vec())
     }
+}
+
+/// Descriptor `fd` of process `pid` (`/proc/PID/fd/N`), wherever its table is held.
+fn proc_fd(k: &Kernel, pid: u32, fd: u32) -> Result<Arc<OpenFile>, Errno> {
+    let holder = crate::sched::holder_of(k, pid, crate::sched::RES_FILES).ok_or(Errno::ENOENT)?;
+    holder.fds.get(fd as i32).cloned()
 }
 
 /// What `/proc/self/fd/N` shows for an open file.
@@ -252,8 +278,8 @@ pub fn attr(k: &Kernel, loc: &Loc) -> Result<(HostStat, u32, u32), Errno> {
             lower: Some(st), ..
         } => *st,
         Node::Overlay { rel, .. } => host(rel)?,
-        Node::Proc(ProcNode::FdTarget(_, fd)) => {
-            return super::io::fstat_of(k, *fd as i32);
+        Node::Proc(ProcNode::FdTarget(pid, fd)) => {
+            return super::io::stat_of_open(k, &*proc_fd(k, *pid, *fd)?);
         }
         Node::Proc(ProcNode::ExeFile(_)) => {
             let (_, len) = k.machine.image;
@@ -457,9 +483,9 @@ pub fn open_path(
             return create_file(k, parent, &name, flags, perm);
         }
     };
-    if let Node::Proc(ProcNode::FdTarget(_, fd)) = loc.node {
+    if let Node::Proc(ProcNode::FdTarget(pid, fd)) = loc.node {
         // A magic link to a file without a path (stdio, pipes): the same open file.
-        return Ok(k.proc.fds.get(fd as i32)?.clone());
+        return proc_fd(k, pid, fd);
     }
     let (st, _, _) = attr(k, &loc)?;
     let kind = st.mode & S_IFMT;

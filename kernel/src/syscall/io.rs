@@ -842,7 +842,11 @@ pub fn encode_stat(st: &HostStat, uid: u32, gid: u32) -> [u8; 144] {
 
 /// Attributes of an open file: (stat, uid, gid).
 pub fn fstat_of(k: &Kernel, fd: i32) -> Result<(HostStat, u32, u32), Errno> {
-    let f = file(k, fd)?;
+    stat_of_open(k, &*file(k, fd)?)
+}
+
+/// The attributes (and owner) of an open file.
+pub fn stat_of_open(k: &Kernel, f: &OpenFile) -> Result<(HostStat, u32, u32), Errno> {
     let (uid, gid) = (k.machine.uid, k.machine.gid);
     match &f.kind {
         FileKind::Host { handle } => Ok((hypercall::stat(*handle)?, uid, gid)),

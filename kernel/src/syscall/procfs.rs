@@ -111,8 +111,29 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
         crate::sched::TaskState::Stopped => ('T', "stopped"),
         crate::sched::TaskState::Zombie => ('Z', "zombie"),
     };
+    // Threads share these; a thread that is not running may hold only a placeholder.
+    let held = |r| crate::sched::holder_of(k, pid, r).unwrap_or(p);
+    let (vm_of, files_of, handlers_of) = (
+        held(crate::sched::RES_VM),
+        held(crate::sched::RES_FILES),
+        held(crate::sched::RES_SIGHAND),
+    );
+    let threads = core::iter::once(&k.proc)
+        .chain(k.others.values())
+        .filter(|t| t.tgid == p.tgid && t.state != crate::sched::TaskState::Zombie)
+        .count()
+        .max(1);
+    let (mut ignored, mut caught) = (0u64, 0u64);
+    for sig in 1..=64u32 {
+        match handlers_of.signals.action(sig).handler {
+            0 => {}
+            1 => ignored |= 1 << (sig - 1),
+            _ => caught |= 1 << (sig - 1),
+        }
+    }
     let vm = |label: Option<Label>| -> u64 {
-        p.aspace
+        vm_of
+            .aspace
             .vmas()
             .filter(|v| label.is_none_or(|l| v.label == l))
             .map(|v| v.end - v.start)
@@ -131,9 +152,9 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
             let (uid, gid) = (k.machine.uid, k.machine.gid);
             let _ = write!(
                 s,
-                "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state} ({state_name})\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{gid}\t{gid}\t{gid}\t{gid}\nFDSize:\t{}\nGroups:\t\nVmPeak:\t{:8} kB\nVmSize:\t{:8} kB\nVmRSS:\t{rss:8} kB\nVmData:\t{:8} kB\nVmStk:\t{:8} kB\nVmExe:\t{:8} kB\nThreads:\t1\nSigQ:\t0/4096\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n",
+                "Name:\t{comm}\nUmask:\t{:04o}\nState:\t{state} ({state_name})\nTgid:\t{tgid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{gid}\t{gid}\t{gid}\t{gid}\nFDSize:\t{}\nGroups:\t\nVmPeak:\t{:8} kB\nVmSize:\t{:8} kB\nVmRSS:\t{rss:8} kB\nVmData:\t{:8} kB\nVmStk:\t{:8} kB\nVmExe:\t{:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\nSigIgn:\t{ignored:016x}\nSigCgt:\t{caught:016x}\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n",
                 p.fs.lock().umask,
-                p.fds.limit,
+                files_of.fds.limit,
                 vm(None),
                 vm(None),
                 vm(Some(Label::Heap)) + vm(Some(Label::None)),
@@ -143,6 +164,7 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
                 0,
                 p.signals.blocked,
                 pid = p.pid,
+                tgid = p.tgid,
                 ppid = p.ppid,
             );
         }
@@ -151,13 +173,15 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
             let start = p.start_ns / 10_000_000;
             let _ = writeln!(
                 s,
-                "{pid} ({comm}) {state} {ppid} {pgid} {sid} 0 -1 4194560 0 0 0 0 {ticks} 0 0 0 20 0 1 0 {start} {} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+                "{pid} ({comm}) {state} {ppid} {pgid} {sid} 0 -1 4194560 0 0 0 0 {ticks} 0 0 0 {prio} {nice} {threads} 0 {start} {} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
                 vm(None) * KB,
                 rss / 4,
                 pid = p.pid,
                 ppid = p.ppid,
                 pgid = p.pgid,
                 sid = p.sid,
+                prio = 20 + p.nice,
+                nice = p.nice,
             );
         }
         PidFile::Statm => {
@@ -171,7 +195,7 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
             );
         }
         PidFile::Maps => {
-            for v in p.aspace.vmas() {
+            for v in vm_of.aspace.vmas() {
                 let name = match v.label {
                     Label::Heap => String::from("[heap]"),
                     Label::Stack => String::from("[stack]"),

@@ -10,8 +10,14 @@ use super::memfs::mode;
 pub trait ProcView {
     /// The caller's process (what `self` names).
     fn pid(&self) -> u32;
-    /// Every process of the sandbox, ascending.
+    /// The caller's thread (what `thread-self` names).
+    fn tid(&self) -> u32;
+    /// Every process of the sandbox (thread group leaders), ascending.
     fn pids(&self) -> Vec<u32>;
+    /// The threads of process `pid`, ascending (empty if there is no such process).
+    fn threads(&self, pid: u32) -> Vec<u32>;
+    /// Whether a live task (process or thread) has id `id`.
+    fn exists(&self, id: u32) -> bool;
     /// Open descriptors of `pid`, ascending.
     fn fds(&self, pid: u32) -> Vec<u32>;
     /// What `/proc/PID/fd/N` points at.
@@ -50,14 +56,18 @@ pub enum PidFile {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProcNode {
     Root,
-    /// `self` and `thread-self` → `PID`.
+    /// `self` → `PID`.
     SelfLink,
+    /// `thread-self` → `PID/task/TID`.
+    ThreadSelfLink,
     /// `mounts` → `self/mounts`.
     MountsLink,
     Global(Global),
     Pid(u32),
     PidFile(u32, PidFile),
     FdDir(u32),
+    /// `/proc/PID/task`: a `PID`-like directory per thread.
+    TaskDir(u32),
     Fd(u32, u32),
     Exe(u32),
     Cwd(u32),
@@ -111,7 +121,10 @@ fn decimal(v: u32) -> Vec<u8> {
 
 impl ProcNode {
     pub fn is_dir(&self) -> bool {
-        matches!(self, ProcNode::Root | ProcNode::Pid(_) | ProcNode::FdDir(_))
+        matches!(
+            self,
+            ProcNode::Root | ProcNode::Pid(_) | ProcNode::FdDir(_) | ProcNode::TaskDir(_)
+        )
     }
 
     /// `st_mode`.
@@ -119,6 +132,7 @@ impl ProcNode {
         match self {
             n if n.is_dir() => mode::S_IFDIR | 0o555,
             ProcNode::SelfLink
+            | ProcNode::ThreadSelfLink
             | ProcNode::MountsLink
             | ProcNode::Fd(..)
             | ProcNode::Exe(_)
@@ -146,6 +160,8 @@ impl ProcNode {
             ProcNode::RootLink(p) => (11, *p as u64, 0),
             ProcNode::ExeFile(p) => (12, *p as u64, 0),
             ProcNode::FdTarget(p, fd) => (13, *p as u64, *fd as u64),
+            ProcNode::ThreadSelfLink => (14, 0, 0),
+            ProcNode::TaskDir(p) => (15, *p as u64, 0),
         };
         0x1000 + (a << 40) + (b << 16) + c
     }
@@ -156,19 +172,22 @@ pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNo
     let pid = view.pid();
     match dir {
         ProcNode::Root => match name {
-            b"self" | b"thread-self" => Some(ProcNode::SelfLink),
+            b"self" => Some(ProcNode::SelfLink),
+            b"thread-self" => Some(ProcNode::ThreadSelfLink),
             b"mounts" => Some(ProcNode::MountsLink),
             _ => GLOBALS
                 .iter()
                 .find(|(n, _)| n.as_bytes() == name)
                 .map(|&(_, g)| ProcNode::Global(g))
                 .or_else(|| {
+                    // A thread's id works too, though only processes are listed (as Linux).
                     let n = parse_u32(name)?;
-                    (n == pid || view.pids().contains(&n)).then_some(ProcNode::Pid(n))
+                    (n == pid || view.exists(n)).then_some(ProcNode::Pid(n))
                 }),
         },
         ProcNode::Pid(p) => match name {
             b"fd" => Some(ProcNode::FdDir(*p)),
+            b"task" => Some(ProcNode::TaskDir(*p)),
             b"exe" => Some(ProcNode::Exe(*p)),
             b"cwd" => Some(ProcNode::Cwd(*p)),
             b"root" => Some(ProcNode::RootLink(*p)),
@@ -180,6 +199,9 @@ pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNo
         ProcNode::FdDir(p) => parse_u32(name)
             .filter(|fd| view.fd_path(*p, *fd).is_some())
             .map(|fd| ProcNode::Fd(*p, fd)),
+        ProcNode::TaskDir(p) => parse_u32(name)
+            .filter(|t| view.threads(*p).contains(t))
+            .map(ProcNode::Pid),
         _ => None,
     }
 }
@@ -201,6 +223,9 @@ pub fn follow_magic(view: &dyn ProcView, node: &ProcNode) -> Option<ProcNode> {
 pub fn readlink(view: &dyn ProcView, node: &ProcNode) -> Option<Vec<u8>> {
     match node {
         ProcNode::SelfLink => Some(decimal(view.pid())),
+        ProcNode::ThreadSelfLink => {
+            Some(alloc::format!("{}/task/{}", view.pid(), view.tid()).into_bytes())
+        }
         ProcNode::MountsLink => Some(b"self/mounts".to_vec()),
         ProcNode::Fd(p, fd) => view.fd_path(*p, *fd),
         ProcNode::Exe(p) => Some(view.exe(*p)),
@@ -228,10 +253,11 @@ pub fn list(view: &dyn ProcView, dir: &ProcNode) -> Vec<DirEntry> {
             }
             out.push(entry(ProcNode::MountsLink, b"mounts".to_vec()));
             out.push(entry(ProcNode::SelfLink, b"self".to_vec()));
-            out.push(entry(ProcNode::SelfLink, b"thread-self".to_vec()));
+            out.push(entry(ProcNode::ThreadSelfLink, b"thread-self".to_vec()));
         }
         ProcNode::Pid(p) => {
             out.push(entry(ProcNode::FdDir(*p), b"fd".to_vec()));
+            out.push(entry(ProcNode::TaskDir(*p), b"task".to_vec()));
             out.push(entry(ProcNode::Exe(*p), b"exe".to_vec()));
             out.push(entry(ProcNode::Cwd(*p), b"cwd".to_vec()));
             out.push(entry(ProcNode::RootLink(*p), b"root".to_vec()));
@@ -242,6 +268,11 @@ pub fn list(view: &dyn ProcView, dir: &ProcNode) -> Vec<DirEntry> {
         ProcNode::FdDir(p) => {
             for fd in view.fds(*p) {
                 out.push(entry(ProcNode::Fd(*p, fd), decimal(fd)));
+            }
+        }
+        ProcNode::TaskDir(p) => {
+            for t in view.threads(*p) {
+                out.push(entry(ProcNode::Pid(t), decimal(t)));
             }
         }
         _ => {}

@@ -512,8 +512,17 @@ mod tests {
         fn pid(&self) -> u32 {
             1
         }
+        fn tid(&self) -> u32 {
+            1
+        }
         fn pids(&self) -> Vec<u32> {
             alloc::vec![1]
+        }
+        fn threads(&self, pid: u32) -> Vec<u32> {
+            if pid == 1 { alloc::vec![1] } else { Vec::new() }
+        }
+        fn exists(&self, id: u32) -> bool {
+            id == 1
         }
         fn fds(&self, _pid: u32) -> Vec<u32> {
             Vec::new()
