@@ -490,6 +490,9 @@ pub const BOOT_FLAG_STRACE: u32 = 1 << 0;
 /// `BootInfo::flags`: the host's KVM is `kvm_pvm` (see `hull_arch::pvm`); the boot page
 /// tables carry the U bit on kernel mappings and the kernel must switch to native PVM mode.
 pub const BOOT_FLAG_PVM: u32 = 1 << 1;
+/// `BootInfo::flags`: the host kernel lets user mode use FSGSBASE (`AT_HWCAP2`), so under
+/// PVM the guest kernel may set FS bases with `wrfsbase` instead of a hypercall.
+pub const BOOT_FLAG_USER_FSGSBASE: u32 = 1 << 2;
 
 /// The boot-info block at [`crate::layout::BOOT_INFO_GPA`], written by the loader before the
 /// vCPU starts. The kernel copies it out once and validates it.

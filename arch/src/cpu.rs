@@ -6,6 +6,11 @@ use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::Msr;
 
 const IA32_FS_BASE: u32 = 0xC000_0100;
+
+/// Under PVM the kernel runs in hardware ring 3, so where the host enabled FSGSBASE for
+/// user mode, `wrfsbase` sets the user's FS base without a hypercall.
+pub static USER_FSGSBASE: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
 const IA32_KERNEL_GS_BASE: u32 = 0xC000_0102;
 
 /// Issues hypercall `op`: one `out` to the hypercall port. The host reads and writes the
@@ -63,6 +68,11 @@ pub fn invlpg(va: u64) {
 
 /// Sets the user FS base (the TLS pointer of `arch_prctl(ARCH_SET_FS)`).
 pub fn set_fs_base(v: u64) {
+    if crate::pvm::active() && USER_FSGSBASE.load(core::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: the host enabled FSGSBASE for user mode, where the PVM guest runs; FS is not used by the kernel; the caller checked that v is canonical.
+        unsafe { asm!("wrfsbase {}", in(reg) v, options(nostack, preserves_flags)) };
+        return;
+    }
     if crate::pvm::active() {
         crate::pvm::hypercall(crate::pvm::hc::WRMSR, IA32_FS_BASE as u64, v, 0);
         return;

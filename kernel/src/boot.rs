@@ -439,6 +439,9 @@ mod guest {
             fail(e);
         }
         let pvm = info.flags & hull_arch::abi::BOOT_FLAG_PVM != 0;
+        if pvm && info.flags & hull_arch::abi::BOOT_FLAG_USER_FSGSBASE != 0 {
+            hull_arch::cpu::USER_FSGSBASE.store(true, core::sync::atomic::Ordering::Relaxed);
+        }
         // The entry already went native under PVM (hull_arch::entry::start); a flag that
         // disagrees with what the entry saw cannot be trusted to pick the entry paths.
         if pvm != hull_arch::pvm::active() {

@@ -108,6 +108,33 @@ impl Kernel {
         }
     }
 
+    /// Ends the syscall blocked task `pid` waits in with `result` and makes it runnable:
+    /// the task resumes after its `syscall` instead of executing it again, which spares a
+    /// user/kernel round trip per wake-up (a world switch under PVM). For waits whose
+    /// wake-up is their whole result (a futex wake returns 0). Under `--strace` the call is
+    /// left to restart, so its result is still logged where it is made.
+    pub fn complete_blocked(&mut self, pid: u32, result: u64) {
+        let strace = self.strace;
+        let Some(p) = self.others.get_mut(&pid) else {
+            return;
+        };
+        if !matches!(p.state, TaskState::Blocked(_)) {
+            return;
+        }
+        if strace || p.in_syscall.is_none() {
+            p.woken = true;
+        } else {
+            p.frame.rip += 2;
+            p.frame.rax = result;
+            p.in_syscall = None;
+            p.restart_deadline = None;
+            p.woken = false;
+            p.host_wait.clear();
+            p.sleep_rem = None;
+        }
+        self.make_runnable(pid);
+    }
+
     /// Wakes every task blocked on something `which` accepts.
     pub fn wake_where(&mut self, which: impl Fn(&Wait) -> bool) {
         let pids: alloc::vec::Vec<u32> = self

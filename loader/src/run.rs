@@ -221,6 +221,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             hull_arch::abi::BOOT_FLAG_PVM
         } else {
             0
+        } | if crate::vm::host_user_fsgsbase() {
+            hull_arch::abi::BOOT_FLAG_USER_FSGSBASE
+        } else {
+            0
         },
         tsc_khz: 0,
         seed,

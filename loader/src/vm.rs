@@ -40,6 +40,14 @@ pub fn host_is_pvm() -> bool {
     m("kvm_pvm") && !m("kvm_intel") && !m("kvm_amd")
 }
 
+/// Whether the host kernel lets user mode use RDFSBASE/WRFSBASE (`HWCAP2_FSGSBASE`).
+pub fn host_user_fsgsbase() -> bool {
+    const HWCAP2_FSGSBASE: u64 = 1 << 1;
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
+    hwcap2 & HWCAP2_FSGSBASE != 0
+}
+
 /// A created VM with its single vCPU, ready to run.
 pub struct Machine {
     _kvm: Kvm,

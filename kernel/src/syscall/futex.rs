@@ -1,6 +1,6 @@
 //! futex: WAIT/WAKE and their bitset forms, REQUEUE/CMP_REQUEUE and WAKE_OP, with
-//! timeouts. A waiter blocks on (address space, address); a wake marks it woken, so its
-//! restarted FUTEX_WAIT returns 0 without looking at the word again, as Linux's does.
+//! timeouts. A waiter blocks on (address space, address); a wake ends its FUTEX_WAIT with
+//! 0 without looking at the word again, as Linux's does (see `Kernel::complete_blocked`).
 use crate::errno::{Errno, SysResult};
 use crate::process::Kernel;
 use crate::sched::{TaskState, Wait};
@@ -70,10 +70,8 @@ fn wake_key(k: &mut Kernel, key: Wait, n: u64, bits: u32) -> u64 {
         .take(n as usize)
         .collect();
     for &pid in &pids {
-        if let Some(p) = k.others.get_mut(&pid) {
-            p.woken = true;
-        }
-        k.make_runnable(pid);
+        // A woken FUTEX_WAIT returns 0, whatever the word holds by then.
+        k.complete_blocked(pid, 0);
     }
     pids.len() as u64
 }

@@ -132,18 +132,24 @@ pub fn arm_user_timer(k: &mut Kernel) {
             due.min(k.sched.slice_end)
         };
     }
-    let want = match due {
-        0 => 0,
-        d => {
-            let now_tsc = platform::rdtsc();
-            let now = k.clock.monotonic_at(now_tsc);
-            k.clock.tsc_after(now_tsc, d.saturating_sub(now)).max(1)
-        }
-    };
-    if want != k.machine.armed_tsc && k.machine.tsc_deadline {
-        platform::set_timer_deadline(want);
-        k.machine.armed_tsc = want;
+    if due == 0 || !k.machine.tsc_deadline {
+        // Nothing due. A deadline still armed is left to fire: its interrupt finds nothing
+        // to do and arms nothing, which costs less than a disarming write on every switch
+        // (each write is an exit under PVM).
+        return;
     }
+    let now_tsc = platform::rdtsc();
+    let now = k.clock.monotonic_at(now_tsc);
+    let want = k.clock.tsc_after(now_tsc, due.saturating_sub(now)).max(1);
+    // An armed deadline that is still ahead and not later than wanted is kept: at worst it
+    // fires a little early and the interrupt arms the right one. Time slices restart at
+    // every switch, so this spares a write per switch.
+    let armed = k.machine.armed_tsc;
+    if armed != 0 && armed != u64::MAX && armed > now_tsc && armed <= want {
+        return;
+    }
+    platform::set_timer_deadline(want);
+    k.machine.armed_tsc = want;
 }
 
 /// Halts the vCPU until CLOCK_MONOTONIC reaches `deadline_ns` (`u64::MAX`: no deadline)
