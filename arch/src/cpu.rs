@@ -45,8 +45,16 @@ pub fn read_cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
 }
 
+static LOADED_ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The root [`load_cr3`] last loaded (reading CR3 itself traps under PVM).
+pub fn loaded_root() -> u64 {
+    LOADED_ROOT.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Switches to the page tables rooted at physical address `pml4`.
 pub fn load_cr3(pml4: u64) {
+    LOADED_ROOT.store(pml4, core::sync::atomic::Ordering::Relaxed);
     if crate::pvm::active() {
         crate::pvm::hypercall(crate::pvm::hc::SET_CR3, pml4, 0, 0);
         return;

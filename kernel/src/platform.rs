@@ -7,8 +7,8 @@ mod imp {
     pub use hull_arch::apic::eoi as apic_eoi;
     pub use hull_arch::cpu::{XsaveArea, xrstor, xsave};
     pub use hull_arch::cpu::{
-        fs_base, halt_until_interrupt, hypercall, invlpg, load_cr3, rdtsc, read_cr2, set_fs_base,
-        set_user_gs_base, user_gs_base,
+        fs_base, halt_until_interrupt, hypercall, invlpg, load_cr3, loaded_root, rdtsc, read_cr2,
+        set_fs_base, set_user_gs_base, user_gs_base,
     };
     pub use hull_arch::phys::{copy, fill, read, read_u64, write, write_u64};
 
@@ -38,6 +38,7 @@ mod imp {
         static TSC: Cell<u64> = const { Cell::new(0) };
         static FS: Cell<u64> = const { Cell::new(0) };
         static GS: Cell<u64> = const { Cell::new(0) };
+        static ROOT: Cell<u64> = const { Cell::new(0) };
     }
 
     /// Gives this test thread `size` bytes of zeroed "physical memory".
@@ -117,7 +118,12 @@ mod imp {
     }
     pub fn xsave(_area: &mut XsaveArea, _xcr0: u64) {}
     pub fn xrstor(_area: &XsaveArea, _xcr0: u64) {}
-    pub fn load_cr3(_pa: u64) {}
+    pub fn load_cr3(pa: u64) {
+        ROOT.with(|r| r.set(pa));
+    }
+    pub fn loaded_root() -> u64 {
+        ROOT.with(|r| r.get())
+    }
     pub fn halt_until_interrupt() {}
     pub fn hypercall(op: u32) {
         panic!("hypercall {op} issued in a host unit test");

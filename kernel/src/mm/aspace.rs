@@ -202,15 +202,15 @@ impl AddressSpace {
     }
 
     fn drop_pages(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) {
-        let mut va = start;
-        while va < end {
-            if let Some(pa) = self.pt.unmap(va)
-                && self.owns_frame(pa)
-            {
+        // Freed before the flush below: nothing allocates in between, and user code runs
+        // only after it.
+        let image = self.image.0..self.image.1;
+        let (present, last) = self.pt.unmap_range(start, end, |pa| {
+            if !image.contains(&pa) {
                 frames.free(pa);
             }
-            va += PAGE_SIZE;
-        }
+        });
+        self.pt.flush_unmapped(present, last);
     }
 
     /// `madvise(MADV_DONTNEED)`: drop the pages; anonymous memory reads as zero again.

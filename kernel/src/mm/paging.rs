@@ -201,6 +201,54 @@ impl PageTable {
         Some(e & ADDR_MASK)
     }
 
+    /// Removes every 4 KiB mapping (present or parked) in [start, end), skipping the
+    /// stretches whose tables do not exist, and hands each frame to `freed`. Flushes
+    /// nothing: returns how many were present and the last such address, so the caller
+    /// flushes once (one hypercall under PVM, not one per page).
+    pub fn unmap_range(&mut self, start: u64, end: u64, mut freed: impl FnMut(u64)) -> (u64, u64) {
+        let (mut present, mut last) = (0, 0);
+        let mut va = start;
+        while va < end {
+            let Some(table) = self
+                .entry_at(va, 1, None)
+                .ok()
+                .flatten()
+                .map(|s| s - 8 * index(va, 1))
+            else {
+                // No page table here: on to the next 2 MiB.
+                va = (va | ((PAGE_SIZE << 9) - 1)).saturating_add(1);
+                continue;
+            };
+            let stop = end.min((va | ((PAGE_SIZE << 9) - 1)).saturating_add(1));
+            while va < stop {
+                let slot = table + 8 * index(va, 1);
+                let e = platform::read_u64(slot);
+                if e & (PRESENT | PARKED) != 0 {
+                    platform::write_u64(slot, 0);
+                    if e & PRESENT != 0 {
+                        present += 1;
+                        last = va;
+                    }
+                    freed(e & ADDR_MASK);
+                }
+                va += PAGE_SIZE;
+            }
+        }
+        (present, last)
+    }
+
+    /// After [`unmap_range`](Self::unmap_range): flushes `present` pages (the last at `va`)
+    /// of this address space from the TLB, if it is the loaded one.
+    pub fn flush_unmapped(&self, present: u64, va: u64) {
+        match present {
+            0 => {}
+            1 => platform::invlpg(va),
+            _ if platform::loaded_root() == self.root => platform::load_cr3(self.root),
+            // Not loaded: loading it later flushes.
+            _ => {}
+        }
+    }
+
     /// The frame and flags of a 4 KiB entry that is present or parked.
     pub fn lookup_any(&self, va: u64) -> Option<(u64, u64)> {
         let slot = self.entry_at(va, 1, None).ok().flatten()?;
@@ -354,6 +402,30 @@ mod tests {
         assert_eq!(pt.unmap(va), Some(0x42000));
         assert_eq!(pt.lookup(va), None);
         assert_eq!(pt.unmap(va), None);
+    }
+
+    #[test]
+    fn unmap_range_skips_missing_tables_and_counts_present_pages() {
+        let mut f = setup();
+        let mut pt = PageTable::new(&mut f).unwrap();
+        let base = 0x0000_7f00_0000_0000u64;
+        // Two pages in one 2 MiB stretch, one parked, one 1 GiB further on.
+        pt.map(base + 0x1000, 0x41000, USER, &mut f).unwrap();
+        pt.map(base + 0x5000, 0x42000, USER, &mut f).unwrap();
+        pt.map(base + 0x7000, 0x43000, USER, &mut f).unwrap();
+        assert!(pt.park(base + 0x7000));
+        pt.map(base + (1 << 30), 0x44000, USER, &mut f).unwrap();
+        let mut freed = Vec::new();
+        let (present, last) = pt.unmap_range(base, base + (2 << 30), |pa| freed.push(pa));
+        assert_eq!(freed, [0x41000, 0x42000, 0x43000, 0x44000]);
+        assert_eq!((present, last), (3, base + (1 << 30)), "parked pages are not present");
+        for va in [base + 0x1000, base + 0x5000, base + 0x7000, base + (1 << 30)] {
+            assert_eq!(pt.lookup_any(va), None);
+        }
+        // Bounds are exact: a page just past the end stays.
+        pt.map(base + 0x3000, 0x45000, USER, &mut f).unwrap();
+        assert_eq!(pt.unmap_range(base, base + 0x3000, |_| {}), (0, 0));
+        assert!(pt.lookup(base + 0x3000).is_some());
     }
 
     #[test]
