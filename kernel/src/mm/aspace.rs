@@ -7,7 +7,7 @@
 use alloc::collections::BTreeMap;
 
 use super::frame::FrameAllocator;
-use super::paging::{OutOfFrames, PageTable, flags};
+use super::paging::{ADDR_MASK, OutOfFrames, PageTable, flags};
 use super::vma::{Backing, Label, Prot, Vma};
 use super::{PAGE_SIZE, page_ceil, page_floor};
 use crate::errno::Errno;
@@ -254,20 +254,19 @@ impl AddressSpace {
             v.prot = prot;
             let area = *v;
             let (s, e) = (v.start, v.end);
-            let mut va = s;
-            while va < e {
-                if let Some((pa, fl)) = self.pt.lookup_any(va) {
-                    if prot.readable() {
-                        // Keep the page's current W^X phase.
-                        let exec_phase = fl & flags::PRESENT != 0 && fl & flags::NO_EXECUTE == 0;
-                        let f = self.page_flags(pa, &area, exec_phase, frames);
-                        self.pt.set_flags(va, f);
-                    } else {
-                        self.pt.park(va);
-                    }
+            let image = self.image;
+            let (changed, last) = self.pt.rewrite_range(s, e, |_, entry| {
+                let pa = entry & ADDR_MASK;
+                if prot.readable() {
+                    // Keep the page's current W^X phase.
+                    let exec_phase = entry & flags::PRESENT != 0 && entry & flags::NO_EXECUTE == 0;
+                    let f = page_flags_in(image, pa, &area, exec_phase, frames);
+                    pa | (f & !flags::PARKED) | flags::PRESENT
+                } else {
+                    pa | flags::PARKED
                 }
-                va += PAGE_SIZE;
-            }
+            });
+            self.pt.flush_unmapped(changed, last);
         }
         Ok(())
     }
@@ -275,12 +274,7 @@ impl AddressSpace {
     /// Leaf flags for the frame `pa` in an area with `prot`: image frames are never
     /// writable (the first write copies them).
     fn page_flags(&self, pa: u64, vma: &Vma, exec_phase: bool, frames: &FrameAllocator) -> u64 {
-        let f = leaf_flags(vma.prot, exec_phase);
-        if vma.backing == Backing::Shared || !self.copy_on_write(pa, frames) {
-            f
-        } else {
-            f & !flags::WRITABLE
-        }
+        page_flags_in(self.image, pa, vma, exec_phase, frames)
     }
 
     /// Finds a free, page-aligned range of `len` bytes, top-down below `mmap_top`.
@@ -528,6 +522,24 @@ impl AddressSpace {
         // Never the loaded address space: its leaves go without flushes.
         self.clear(frames);
         self.pt.free_user_tables(frames);
+    }
+}
+
+/// [`AddressSpace::page_flags`] for an address space whose program image occupies the
+/// frames `image`.
+fn page_flags_in(
+    image: (u64, u64),
+    pa: u64,
+    vma: &Vma,
+    exec_phase: bool,
+    frames: &FrameAllocator,
+) -> u64 {
+    let f = leaf_flags(vma.prot, exec_phase);
+    let copy_on_write = (image.0..image.1).contains(&pa) || frames.is_shared(pa);
+    if vma.backing == Backing::Shared || !copy_on_write {
+        f
+    } else {
+        f & !flags::WRITABLE
     }
 }
 

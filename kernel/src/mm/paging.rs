@@ -201,44 +201,57 @@ impl PageTable {
         Some(e & ADDR_MASK)
     }
 
-    /// Removes every 4 KiB mapping (present or parked) in [start, end), skipping the
-    /// stretches whose tables do not exist, and hands each frame to `freed`. Flushes
-    /// nothing: returns how many were present and the last such address, so the caller
-    /// flushes once (one hypercall under PVM, not one per page).
-    pub fn unmap_range(&mut self, start: u64, end: u64, mut freed: impl FnMut(u64)) -> (u64, u64) {
-        let (mut present, mut last) = (0, 0);
+    /// Rewrites every 4 KiB entry in [start, end) that is present or parked to
+    /// `rewrite(va, entry)`, skipping the stretches whose tables do not exist. Flushes
+    /// nothing: returns how many entries that were present changed, and the last such
+    /// address, so the caller flushes once (one hypercall under PVM, not one per page).
+    pub fn rewrite_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut rewrite: impl FnMut(u64, u64) -> u64,
+    ) -> (u64, u64) {
+        const STRETCH: u64 = PAGE_SIZE << 9;
+        let (mut changed, mut last) = (0, 0);
         let mut va = start;
         while va < end {
-            let Some(table) = self
-                .entry_at(va, 1, None)
-                .ok()
-                .flatten()
-                .map(|s| s - 8 * index(va, 1))
-            else {
+            let next = (va | (STRETCH - 1)).saturating_add(1);
+            let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
                 // No page table here: on to the next 2 MiB.
-                va = (va | ((PAGE_SIZE << 9) - 1)).saturating_add(1);
+                va = next;
                 continue;
             };
-            let stop = end.min((va | ((PAGE_SIZE << 9) - 1)).saturating_add(1));
-            while va < stop {
+            let table = slot - 8 * index(va, 1);
+            while va < end.min(next) {
                 let slot = table + 8 * index(va, 1);
                 let e = platform::read_u64(slot);
                 if e & (PRESENT | PARKED) != 0 {
-                    platform::write_u64(slot, 0);
-                    if e & PRESENT != 0 {
-                        present += 1;
-                        last = va;
+                    let new = rewrite(va, e);
+                    if new != e {
+                        platform::write_u64(slot, new);
+                        if e & PRESENT != 0 {
+                            changed += 1;
+                            last = va;
+                        }
                     }
-                    freed(e & ADDR_MASK);
                 }
                 va += PAGE_SIZE;
             }
         }
-        (present, last)
+        (changed, last)
     }
 
-    /// After [`unmap_range`](Self::unmap_range): flushes `present` pages (the last at `va`)
-    /// of this address space from the TLB, if it is the loaded one.
+    /// Removes every 4 KiB mapping (present or parked) in [start, end) and hands each
+    /// frame to `freed`; flushes nothing (see [`rewrite_range`](Self::rewrite_range)).
+    pub fn unmap_range(&mut self, start: u64, end: u64, mut freed: impl FnMut(u64)) -> (u64, u64) {
+        self.rewrite_range(start, end, |_, e| {
+            freed(e & ADDR_MASK);
+            0
+        })
+    }
+
+    /// After [`rewrite_range`](Self::rewrite_range): flushes `present` changed pages (the
+    /// last at `va`) of this address space from the TLB, if it is the loaded one.
     pub fn flush_unmapped(&self, present: u64, va: u64) {
         match present {
             0 => {}
@@ -418,8 +431,17 @@ mod tests {
         let mut freed = Vec::new();
         let (present, last) = pt.unmap_range(base, base + (2 << 30), |pa| freed.push(pa));
         assert_eq!(freed, [0x41000, 0x42000, 0x43000, 0x44000]);
-        assert_eq!((present, last), (3, base + (1 << 30)), "parked pages are not present");
-        for va in [base + 0x1000, base + 0x5000, base + 0x7000, base + (1 << 30)] {
+        assert_eq!(
+            (present, last),
+            (3, base + (1 << 30)),
+            "parked pages are not present"
+        );
+        for va in [
+            base + 0x1000,
+            base + 0x5000,
+            base + 0x7000,
+            base + (1 << 30),
+        ] {
             assert_eq!(pt.lookup_any(va), None);
         }
         // Bounds are exact: a page just past the end stays.
