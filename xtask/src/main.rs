@@ -14,11 +14,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  build                 cargo build --release of hull; prints the binary path
+  build                 the release build of hull (statically linked);
+                        prints the binary path
   demo [ARGS...]        installs what is missing, builds hull and the example
                         examples/hello.c, and runs it in the sandbox
   test [-- ARGS...]     the CI entry point: checks /dev/kvm, gcc and musl-gcc,
-                        cargo fmt --check, cargo build --release, then
+                        cargo fmt --check, the release build, then
                         cargo test --workspace --release with HULL_BIN set
                         (ARGS go to cargo test)
   bench [--quick] [CASE...]
@@ -66,7 +67,6 @@ fn run(args: &[String]) -> Result<ExitCode> {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
         }
-        "qemu" => Err("`cargo xtask qemu` is not implemented yet".into()),
         other => {
             eprint!("{USAGE}");
             Err(format!("unknown command `{other}`"))
