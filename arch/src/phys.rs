@@ -45,6 +45,17 @@ pub fn write(pa: u64, buf: &[u8]) {
 #[inline]
 pub fn fill(pa: u64, byte: u8, len: usize) {
     let dst = checked(pa, len);
+    if byte == 0 && len.is_multiple_of(8) && pa.is_multiple_of(8) {
+        // Zeroing (a frame, mostly) in 8-byte stores: under kvm_pvm a frame that was a
+        // page table may still be write-protected by the shadow MMU, and then every store
+        // traps; `rep stosb` would trap once per byte (measured: ~400 us per frame).
+        let words = dst.cast::<u64>();
+        for i in 0..len / 8 {
+            // SAFETY: as in `read`; `dst` is 8-byte aligned (pa is, and the direct map offset is page aligned).
+            unsafe { core::ptr::write_volatile(words.add(i), 0) };
+        }
+        return;
+    }
     // SAFETY: as in `read`.
     unsafe { core::ptr::write_bytes(dst, byte, len) }
 }

@@ -1,22 +1,36 @@
 //! The physical frame allocator: a bump pointer over the free range the loader left, plus a
 //! stack of returned frames. Frames are zeroed on allocation only where the caller asks,
 //! so untouched guest RAM stays untouched (and costs the host nothing).
-use alloc::collections::BTreeMap;
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::PAGE_SIZE;
 use crate::platform;
 
 /// Hands out 4 KiB physical frames from a fixed range.
+/// Frames per block of share counters (4 MiB of RAM, a 4 KiB block).
+const SHARE_BLOCK: usize = 1024;
+
+/// The block and slot of frame `pa`'s share counter.
+fn share_slot(pa: u64) -> (usize, usize) {
+    let n = (pa / PAGE_SIZE) as usize;
+    (n / SHARE_BLOCK, n % SHARE_BLOCK)
+}
+
 #[derive(Debug)]
 pub struct FrameAllocator {
     next: u64,
     end: u64,
     free: Vec<u64>,
     total: u64,
-    /// Frames mapped by more than one address space (copy-on-write after fork): the
-    /// number of extra references. A frame absent here has one owner.
-    shared: BTreeMap<u64, u32>,
+    /// Extra references to frames shared since a fork (0: one owner), by frame number,
+    /// in blocks allocated on first use: a fork bumps one counter per page, so this is a
+    /// hot path (a map here cost about 1 ms per 64 MiB forked).
+    shared: Vec<Option<Box<[u32; SHARE_BLOCK]>>>,
+    /// Root pairs of dropped address spaces (KPTI), ready for reuse as roots.
+    root_pairs: Vec<u64>,
+    /// Cleared page-table frames of dropped address spaces.
+    tables: Vec<u64>,
 }
 
 impl FrameAllocator {
@@ -31,7 +45,9 @@ impl FrameAllocator {
             end,
             free: Vec::new(),
             total: (end - start) / PAGE_SIZE,
-            shared: BTreeMap::new(),
+            shared: Vec::new(),
+            root_pairs: Vec::new(),
+            tables: Vec::new(),
         }
     }
 
@@ -50,6 +66,32 @@ impl FrameAllocator {
 
     /// Two adjacent frames, the first 8 KiB aligned (a KPTI PML4 pair); from the bump
     /// range only.
+    /// A page-table root pair that a dropped address space left (see
+    /// [`keep_root_pair`](Self::keep_root_pair)), if any.
+    pub fn reuse_root_pair(&mut self) -> Option<u64> {
+        self.root_pairs.pop()
+    }
+
+    /// Keeps a freed root pair (its user halves already empty) for the next address
+    /// space. Root tables stay write-protected by a shadow-paging hypervisor long after
+    /// they are dropped, so a root reused as a data frame or rebuilt from zero costs a
+    /// trap per store; reused as a root it needs no store at all.
+    pub fn keep_root_pair(&mut self, pa: u64) {
+        self.root_pairs.push(pa);
+    }
+
+    /// A zeroed frame for a page table: a former table if one is kept (see
+    /// [`keep_table`](Self::keep_table)), else a zeroed frame.
+    pub fn alloc_table(&mut self) -> Option<u64> {
+        self.tables.pop().or_else(|| self.alloc_zeroed())
+    }
+
+    /// Keeps a freed page-table frame, already cleared, for the next table (for the
+    /// reason [`keep_root_pair`](Self::keep_root_pair) gives).
+    pub fn keep_table(&mut self, pa: u64) {
+        self.tables.push(pa);
+    }
+
     pub fn alloc_pair(&mut self) -> Option<u64> {
         if !self.next.is_multiple_of(2 * PAGE_SIZE) && self.next < self.end {
             self.free.push(self.next);
@@ -74,11 +116,11 @@ impl FrameAllocator {
     /// own mapping of it is gone.
     pub fn free(&mut self, pa: u64) {
         debug_assert!(pa.is_multiple_of(PAGE_SIZE));
-        if let Some(extra) = self.shared.get_mut(&pa) {
-            *extra -= 1;
-            if *extra == 0 {
-                self.shared.remove(&pa);
-            }
+        let (b, i) = share_slot(pa);
+        if let Some(Some(block)) = self.shared.get_mut(b)
+            && block[i] > 0
+        {
+            block[i] -= 1;
             return;
         }
         self.free.push(pa);
@@ -86,12 +128,17 @@ impl FrameAllocator {
 
     /// Adds a reference to a frame (another address space maps it).
     pub fn share(&mut self, pa: u64) {
-        *self.shared.entry(pa).or_insert(0) += 1;
+        let (b, i) = share_slot(pa);
+        if self.shared.len() <= b {
+            self.shared.resize_with(b + 1, || None);
+        }
+        self.shared[b].get_or_insert_with(|| Box::new([0; SHARE_BLOCK]))[i] += 1;
     }
 
     /// Whether more than one address space maps the frame.
     pub fn is_shared(&self, pa: u64) -> bool {
-        self.shared.contains_key(&pa)
+        let (b, i) = share_slot(pa);
+        matches!(self.shared.get(b), Some(Some(block)) if block[i] > 0)
     }
 
     /// `n` physically contiguous frames (for a program image), from the untouched range.
@@ -107,7 +154,10 @@ impl FrameAllocator {
 
     /// Frames still available.
     pub fn available(&self) -> u64 {
-        (self.end - self.next) / PAGE_SIZE + self.free.len() as u64
+        (self.end - self.next) / PAGE_SIZE
+            + self.free.len() as u64
+            + 2 * self.root_pairs.len() as u64
+            + self.tables.len() as u64
     }
 
     /// Frames managed in all.

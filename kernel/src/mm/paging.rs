@@ -80,7 +80,19 @@ impl PageTable {
 
     /// A new hierarchy whose kernel half (PML4 slots 256..512) is shared with `kernel`.
     pub fn new_user(kernel: &PageTable, frames: &mut FrameAllocator) -> Result<Self, OutOfFrames> {
-        let pt = if KPTI.load(Ordering::Relaxed) {
+        let kpti = KPTI.load(Ordering::Relaxed);
+        if kpti && let Some(root) = frames.reuse_root_pair() {
+            // A dropped address space's root pair: user halves empty, kernel half as the
+            // kernel's except where it changed since (only those entries are stored).
+            for i in 256..512 {
+                let want = platform::read_u64(kernel.root + 8 * i);
+                if platform::read_u64(root + 8 * i) != want {
+                    platform::write_u64(root + 8 * i, want);
+                }
+            }
+            return Ok(PageTable { root, kpti: true });
+        }
+        let pt = if kpti {
             let root = frames.alloc_pair().ok_or(OutOfFrames)?;
             platform::fill(root, 0, 2 * PAGE_SIZE as usize);
             PageTable { root, kpti: true }
@@ -115,7 +127,7 @@ impl PageTable {
                 let Some(f) = frames.as_deref_mut() else {
                     return Ok(None);
                 };
-                let new = f.alloc_zeroed().ok_or(OutOfFrames)?;
+                let new = f.alloc_table().ok_or(OutOfFrames)?;
                 let user = if va < hull_arch::layout::USER_END {
                     USER
                 } else {
@@ -354,16 +366,20 @@ impl PageTable {
     /// Frees every user-half table page below the PML4 (not the leaves' frames; the owner
     /// of the address space frees those first) and empties the PML4's user half.
     pub fn free_user_subtables(&mut self, frames: &mut FrameAllocator) {
+        // Each table is cleared entry by entry (only the entries in use are stored to)
+        // and kept for reuse as a table.
         fn free_level(table: u64, level: u32, frames: &mut FrameAllocator) {
-            if level > 1 {
-                for i in 0..512 {
-                    let e = platform::read_u64(table + 8 * i);
-                    if e & PRESENT != 0 && e & HUGE == 0 {
-                        free_level(e & ADDR_MASK, level - 1, frames);
-                    }
+            for i in 0..512 {
+                let e = platform::read_u64(table + 8 * i);
+                if e == 0 {
+                    continue;
                 }
+                if level > 1 && e & PRESENT != 0 && e & HUGE == 0 {
+                    free_level(e & ADDR_MASK, level - 1, frames);
+                }
+                platform::write_u64(table + 8 * i, 0);
             }
-            frames.free(table);
+            frames.keep_table(table);
         }
         for i in 0..256 {
             let e = platform::read_u64(self.root + 8 * i);
@@ -381,9 +397,11 @@ impl PageTable {
     /// space frees those first), and the PML4.
     pub fn free_user_tables(mut self, frames: &mut FrameAllocator) {
         self.free_user_subtables(frames);
-        frames.free(self.root);
         if self.kpti {
-            frames.free(self.root + PAGE_SIZE);
+            // Both user halves are empty now: the pair is a ready root.
+            frames.keep_root_pair(self.root);
+        } else {
+            frames.free(self.root);
         }
     }
 }
@@ -448,6 +466,28 @@ mod tests {
         pt.map(base + 0x3000, 0x45000, USER, &mut f).unwrap();
         assert_eq!(pt.unmap_range(base, base + 0x3000, |_| {}), (0, 0));
         assert!(pt.lookup(base + 0x3000).is_some());
+    }
+
+    #[test]
+    fn dropped_tables_come_back_empty_as_tables() {
+        let mut f = setup();
+        let k = PageTable::new(&mut f).unwrap();
+        let base = 0x0000_7f00_0000_0000u64;
+        let mut pt = PageTable::new_user(&k, &mut f).unwrap();
+        pt.map(base, 0x41000, USER, &mut f).unwrap();
+        pt.map(base + (1 << 30), 0x42000, USER | WRITABLE, &mut f)
+            .unwrap();
+        let before = f.available();
+        pt.free_user_tables(&mut f);
+        assert!(f.available() > before, "the tables are available again");
+        // A new hierarchy gets the kept tables: nothing of the old mappings shows, and the
+        // new ones work.
+        let mut again = PageTable::new_user(&k, &mut f).unwrap();
+        assert_eq!(again.lookup_any(base), None);
+        assert_eq!(again.lookup_any(base + (1 << 30)), None);
+        again.map(base + 0x3000, 0x43000, USER, &mut f).unwrap();
+        assert_eq!(again.lookup(base + 0x3000), Some((0x43000, USER | PRESENT)));
+        assert_eq!(again.lookup_any(base), None);
     }
 
     #[test]
