@@ -61,7 +61,13 @@ impl FrameAllocator {
             self.next += PAGE_SIZE;
             return Some(pa);
         }
-        None
+        // Out of plain frames: the kept tables and roots are memory too.
+        if let Some(pa) = self.tables.pop() {
+            return Some(pa);
+        }
+        let pair = self.root_pairs.pop()?;
+        self.free.push(pair + PAGE_SIZE);
+        Some(pair)
     }
 
     /// Two adjacent frames, the first 8 KiB aligned (a KPTI PML4 pair); from the bump
@@ -182,6 +188,35 @@ mod tests {
         f.free(b);
         assert_eq!(f.available(), 1);
         assert_eq!(f.alloc(), Some(b));
+    }
+
+    #[test]
+    fn kept_tables_and_roots_are_handed_out_when_nothing_else_is_left() {
+        platform::test_memory(0x10000);
+        let mut f = FrameAllocator::new(0x2000, 0x6000);
+        let (a, b) = (f.alloc().unwrap(), f.alloc().unwrap());
+        let pair = f.alloc_pair().unwrap();
+        assert_eq!(f.alloc(), None);
+        f.keep_table(a);
+        f.keep_root_pair(pair);
+        f.free(b);
+        assert_eq!(f.available(), 4);
+        assert_eq!(
+            f.alloc_table(),
+            Some(a),
+            "a kept table goes to a table first"
+        );
+        assert_eq!(f.reuse_root_pair(), Some(pair));
+        f.keep_root_pair(pair);
+        assert_eq!(f.alloc(), Some(b));
+        let mut rest = [f.alloc().unwrap(), f.alloc().unwrap()];
+        rest.sort_unstable();
+        assert_eq!(
+            rest,
+            [pair, pair + PAGE_SIZE],
+            "then the root pair, frame by frame"
+        );
+        assert_eq!(f.alloc(), None);
     }
 
     #[test]
