@@ -540,7 +540,77 @@ pub fn pipe_id(end: &crate::fd::PipeEnd) -> usize {
 
 /// A pipe's contents or ends changed: its readers, writers and pollers may go on.
 pub fn pipe_changed(k: &mut Kernel, id: usize) {
+    hand_off_reads(k, id);
     k.wake_where(|w| *w == Wait::Pipe(id) || *w == Wait::Poll);
+}
+
+/// Completes the plain `read`s blocked on pipe `id` with what it now holds (or its EOF),
+/// copying straight into each reader's buffer, so a woken reader does not execute its
+/// read again: a user/kernel round trip less per wake-up (a world switch under PVM).
+/// Anything unusual (another call, a buffer that cannot be mapped, `--strace`) is left
+/// to the ordinary wake-up and restart.
+fn hand_off_reads(k: &mut Kernel, id: usize) {
+    const READ: u64 = 0;
+    if k.strace {
+        return;
+    }
+    let readers: Vec<(u32, i32, u64, u64)> = k
+        .others
+        .values()
+        .filter(|p| p.state == crate::sched::TaskState::Blocked(Wait::Pipe(id)))
+        .filter(|p| p.in_syscall == Some(READ))
+        .map(|p| (p.pid, p.frame.rdi as i32, p.frame.rsi, p.frame.rdx))
+        .collect();
+    for (pid, fd, buf, count) in readers {
+        let Some(file) = crate::sched::holder_of(k, pid, crate::sched::RES_FILES)
+            .and_then(|h| h.fds.get(fd).ok().cloned())
+        else {
+            continue;
+        };
+        let FileKind::Pipe(end) = &file.kind else {
+            continue;
+        };
+        if pipe_id(end) != id || check_access(&file, Dir::Read).is_err() || count == 0 {
+            continue;
+        }
+        let mut st = end.pipe.state.lock();
+        if st.data.is_empty() {
+            if st.writers == 0 {
+                drop(st);
+                k.complete_blocked(pid, 0);
+            }
+            continue;
+        }
+        let n = (st.data.len() as u64).min(count).min(MAX_RW_COUNT);
+        // The reader's buffer, in its address space (held by one of its threads, maybe
+        // the running one).
+        let vm_holder = crate::sched::holder_of(k, pid, crate::sched::RES_VM).map(|p| p.pid);
+        let aspace = match vm_holder {
+            Some(h) if h == k.proc.pid => &mut k.proc.aspace,
+            Some(h) => match k.others.get_mut(&h) {
+                Some(p) => &mut p.aspace,
+                None => continue,
+            },
+            None => continue,
+        };
+        let mut segs = Vec::new();
+        if uaccess::user_segments(
+            aspace,
+            &mut k.frames,
+            buf,
+            n as usize,
+            Access::Write,
+            &mut segs,
+        )
+        .is_err()
+        {
+            continue;
+        }
+        let mut cur = Cursor::new(&segs);
+        let got = st.data.pop_with(n as usize, |src| cur.put_bytes(src));
+        drop(st);
+        k.complete_blocked(pid, got as u64);
+    }
 }
 
 fn file(k: &Kernel, fd: i32) -> Result<Arc<OpenFile>, Errno> {
