@@ -59,6 +59,13 @@ fn pipes_between_processes() {
     single("proc_pipes");
 }
 
+/// Reads blocked on a pipe when data arrives: an untouched buffer, a read shorter than
+/// the write (the rest stays), EOF, EFAULT (the data stays), a reader thread.
+#[test]
+fn blocked_pipe_reads() {
+    single("proc_pipe_wake");
+}
+
 /// execve on a mounted directory and in the guest's /tmp: argv/envp as the new image
 /// sees them, the pid kept, /proc/self/exe of the new image, `#!` scripts (interpreter
 /// argument, spaces, nested, relative), ENOENT/EACCES/ENOEXEC/ENOTDIR/ELOOP/EFAULT with

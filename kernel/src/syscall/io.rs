@@ -205,6 +205,18 @@ fn transfer_inner(
             ) {
                 segs.truncate(before);
                 if total == 0 && pending == 0 {
+                    // Linux copies out of a pipe only once there is data: until then a
+                    // bad buffer blocks like any other, and faults after.
+                    if dir == Dir::Read
+                        && let FileKind::Pipe(end) = &file.kind
+                        && *file.flags.lock() & oflags::O_NONBLOCK == 0
+                    {
+                        let st = end.pipe.state.lock();
+                        if st.data.is_empty() && st.writers > 0 {
+                            drop(st);
+                            return Err(k.block(Wait::Pipe(pipe_id(end)), 0));
+                        }
+                    }
                     return Err(e);
                 }
                 if pending > 0 {
