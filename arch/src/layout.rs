@@ -49,6 +49,19 @@ pub const MIN_RAM: u64 = 32 * 1024 * 1024;
 /// See [`MIN_RAM`].
 pub const MAX_RAM: u64 = 64 * 1024 * 1024 * 1024;
 
+/// The kernel heap's size for `ram` bytes of guest RAM: it starts where the loader's boot
+/// image ends (`BootInfo::free_start`), and the frame allocator's frames start after it.
+pub const fn kernel_heap_size(ram: u64) -> u64 {
+    let h = ram / 32;
+    if h < (2 << 20) {
+        2 << 20
+    } else if h > (64 << 20) {
+        64 << 20
+    } else {
+        h
+    }
+}
+
 /// Guest-virtual address of a guest-physical address through the direct map.
 pub const fn phys_to_virt(pa: u64) -> u64 {
     PHYS_OFFSET + pa

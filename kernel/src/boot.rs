@@ -29,11 +29,6 @@ pub const MMAP_TOP: u64 = STACK_TOP - STACK_SIZE - (128 << 20);
 /// Size of each kernel stack.
 pub const KERNEL_STACK_SIZE: usize = 128 * 1024;
 
-/// The kernel heap's size for `ram` bytes of guest RAM.
-pub fn heap_size(ram: u64) -> u64 {
-    (ram / 32).clamp(2 << 20, 64 << 20)
-}
-
 /// Where the kernel stack is mapped: above the kernel image window, in the page-table
 /// subtree every address space shares, with an unmapped guard page below it so an
 /// overflow faults (a double fault, reported) instead of overwriting the heap.
@@ -457,7 +452,7 @@ mod guest {
         if features.tsc_deadline {
             hull_arch::apic::init();
         }
-        let heap = heap_size(info.ram_size);
+        let heap = hull_arch::layout::kernel_heap_size(info.ram_size);
         if info.free_start + heap + (4 << 20) > info.ram_size {
             fail("guest RAM too small for the kernel heap");
         }

@@ -80,6 +80,32 @@ pub fn boot_page_tables(ram_size: u64, kernel_user: bool) -> Vec<(u64, u64)> {
     w
 }
 
+/// Frames the guest kernel hands out first stay on 4 KiB host pages: guest RAM beyond the
+/// kernel heap plus this much is backed by transparent huge pages (see
+/// [`prefer_huge_bulk_memory`]).
+pub const SMALL_FRAMES: u64 = 4 << 20;
+
+/// Asks for huge pages on the bulk part of guest RAM. The guest's frame allocator hands
+/// out frames upward from the end of the kernel heap, so a small program stays within the
+/// first [`SMALL_FRAMES`] and keeps a small footprint (RSS grows in 4 KiB steps there),
+/// while bulk memory (a big heap, tmpfs data) takes one host fault and one shadow-MMU
+/// fault per 2 MiB instead of one each per 4 KiB (measured, tmpfs write+read of 64 MiB:
+/// 1.4 GB/s on 4 KiB pages, 7.7-8.8 GB/s on huge pages once the host has free ones).
+fn prefer_huge_bulk_memory(mem: &GuestMemory, free_start: u64) -> Result<(), LayoutError> {
+    if let Some(bulk) = bulk_memory_start(mem.size(), free_start) {
+        mem.prefer_huge_pages(bulk, mem.size() - bulk)?;
+    }
+    Ok(())
+}
+
+/// Where the huge-page part of `ram` bytes of guest RAM starts, if anywhere: 2 MiB-aligned,
+/// past the kernel heap (which starts at `free_start`) and [`SMALL_FRAMES`].
+fn bulk_memory_start(ram: u64, free_start: u64) -> Option<u64> {
+    let bulk = (free_start + hull_arch::layout::kernel_heap_size(ram) + SMALL_FRAMES)
+        .next_multiple_of(LARGE_PAGE_SIZE);
+    (bulk < ram).then_some(bulk)
+}
+
 /// The boot GDT: null, 64-bit kernel code (0x08), kernel data (0x10).
 pub const BOOT_GDT: [u64; 3] = [0, 0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff];
 
@@ -231,6 +257,7 @@ pub fn build(
     if free_start + (16 << 20) > ram {
         return Err(too_big("the program", p.program_len));
     }
+    prefer_huge_bulk_memory(mem, free_start)?;
     mem.write(strings_gpa, &strings)?;
     mem.write(exe_path_gpa, p.exe_path)?;
     mem.write(mounts_gpa, p.mounts)?;
@@ -348,6 +375,17 @@ fn read_file_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_memory_starts_past_the_heap_and_the_first_frames() {
+        // 512 MiB: a 16 MiB heap after a boot image ending at 3.4 MiB, 4 MiB of small
+        // frames, rounded up to 2 MiB.
+        assert_eq!(bulk_memory_start(512 << 20, 0x36_0000), Some(24 << 20));
+        // 32 MiB: a 2 MiB heap.
+        assert_eq!(bulk_memory_start(32 << 20, 0x36_0000), Some(10 << 20));
+        // Nothing left for huge pages.
+        assert_eq!(bulk_memory_start(32 << 20, 26 << 20), None);
+    }
 
     #[test]
     fn page_tables_map_direct_and_kernel_windows() {
