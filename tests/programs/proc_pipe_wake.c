@@ -56,6 +56,40 @@ static void expect_read(const char *label, void *buf, size_t n, const char *writ
     close(back[1]);
 }
 
+/* A child that blocks reading p[0] and judges the outcome itself (exit 0: as expected);
+ * the parent writes `data` once the child is blocked. */
+static void check_child(const char *label, int (*child)(void), const char *data) {
+    CHECK(pipe(p) == 0, "pipe");
+    pid_t c = xfork();
+    if (c == 0) {
+        close(p[1]);
+        _exit(child());
+    }
+    msleep(50);
+    write(p[1], data, strlen(data));
+    CHECK(xwait(c) == 0, label);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* Reads 4 of the 10 bytes; the other 6 stay in the pipe. */
+static int short_read(void) {
+    char b[4];
+    long r = read(p[0], b, 4);
+    int left = -1;
+    ioctl(p[0], FIONREAD, &left);
+    return r == 4 && memcmp(b, "abcd", 4) == 0 && left == 6 ? 0 : 1;
+}
+
+/* EFAULT, and the data is still there for the next read. */
+static int faulting_read(void) {
+    long r = read(p[0], bad_buffer, 16);
+    int e = errno;
+    char b[8] = {0};
+    long r2 = read(p[0], b, sizeof b);
+    return r == -1 && e == EFAULT && r2 == 4 && memcmp(b, "keep", 4) == 0 ? 0 : 1;
+}
+
 static char thread_buf[64];
 static long thread_ret;
 
@@ -74,39 +108,8 @@ int main(void) {
     expect_read("the last writer closes", small, sizeof small, NULL, 0, 0);
     expect_read("a buffer that cannot be written", bad_buffer, 16, "data", -1, EFAULT);
 
-    /* A short read leaves the rest: checked here with both ends in one process. */
-    CHECK(pipe(p) == 0, "pipe");
-    pid_t c = xfork();
-    if (c == 0) {
-        char b[4];
-        close(p[1]);
-        long r = read(p[0], b, 4);
-        int left = -1;
-        ioctl(p[0], FIONREAD, &left);
-        _exit(r == 4 && memcmp(b, "abcd", 4) == 0 && left == 6 ? 0 : 1);
-    }
-    msleep(50);
-    write(p[1], "abcdefghij", 10);
-    CHECK(xwait(c) == 0, "a short blocked read leaves the rest in the pipe");
-    close(p[0]);
-    close(p[1]);
-
-    /* A bad buffer: the data stays for the next reader. */
-    CHECK(pipe(p) == 0, "pipe");
-    c = xfork();
-    if (c == 0) {
-        close(p[1]);
-        long r = read(p[0], bad_buffer, 16);
-        int e = errno;
-        char b[8] = {0};
-        long r2 = read(p[0], b, sizeof b);
-        _exit(r == -1 && e == EFAULT && r2 == 4 && memcmp(b, "keep", 4) == 0 ? 0 : 1);
-    }
-    msleep(50);
-    write(p[1], "keep", 4);
-    CHECK(xwait(c) == 0, "after EFAULT the data is still there");
-    close(p[0]);
-    close(p[1]);
+    check_child("a short blocked read leaves the rest in the pipe", short_read, "abcdefghij");
+    check_child("after EFAULT the data is still there", faulting_read, "keep");
 
     /* A thread of the writer's process. */
     CHECK(pipe(p) == 0, "pipe");

@@ -104,6 +104,25 @@ static void *parked(void *arg) {
     return NULL;
 }
 
+/* Starts the parked thread; returns once its tid is known. */
+static void start_parked(void) {
+    pthread_t p;
+    CHECK(pipe(park_pipe) == 0, "pipe");
+    parked_tid = 0;
+    CHECK(pthread_create(&p, NULL, parked, NULL) == 0, "start a parked thread");
+    while (parked_tid == 0)
+        sched_yield();
+}
+
+/* Runs `fn(&result)` in a new thread and returns the result. */
+static long in_thread(void *(*fn)(void *)) {
+    long r = -2;
+    pthread_t t;
+    pthread_create(&t, NULL, fn, &r);
+    pthread_join(t, NULL);
+    return r;
+}
+
 static void *do_setpgid(void *arg) {
     *(long *)arg = setpgid(0, 0);
     return NULL;
@@ -117,41 +136,22 @@ static void *do_setsid(void *arg) {
 /* In a child (so that neither call depends on how the test was started). */
 static int groups_child(void) {
     pid_t me = getpid();
-    CHECK(pipe(park_pipe) == 0, "pipe");
-    pthread_t p, t;
-    CHECK(pthread_create(&p, NULL, parked, NULL) == 0, "start a parked thread");
-    while (parked_tid == 0)
-        sched_yield();
-
-    long r = -2;
-    pthread_create(&t, NULL, do_setpgid, &r);
-    pthread_join(t, NULL);
-    CHECK(r == 0, "setpgid(0, 0) from a thread");
+    start_parked();
+    CHECK(in_thread(do_setpgid) == 0, "setpgid(0, 0) from a thread");
     CHECK(getpgrp() == me, "the process group is the thread group's pid");
     CHECK(getpgid(parked_tid) == me, "another thread's tid reports the group");
 
     errno = 0;
     CHECK(setpgid(parked_tid, 0) == -1 && errno == EINVAL, "setpgid on a thread's tid: EINVAL");
 
-    r = -2;
-    pthread_create(&t, NULL, do_setsid, &r);
-    pthread_join(t, NULL);
-    CHECK(r == -1, "setsid from a thread while leading a group: EPERM");
+    CHECK(in_thread(do_setsid) == -1, "setsid from a thread while leading a group: EPERM");
     return 0;
 }
 
 static int session_child(void) {
     pid_t me = getpid();
-    CHECK(pipe(park_pipe) == 0, "pipe");
-    pthread_t p, t;
-    parked_tid = 0;
-    CHECK(pthread_create(&p, NULL, parked, NULL) == 0, "start a parked thread");
-    while (parked_tid == 0)
-        sched_yield();
-    long r = -2;
-    pthread_create(&t, NULL, do_setsid, &r);
-    pthread_join(t, NULL);
-    CHECK(r == me, "setsid from a thread returns the thread group's pid");
+    start_parked();
+    CHECK(in_thread(do_setsid) == me, "setsid from a thread returns the thread group's pid");
     CHECK(getsid(0) == me, "the main thread is in the new session");
     CHECK(getpgrp() == me, "and leads the new group");
     CHECK(getsid(parked_tid) == me, "another thread's tid reports the session");
