@@ -713,3 +713,40 @@ fn root_shell_pipeline_needs_fork() {
     }
     let _ = fs::remove_dir_all(root.parent().unwrap());
 }
+
+/// The whole of /proc walked recursively while threads and processes exist: every
+/// directory ends (a thread's `task/TID` has no `task` of its own), and `find` sees each
+/// process's and each thread's status once. Under hull only (the host's /proc differs).
+#[test]
+fn proc_tree_walks_to_the_end() {
+    let script = "sleep 5 & ls -laR /proc >/dev/null 2>/tmp/err; echo ls=$?; \
+                  find /proc -name status | sort; kill $!";
+    let out = hull_tests::hull_raw(
+        &[
+            "run",
+            busybox().to_str().expect("a UTF-8 path"),
+            "sh",
+            "-c",
+            script,
+        ],
+        std::time::Duration::from_secs(30),
+    );
+    let text = out.stdout_str();
+    let lines: Vec<&str> = text.lines().collect();
+    // Each process (sh, sleep, find, sort) once, and its one thread under task/.
+    let processes: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("/proc/")?.strip_suffix("/status"))
+        .filter(|p| !p.contains('/'))
+        .collect();
+    let ok = out.status == 0
+        && lines.first() == Some(&"ls=0")
+        && processes.len() >= 2
+        && processes.contains(&"1")
+        && processes
+            .iter()
+            .all(|p| lines.contains(&format!("/proc/{p}/task/{p}/status").as_str()))
+        && lines.len() == 1 + 2 * processes.len()
+        && !text.contains("/task/1/task");
+    assert!(ok, "walking /proc under hull\n{}", out.summary());
+}

@@ -68,6 +68,8 @@ pub enum ProcNode {
     FdDir(u32),
     /// `/proc/PID/task`: a `PID`-like directory per thread.
     TaskDir(u32),
+    /// `/proc/PID/task/TID`: the thread's files (a `PID` directory without `task`).
+    Task(u32),
     Fd(u32, u32),
     Exe(u32),
     Cwd(u32),
@@ -123,7 +125,11 @@ impl ProcNode {
     pub fn is_dir(&self) -> bool {
         matches!(
             self,
-            ProcNode::Root | ProcNode::Pid(_) | ProcNode::FdDir(_) | ProcNode::TaskDir(_)
+            ProcNode::Root
+                | ProcNode::Pid(_)
+                | ProcNode::FdDir(_)
+                | ProcNode::TaskDir(_)
+                | ProcNode::Task(_)
         )
     }
 
@@ -162,6 +168,7 @@ impl ProcNode {
             ProcNode::FdTarget(p, fd) => (13, *p as u64, *fd as u64),
             ProcNode::ThreadSelfLink => (14, 0, 0),
             ProcNode::TaskDir(p) => (15, *p as u64, 0),
+            ProcNode::Task(p) => (16, *p as u64, 0),
         };
         0x1000 + (a << 40) + (b << 16) + c
     }
@@ -185,9 +192,9 @@ pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNo
                     (n == pid || view.exists(n)).then_some(ProcNode::Pid(n))
                 }),
         },
-        ProcNode::Pid(p) => match name {
+        ProcNode::Pid(p) | ProcNode::Task(p) => match name {
             b"fd" => Some(ProcNode::FdDir(*p)),
-            b"task" => Some(ProcNode::TaskDir(*p)),
+            b"task" if matches!(dir, ProcNode::Pid(_)) => Some(ProcNode::TaskDir(*p)),
             b"exe" => Some(ProcNode::Exe(*p)),
             b"cwd" => Some(ProcNode::Cwd(*p)),
             b"root" => Some(ProcNode::RootLink(*p)),
@@ -201,7 +208,7 @@ pub fn lookup(view: &dyn ProcView, dir: &ProcNode, name: &[u8]) -> Option<ProcNo
             .map(|fd| ProcNode::Fd(*p, fd)),
         ProcNode::TaskDir(p) => parse_u32(name)
             .filter(|t| view.threads(*p).contains(t))
-            .map(ProcNode::Pid),
+            .map(ProcNode::Task),
         _ => None,
     }
 }
@@ -255,9 +262,11 @@ pub fn list(view: &dyn ProcView, dir: &ProcNode) -> Vec<DirEntry> {
             out.push(entry(ProcNode::SelfLink, b"self".to_vec()));
             out.push(entry(ProcNode::ThreadSelfLink, b"thread-self".to_vec()));
         }
-        ProcNode::Pid(p) => {
+        ProcNode::Pid(p) | ProcNode::Task(p) => {
             out.push(entry(ProcNode::FdDir(*p), b"fd".to_vec()));
-            out.push(entry(ProcNode::TaskDir(*p), b"task".to_vec()));
+            if matches!(dir, ProcNode::Pid(_)) {
+                out.push(entry(ProcNode::TaskDir(*p), b"task".to_vec()));
+            }
             out.push(entry(ProcNode::Exe(*p), b"exe".to_vec()));
             out.push(entry(ProcNode::Cwd(*p), b"cwd".to_vec()));
             out.push(entry(ProcNode::RootLink(*p), b"root".to_vec()));
@@ -272,10 +281,86 @@ pub fn list(view: &dyn ProcView, dir: &ProcNode) -> Vec<DirEntry> {
         }
         ProcNode::TaskDir(p) => {
             for t in view.threads(*p) {
-                out.push(entry(ProcNode::Pid(t), decimal(t)));
+                out.push(entry(ProcNode::Task(t), decimal(t)));
             }
         }
         _ => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Process 1 with threads 1 and 7.
+    struct TwoThreads;
+    impl ProcView for TwoThreads {
+        fn pid(&self) -> u32 {
+            1
+        }
+        fn tid(&self) -> u32 {
+            7
+        }
+        fn pids(&self) -> Vec<u32> {
+            alloc::vec![1]
+        }
+        fn threads(&self, pid: u32) -> Vec<u32> {
+            if pid == 1 || pid == 7 {
+                alloc::vec![1, 7]
+            } else {
+                Vec::new()
+            }
+        }
+        fn exists(&self, id: u32) -> bool {
+            id == 1 || id == 7
+        }
+        fn fds(&self, _pid: u32) -> Vec<u32> {
+            Vec::new()
+        }
+        fn fd_path(&self, _pid: u32, _fd: u32) -> Option<Vec<u8>> {
+            None
+        }
+        fn exe(&self, _pid: u32) -> Vec<u8> {
+            b"/prog".to_vec()
+        }
+        fn cwd(&self, _pid: u32) -> Vec<u8> {
+            b"/".to_vec()
+        }
+    }
+
+    fn names(v: &[DirEntry]) -> Vec<&[u8]> {
+        v.iter().map(|e| e.name.as_slice()).collect()
+    }
+
+    #[test]
+    fn threads_are_listed_under_task_and_have_no_task_of_their_own() {
+        let view = TwoThreads;
+        let root = list(&view, &ProcNode::Root);
+        assert!(names(&root).contains(&b"1".as_slice()));
+        assert!(
+            !names(&root).contains(&b"7".as_slice()),
+            "only processes are listed"
+        );
+        assert_eq!(
+            lookup(&view, &ProcNode::Root, b"7"),
+            Some(ProcNode::Pid(7)),
+            "a thread's id still opens"
+        );
+        let task = lookup(&view, &ProcNode::Pid(1), b"task").unwrap();
+        assert_eq!(
+            names(&list(&view, &task)),
+            [b"1".as_slice(), b"7".as_slice()]
+        );
+        let t7 = lookup(&view, &task, b"7").unwrap();
+        assert!(t7.is_dir());
+        assert_eq!(lookup(&view, &t7, b"task"), None, "no /proc/1/task/7/task");
+        assert!(!names(&list(&view, &t7)).contains(&b"task".as_slice()));
+        assert!(lookup(&view, &t7, b"status").is_some());
+        assert_eq!(lookup(&view, &task, b"8"), None);
+        assert_eq!(
+            readlink(&view, &ProcNode::ThreadSelfLink),
+            Some(b"1/task/7".to_vec())
+        );
+    }
 }
