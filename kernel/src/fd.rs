@@ -42,6 +42,10 @@ pub enum FileKind {
     Listing(Mutex<Option<Vec<DirEntry>>>),
     /// `O_PATH`: a location only.
     Path,
+    /// An epoll instance.
+    Epoll(Arc<crate::syscall::epoll::Epoll>),
+    /// An eventfd counter.
+    EventFd(Arc<crate::syscall::epoll::EventFd>),
 }
 
 /// The attributes a host open returned, valid while the sandbox has changed nothing on

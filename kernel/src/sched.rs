@@ -67,6 +67,8 @@ pub struct Scheduler {
     pub max_tasks: u32,
     /// When the current task's slice ends (CLOCK_MONOTONIC ns).
     pub slice_end: u64,
+    /// Changes of any pipe or eventfd so far (edge-triggered epoll, see `syscall::epoll`).
+    pub io_events: u64,
 }
 
 impl Kernel {

@@ -66,6 +66,14 @@ fn blocked_pipe_reads() {
     single("proc_pipe_wake");
 }
 
+/// epoll and eventfd: errors, level/edge/one-shot on pipes, timeouts, a wait woken by
+/// another process, registrations living as long as their open file, eventfd counters and
+/// semaphores, an epoll fd in poll().
+#[test]
+fn epoll_and_eventfd() {
+    single("fs_epoll");
+}
+
 /// execve on a mounted directory and in the guest's /tmp: argv/envp as the new image
 /// sees them, the pid kept, /proc/self/exe of the new image, `#!` scripts (interpreter
 /// argument, spaces, nested, relative), ENOENT/EACCES/ENOEXEC/ENOTDIR/ELOOP/EFAULT with

@@ -128,6 +128,8 @@ pub fn describe(f: &OpenFile) -> Vec<u8> {
             ["stdin", "stdout", "stderr", "host"][(*handle as usize).min(3)]
         )
         .into_bytes(),
+        FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
+        FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
         _ => b"anon_inode:[hull]".to_vec(),
     }
 }

@@ -17,6 +17,9 @@ use crate::sched::Wait;
 use crate::vfs::DirEntry;
 use crate::vfs::memfs::MemBody;
 
+/// The inode number every epoll and eventfd file shares (Linux's anon_inode is one inode).
+const ANON_INODE: u64 = 1;
+
 /// Linux caps one transfer at this (MAX_RW_COUNT).
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Most iovecs per call (UIO_MAXIOV).
@@ -159,7 +162,12 @@ fn transfer_inner(
     dir: Dir,
 ) -> SysResult {
     check_access(file, dir)?;
-    if offset.is_some() && matches!(file.kind, FileKind::Pipe(_)) {
+    if offset.is_some()
+        && matches!(
+            file.kind,
+            FileKind::Pipe(_) | FileKind::EventFd(_) | FileKind::Epoll(_)
+        )
+    {
         return Err(Errno::ESPIPE);
     }
     let access = if dir == Dir::Read {
@@ -461,6 +469,27 @@ fn io_phys(
         }
         FileKind::Listing(_) => Err(Errno::EISDIR),
         FileKind::Path => Err(Errno::EBADF),
+        FileKind::Epoll(_) => Err(Errno::EINVAL),
+        FileKind::EventFd(efd) => {
+            // Exactly one 8-byte value per call, however large the buffer.
+            if want < 8 {
+                return Err(Errno::EINVAL);
+            }
+            let nonblock = *file.flags.lock() & oflags::O_NONBLOCK != 0;
+            let mut cur = Cursor::new(segs);
+            match dir {
+                Dir::Read => {
+                    let v = super::epoll::eventfd_read(k, efd, nonblock)?;
+                    cur.put_bytes(&v.to_le_bytes());
+                }
+                Dir::Write => {
+                    let mut b = [0u8; 8];
+                    cur.take_bytes(&mut b);
+                    super::epoll::eventfd_write(k, efd, u64::from_le_bytes(b), nonblock)?;
+                }
+            }
+            Ok(8)
+        }
     }
 }
 
@@ -552,6 +581,7 @@ pub fn pipe_id(end: &crate::fd::PipeEnd) -> usize {
 
 /// A pipe's contents or ends changed: its readers, writers and pollers may go on.
 pub fn pipe_changed(k: &mut Kernel, id: usize) {
+    k.sched.io_events += 1;
     hand_off_reads(k, id);
     k.wake_where(|w| *w == Wait::Pipe(id) || *w == Wait::Poll);
 }
@@ -949,6 +979,19 @@ pub fn stat_of_open(k: &Kernel, f: &OpenFile) -> Result<(HostStat, u32, u32), Er
                     .unwrap_or((uid, gid));
             Ok((st, uid, gid))
         }
+        // Anonymous inodes: no file type, mode 0600, as Linux's anon_inode.
+        FileKind::Epoll(_) | FileKind::EventFd(_) => Ok((
+            HostStat {
+                mode: 0o600,
+                nlink: 1,
+                blksize: 4096,
+                ino: ANON_INODE,
+                dev: 0x0e,
+                ..Default::default()
+            },
+            uid,
+            gid,
+        )),
         FileKind::Pipe(end) => Ok((
             HostStat {
                 mode: 0o010600,
@@ -1029,6 +1072,8 @@ pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
     }
     let size = match &f.kind {
         FileKind::Pipe(_) => return Err(Errno::ESPIPE),
+        // Linux's noop_llseek: the position stays 0.
+        FileKind::EventFd(_) | FileKind::Epoll(_) => return Ok(0),
         FileKind::Path => return Err(Errno::EBADF),
         FileKind::Dev(_) => return Ok(0),
         FileKind::Mem(n) => match &n.body {

@@ -13,7 +13,9 @@ const MAP_SHARED_VALIDATE: u64 = 0x03;
 const MAP_TYPE: u64 = 0x0f;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_NORESERVE: u64 = 0x4000;
 const MAP_POPULATE: u64 = 0x8000;
+const PROT_WRITE: u64 = 2;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 const PROT_MASK: u64 = 7;
 const PROT_GROWS: u64 = 0x0300_0000;
@@ -57,8 +59,12 @@ pub fn mmap(
     if !offset.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
-    // Linux's heuristic overcommit: one mapping larger than all memory fails up front.
-    if len > k.frames.total() * PAGE_SIZE {
+    // Linux's heuristic overcommit: one accounted mapping larger than all memory fails up
+    // front. A private mapping is accounted only if writable and not MAP_NORESERVE, so
+    // address-space reservations (PROT_NONE, as Go's runtime makes) are never refused.
+    let private = flags & MAP_TYPE == MAP_PRIVATE;
+    let accounted = !private || (prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0);
+    if accounted && len > k.frames.total() * PAGE_SIZE {
         return Err(Errno::ENOMEM);
     }
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;

@@ -1,6 +1,7 @@
 //! The syscall layer: decode the x86_64 Linux convention from the trap frame, dispatch,
 //! encode the result (`-errno` on failure), trace under `--strace`, and deliver signals
 //! that became pending before returning to user mode.
+pub mod epoll;
 pub mod exec;
 pub mod fs;
 pub mod futex;
@@ -136,6 +137,28 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         63 => misc::uname(k, a[0]),
         72 => io::fcntl(k, fd, a[1] as u32, a[2]),
         7 => poll::poll(k, a[0], a[1], a[2] as i32),
+        213 => epoll::epoll_create(k, a[0] as i32),
+        291 => epoll::epoll_create1(k, a[0] as u32),
+        233 => epoll::epoll_ctl(k, a[0] as i32, a[1] as i32, a[2] as i32, a[3]),
+        232 => epoll::epoll_wait(
+            k,
+            a[0] as i32,
+            a[1],
+            a[2] as i32,
+            epoll::timeout_ms(a[3] as i32),
+        ),
+        281 => epoll::epoll_pwait(
+            k,
+            a[0] as i32,
+            a[1],
+            a[2] as i32,
+            epoll::timeout_ms(a[3] as i32),
+            a[4],
+            a[5],
+        ),
+        441 => epoll::epoll_pwait2(k, a[0] as i32, a[1], a[2] as i32, a[3], a[4], a[5]),
+        284 => epoll::eventfd2(k, a[0] as u32, 0),
+        290 => epoll::eventfd2(k, a[0] as u32, a[1] as u32),
         23 => poll::select(k, a[0] as i32, a[1], a[2], a[3], a[4]),
         270 => poll::pselect6(k, a[0] as i32, a[1], a[2], a[3], a[4], a[5]),
         271 => poll::ppoll(k, a[0], a[1], a[2], a[3], a[4]),

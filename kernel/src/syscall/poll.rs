@@ -35,7 +35,18 @@ fn readiness(k: &Kernel, fd: i32, events: u16) -> Result<u16, u64> {
     };
     let always = POLLERR | POLLHUP | POLLNVAL;
     let r = match &f.kind {
+        FileKind::Epoll(_) => super::epoll::readiness(k, f) as u16,
+        _ => file_readiness(f)?,
+    };
+    Ok(r & (events | always))
+}
+
+/// What an open file is ready for now (all bits, unmasked), or the host handle to ask.
+pub fn file_readiness(f: &crate::fd::OpenFile) -> Result<u16, u64> {
+    Ok(match &f.kind {
         FileKind::Host { handle } => return Err(*handle),
+        FileKind::EventFd(e) => e.readiness(),
+        FileKind::Epoll(_) => 0,
         FileKind::Pipe(end) => {
             let st = end.pipe.state.lock();
             if end.write {
@@ -59,8 +70,7 @@ fn readiness(k: &Kernel, fd: i32, events: u16) -> Result<u16, u64> {
         }
         FileKind::Path => POLLNVAL,
         _ => POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM,
-    };
-    Ok(r & (events | always))
+    })
 }
 
 /// Returns how many of `wants` are ready now; if none, blocks the task until the deadline
@@ -139,7 +149,7 @@ pub fn poll(k: &mut Kernel, fds: u64, nfds: u64, timeout_ms: i32) -> SysResult {
 }
 
 /// Reads a timespec timeout (null = forever).
-fn timespec(k: &mut Kernel, va: u64) -> Result<Option<u64>, Errno> {
+pub fn timespec(k: &mut Kernel, va: u64) -> Result<Option<u64>, Errno> {
     if va == 0 {
         return Ok(None);
     }
@@ -153,7 +163,7 @@ fn timespec(k: &mut Kernel, va: u64) -> Result<Option<u64>, Errno> {
 /// Runs `f` with the signal mask at `sigmask` (if any) in place for the whole wait: a
 /// handler that interrupts it returns to the old mask (as after sigsuspend), and so does
 /// a call that completes.
-fn with_mask(
+pub fn with_mask(
     k: &mut Kernel,
     sigmask: u64,
     size: u64,
