@@ -104,6 +104,44 @@ pub fn rust_program(name: &str) -> PathBuf {
     bin
 }
 
+/// Builds `tests/go-programs/<name>/main.go` with the system's Go (`go`, from Debian's
+/// golang-go) as a static binary (CGO_ENABLED=0) into `target/go-programs/`, with its
+/// build cache there too. Needs no network: the programs use the standard library only.
+pub fn go_program(name: &str) -> PathBuf {
+    let src = workspace_dir()
+        .join("tests")
+        .join("go-programs")
+        .join(name)
+        .join("main.go");
+    assert!(src.is_file(), "no such Go test program: {}", src.display());
+    let out_dir = workspace_dir().join("target").join("go-programs");
+    fs::create_dir_all(&out_dir).expect("create target/go-programs");
+    let bin = out_dir.join(name);
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .env("CGO_ENABLED", "0")
+        .env("GO111MODULE", "off")
+        .env("GOCACHE", out_dir.join("cache"))
+        .env("GOPATH", out_dir.join("gopath"))
+        .env("GOFLAGS", "")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `go` ({e}): the Go tests need Debian's golang-go                  (`apt-get install golang-go`; `cargo xtask test` installs it)"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "go build of {} failed ({}):\n{}",
+        src.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
 /// Fills a fresh directory before a run (called for the native and the hull copy alike).
 pub type DirSetup<'a> = &'a dyn Fn(&Path);
 

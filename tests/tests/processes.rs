@@ -203,6 +203,25 @@ fn rust_std_threads_commands_and_fs() {
 }
 
 // ---------------------------------------------------------------------------------------
+// A Go program
+// ---------------------------------------------------------------------------------------
+
+/// A static Go program (tests/go-programs/runtime): goroutines on several threads,
+/// channels, timers and a ticker (the runtime's epoll netpoller), asynchronous preemption
+/// of a busy goroutine, files, os/exec of itself, signal.Notify.
+#[test]
+fn go_runtime_threads_timers_exec_and_signals() {
+    let bin = hull_tests::procs::go_program("runtime");
+    let run = Run::new();
+    let native = run.native(&bin);
+    let hull = run.hull(&bin);
+    assert_sane("go runtime", &hull);
+    if let Err(e) = hull_tests::compare("go runtime", &native, &hull) {
+        panic!("{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // busybox sh
 // ---------------------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ commands:
                         prints the binary path
   demo [ARGS...]        installs what is missing, builds hull and the example
                         examples/hello.c, and runs it in the sandbox
-  test [-- ARGS...]     the CI entry point: checks /dev/kvm, gcc and musl-gcc,
+  test [-- ARGS...]     the CI entry point: installs what is missing, checks
+                        /dev/kvm, gcc, musl-gcc and go,
                         cargo fmt --check, the release build, then
                         cargo test --workspace --release with HULL_BIN set
                         (ARGS go to cargo test)
@@ -55,11 +56,11 @@ fn run(args: &[String]) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "test" => {
-            setup()?;
+            setup(Needs::Tests)?;
             test(&ws, rest)
         }
         "demo" => {
-            setup()?;
+            setup(Needs::Demo)?;
             demo(&ws, rest)
         }
         "bench" => bench::main(&ws, &bench::Options::parse(rest)?),
@@ -77,7 +78,15 @@ fn run(args: &[String]) -> Result<ExitCode> {
 /// Installs what a fresh machine lacks: the kernel's Rust target, the musl target the
 /// tests build their Rust program for (tests/rust-programs), and the C toolchains the
 /// tests build programs with (Debian packages, as root).
-fn setup() -> Result<()> {
+/// What `setup` installs: the demo needs the C toolchain; the tests also need busybox
+/// and Go (they run Debian's busybox-static and a static Go program in the sandbox).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    Demo,
+    Tests,
+}
+
+fn setup(needs: Needs) -> Result<()> {
     const TARGETS: [&str; 2] = ["x86_64-unknown-none", "x86_64-unknown-linux-musl"];
     util::step(&format!("rustup target add {}", TARGETS.join(" ")));
     let status = std::process::Command::new("rustup")
@@ -91,13 +100,15 @@ fn setup() -> Result<()> {
         ));
     }
     let missing: Vec<&str> = [
-        ("gcc", "gcc"),
-        ("musl-gcc", "musl-tools"),
-        ("busybox", "busybox-static"),
+        ("gcc", "gcc", Needs::Demo),
+        ("musl-gcc", "musl-tools", Needs::Demo),
+        ("busybox", "busybox-static", Needs::Tests),
+        ("go", "golang-go", Needs::Tests),
     ]
     .iter()
-    .filter(|(tool, _)| util::which(tool).is_none())
-    .map(|(_, pkg)| *pkg)
+    .filter(|(_, _, n)| *n == Needs::Demo || needs == Needs::Tests)
+    .filter(|(tool, _, _)| util::which(tool).is_none())
+    .map(|(_, pkg, _)| *pkg)
     .collect();
     if !missing.is_empty() {
         util::step(&format!("apt-get install {}", missing.join(" ")));
@@ -176,6 +187,7 @@ fn test(ws: &Workspace, rest: &[String]) -> Result<ExitCode> {
     for (tool, hint) in [
         ("gcc", "apt-get install gcc"),
         ("musl-gcc", "apt-get install musl-tools"),
+        ("go", "apt-get install golang-go"),
     ] {
         if util::which(tool).is_none() {
             problems.push(format!("{tool} not found on PATH; install it ({hint})"));
