@@ -279,6 +279,7 @@ pub fn start_program(
         robust_list: (0, 0),
         rlimits,
         exe_path: exe_path.to_vec(),
+        image: prog.image,
         start_ns: now_ns,
         itimer: Default::default(),
         cmdline: argv
@@ -555,7 +556,6 @@ mod guest {
             xsave_size: features.xsave_size,
             next_ino: 0x1000,
             armed_tsc: 0,
-            image: (info.program_gpa, info.program_len),
             boot_image: (info.program_gpa, info.program_len),
         };
         let strace = info.flags & hull_arch::abi::BOOT_FLAG_STRACE != 0;

@@ -102,6 +102,9 @@ pub struct Process {
     pub rlimits: [Rlimit; RLIM_NLIMITS],
     /// The program's path in the guest (for /proc/self/exe).
     pub exe_path: Vec<u8>,
+    /// The program file as loaded in guest memory (guest-physical start, length): what
+    /// /proc/PID/exe opens.
+    pub image: (u64, u64),
     /// CLOCK_MONOTONIC when the process started.
     pub start_ns: u64,
     pub itimer: ITimer,
@@ -208,8 +211,6 @@ pub struct Machine {
     pub next_ino: u64,
     /// The TSC deadline the APIC timer is armed with (0 = off).
     pub armed_tsc: u64,
-    /// The program file as the loader copied it: guest-physical start and length.
-    pub image: (u64, u64),
     /// The first program's image and path: without --root it is a host path that the
     /// sandbox's tree does not have, so an exec of exactly that path (re-running itself
     /// through /proc/self/exe, as Rust's Command does) uses the loaded image.

@@ -202,6 +202,33 @@ fn rust_std_threads_commands_and_fs() {
     dir_differential(&bin, &[case]);
 }
 
+/// /proc/PID/exe is each process's own program: a parent's stays its own after a child
+/// execs another program, and the child's is the other one. The programs come from a
+/// read-only mount of the directory the harness compiled them into.
+#[test]
+fn proc_exe_is_per_process() {
+    use hull_tests::Toolchain;
+    for tc in Toolchain::ALL {
+        let me = hull_tests::compile("proc_exe_images", tc);
+        let other = hull_tests::compile("host_signal", tc);
+        let dir = me.parent().expect("compiled into a directory");
+        assert_eq!(Some(dir), other.parent(), "both programs in one directory");
+        let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        let native = Run::new().arg(&me).arg(&other).native(&me);
+        let hull = Run::new()
+            .hull_flag("--mount")
+            .hull_flag(&format!("{}:/progs:ro", dir.display()))
+            .arg(format!("/progs/{}", name(&me)))
+            .arg(format!("/progs/{}", name(&other)))
+            .hull(&me);
+        assert_sane("proc_exe_images", &hull);
+        if let Err(e) = hull_tests::compare(&format!("proc_exe_images ({tc:?})"), &native, &hull) {
+            panic!("{e}");
+        }
+        assert!(native.stdout_str().contains("all checks passed"), "{}", native.summary());
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // A Go program
 // ---------------------------------------------------------------------------------------

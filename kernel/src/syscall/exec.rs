@@ -103,8 +103,8 @@ fn read_into(k: &mut Kernel, loc: &Loc, pa: u64, len: u64) -> Result<(), Errno> 
         })?;
         return if got == len { Ok(()) } else { Err(Errno::EIO) };
     }
-    if let Node::Proc(crate::vfs::procfs::ProcNode::ExeFile(_)) = loc.node {
-        let (src, l) = k.machine.image;
+    if let Node::Proc(crate::vfs::procfs::ProcNode::ExeFile(pid)) = loc.node {
+        let (src, l) = k.process(pid).ok_or(Errno::ENOENT)?.image;
         platform::copy(pa, src, len.min(l) as usize);
         return Ok(());
     }
@@ -376,7 +376,7 @@ fn finish_exec(
     k.proc.clear_child_tid = 0;
     k.proc.did_exec = true;
     k.proc.robust_list = (0, 0);
-    k.machine.image = img;
+    k.proc.image = img;
     platform::set_fs_base(0);
     platform::set_user_gs_base(0);
     k.proc.fs_base = 0;

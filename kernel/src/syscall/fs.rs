@@ -283,8 +283,8 @@ pub fn attr(k: &Kernel, loc: &Loc) -> Result<(HostStat, u32, u32), Errno> {
         Node::Proc(ProcNode::FdTarget(pid, fd)) => {
             return super::io::stat_of_open(k, &*proc_fd(k, *pid, *fd)?);
         }
-        Node::Proc(ProcNode::ExeFile(_)) => {
-            let (_, len) = k.machine.image;
+        Node::Proc(ProcNode::ExeFile(pid)) => {
+            let (_, len) = k.process(*pid).ok_or(Errno::ENOENT)?.image;
             let st = HostStat {
                 mode: S_IFREG | 0o755,
                 nlink: 1,

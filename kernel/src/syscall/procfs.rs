@@ -30,9 +30,9 @@ fn comm_of(p: &crate::process::Process) -> Vec<u8> {
 pub fn content(k: &mut Kernel, node: &ProcNode) -> Result<Vec<u8>, Errno> {
     let mut s = String::new();
     match node {
-        ProcNode::ExeFile(_) => {
-            // The program file as loaded (the loader copied it into guest memory).
-            let (pa, len) = k.machine.image;
+        ProcNode::ExeFile(pid) => {
+            // The program file as loaded (by the loader, or by execve from the image cache).
+            let (pa, len) = k.process(*pid).ok_or(Errno::ENOENT)?.image;
             let mut b = alloc::vec![0u8; len as usize];
             crate::platform::read(pa, &mut b);
             return Ok(b);

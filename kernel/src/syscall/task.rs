@@ -116,6 +116,7 @@ pub fn clone(
         robust_list: (0, 0),
         rlimits: p.rlimits,
         exe_path: p.exe_path.clone(),
+        image: p.image,
         start_ns: k.clock.monotonic(),
         itimer: ITimer::default(),
         cmdline: p.cmdline.clone(),
