@@ -348,7 +348,6 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     k.proc.frame = *frame;
     platform::xsave(&mut k.proc.fpu, k.machine.xcr0);
     let outgoing_bases = (k.proc.fs_base, k.proc.gs_base);
-    let outgoing_root = k.proc.aspace.pt.root();
     // FS/GS bases change only through the kernel (no FSGSBASE for user code), so the
     // task's own fields are current and the MSRs need no reading.
     core::mem::swap(&mut k.proc, &mut incoming);
@@ -369,7 +368,7 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     if k.proc.gs_base != outgoing_bases.1 {
         platform::set_user_gs_base(k.proc.gs_base);
     }
-    if k.proc.aspace.pt.root() != outgoing_root {
+    if k.proc.aspace.pt.root() != platform::loaded_root() {
         platform::load_cr3(k.proc.aspace.pt.root());
     }
 }

@@ -377,10 +377,15 @@ fn finish_exec(
     k.proc.did_exec = true;
     k.proc.robust_list = (0, 0);
     k.proc.image = img;
-    platform::set_fs_base(0);
-    platform::set_user_gs_base(0);
-    k.proc.fs_base = 0;
-    k.proc.gs_base = 0;
+    // Each is a hypercall under PVM: only what changes.
+    if k.proc.fs_base != 0 {
+        platform::set_fs_base(0);
+        k.proc.fs_base = 0;
+    }
+    if k.proc.gs_base != 0 {
+        platform::set_user_gs_base(0);
+        k.proc.gs_base = 0;
+    }
     // A fresh FPU state (FCW and MXCSR at their defaults).
     let mut init = platform::XsaveArea::default();
     init.0[0..2].copy_from_slice(&0x037fu16.to_le_bytes());

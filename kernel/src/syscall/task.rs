@@ -266,9 +266,11 @@ pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
     }
     k.fs.locks
         .release(crate::vfs::locks::Owner::Process(tgid), None);
+    // Cleared on the kernel's tables, which stay loaded: the zombie never runs user code
+    // again, and the next switch loads its successor's (a CR3 load is a hypercall under
+    // PVM).
     platform::load_cr3(k.kernel_pt.root());
     k.proc.aspace.clear(&mut k.frames);
-    platform::load_cr3(k.proc.aspace.pt.root());
     k.proc.state = TaskState::Zombie;
     k.proc.itimer = ITimer::default();
     if me != tgid {
