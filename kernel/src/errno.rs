@@ -64,6 +64,12 @@ errnos! {
     ELOOP = 40, "Too many levels of symbolic links";
     ENODATA = 61, "No data available";
     EOVERFLOW = 75, "Value too large for defined data type";
+    ENOTSOCK = 88, "Socket operation on non-socket";
+    EPROTOTYPE = 91, "Protocol wrong type for socket";
+    ENOPROTOOPT = 92, "Protocol not available";
+    EPROTONOSUPPORT = 93, "Protocol not supported";
     ENOTSUP = 95, "Operation not supported";
+    EAFNOSUPPORT = 97, "Address family not supported by protocol";
+    EISCONN = 106, "Transport endpoint is already connected";
     ETIMEDOUT = 110, "Connection timed out";
 }

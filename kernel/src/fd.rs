@@ -46,6 +46,50 @@ pub enum FileKind {
     Epoll(Arc<crate::syscall::epoll::Epoll>),
     /// An eventfd counter.
     EventFd(Arc<crate::syscall::epoll::EventFd>),
+    /// One end of a connected AF_UNIX stream socket pair (`socketpair`).
+    UnixStream(UnixStream),
+}
+
+/// A connected AF_UNIX stream socket: two pipes crossed with its peer's.
+#[derive(Debug)]
+pub struct UnixStream {
+    /// What the peer writes and this end reads.
+    pub rx: Arc<Pipe>,
+    /// What this end writes and the peer reads.
+    pub tx: Arc<Pipe>,
+    /// The read end of `rx` and the write end of `tx` this socket holds; shutdown drops
+    /// one (the peer sees EOF, or EPIPE), as closing the socket drops both.
+    pub ends: Mutex<(Option<PipeEnd>, Option<PipeEnd>)>,
+    pub ino: u64,
+}
+
+impl UnixStream {
+    /// Both ends of a new connected pair.
+    pub fn pair(ino: u64) -> (UnixStream, UnixStream) {
+        let (a_read, a_write) = PipeEnd::pair(ino);
+        let (b_read, b_write) = PipeEnd::pair(ino);
+        let (a, b) = (a_read.pipe.clone(), b_read.pipe.clone());
+        (
+            UnixStream {
+                rx: a.clone(),
+                tx: b.clone(),
+                ends: Mutex::new((Some(a_read), Some(b_write))),
+                ino,
+            },
+            UnixStream {
+                rx: b,
+                tx: a,
+                ends: Mutex::new((Some(b_read), Some(a_write))),
+                ino,
+            },
+        )
+    }
+
+    /// Whether reading or writing was shut down.
+    pub fn shut(&self) -> (bool, bool) {
+        let e = self.ends.lock();
+        (e.0.is_none(), e.1.is_none())
+    }
 }
 
 /// The attributes a host open returned, valid while the sandbox has changed nothing on

@@ -74,6 +74,13 @@ fn epoll_and_eventfd() {
     single("fs_epoll");
 }
 
+/// socketpair(AF_UNIX, SOCK_STREAM): both directions, send/recv/sendmsg/recvmsg,
+/// MSG_DONTWAIT, shutdown, the peer's close, readiness in poll and epoll, options, names.
+#[test]
+fn unix_socket_pairs() {
+    single("fs_socketpair");
+}
+
 /// execve on a mounted directory and in the guest's /tmp: argv/envp as the new image
 /// sees them, the pid kept, /proc/self/exe of the new image, `#!` scripts (interpreter
 /// argument, spaces, nested, relative), ENOENT/EACCES/ENOEXEC/ENOTDIR/ELOOP/EFAULT with
@@ -225,7 +232,11 @@ fn proc_exe_is_per_process() {
         if let Err(e) = hull_tests::compare(&format!("proc_exe_images ({tc:?})"), &native, &hull) {
             panic!("{e}");
         }
-        assert!(native.stdout_str().contains("all checks passed"), "{}", native.summary());
+        assert!(
+            native.stdout_str().contains("all checks passed"),
+            "{}",
+            native.summary()
+        );
     }
 }
 

@@ -133,7 +133,8 @@ pub fn epoll_ctl(k: &mut Kernel, epfd: i32, op: i32, fd: i32, event: u64) -> Sys
         | FileKind::Pipe(_)
         | FileKind::Dev(_)
         | FileKind::Epoll(_)
-        | FileKind::EventFd(_) => {}
+        | FileKind::EventFd(_)
+        | FileKind::UnixStream(_) => {}
     }
     let key = (fd, file_id(&target));
     let read_event = |k: &mut Kernel| -> Result<(u32, u64), Errno> {

@@ -64,7 +64,7 @@ pub fn pipe2(k: &mut Kernel, fds: u64, flags: u32) -> SysResult {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Dir {
+pub enum Dir {
     Read,
     Write,
 }
@@ -95,8 +95,9 @@ fn transfer(
     // A blocking pipe write waits until all of it is in: what a restarted write already
     // wrote is skipped, and counted in the result.
     let pipe_write = dir == Dir::Write
-        && matches!(file.kind, FileKind::Pipe(_))
-        && *file.flags.lock() & oflags::O_NONBLOCK == 0;
+        && stream_pipe(file, dir).is_some()
+        && *file.flags.lock() & oflags::O_NONBLOCK == 0
+        && !k.proc.io_dontwait;
     let skip = if pipe_write { k.proc.io_progress } else { 0 };
     let rest;
     let iovs = if skip > 0 {
@@ -107,7 +108,7 @@ fn transfer(
     };
     let want: u64 = iovs.iter().map(|(_, l)| l).sum();
     let r = transfer_inner(k, file, iovs, offset, dir);
-    if dir == Dir::Write && r == Err(Errno::EPIPE) {
+    if dir == Dir::Write && r == Err(Errno::EPIPE) && !k.proc.io_nosignal {
         let _ = super::signals::send(
             k,
             crate::signal::SIGPIPE as u64,
@@ -121,10 +122,8 @@ fn transfer(
     match r {
         Ok(n) if pipe_write && n < want => {
             k.proc.io_progress = skip + n;
-            let FileKind::Pipe(end) = &file.kind else {
-                unreachable!("checked above")
-            };
-            Err(k.block(Wait::Pipe(pipe_id(end)), 0))
+            let pipe = stream_pipe(file, dir).expect("checked above");
+            Err(k.block(Wait::Pipe(Arc::as_ptr(&pipe) as usize), 0))
         }
         Ok(n) => {
             k.proc.io_progress = 0;
@@ -137,6 +136,16 @@ fn transfer(
             Ok(skip)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The pipe a blocking stream transfer in direction `dir` waits on (pipes and sockets).
+fn stream_pipe(file: &OpenFile, dir: Dir) -> Option<Arc<crate::fd::Pipe>> {
+    match (&file.kind, dir) {
+        (FileKind::Pipe(end), _) => Some(end.pipe.clone()),
+        (FileKind::UnixStream(s), Dir::Read) => Some(s.rx.clone()),
+        (FileKind::UnixStream(s), Dir::Write) => Some(s.tx.clone()),
+        _ => None,
     }
 }
 
@@ -165,7 +174,7 @@ fn transfer_inner(
     if offset.is_some()
         && matches!(
             file.kind,
-            FileKind::Pipe(_) | FileKind::EventFd(_) | FileKind::Epoll(_)
+            FileKind::Pipe(_) | FileKind::EventFd(_) | FileKind::Epoll(_) | FileKind::UnixStream(_)
         )
     {
         return Err(Errno::ESPIPE);
@@ -338,7 +347,7 @@ fn io_phys(
     partial: bool,
 ) -> SysResult {
     let want: u64 = segs.iter().map(|s| s.len).sum();
-    let nonblock = partial || *file.flags.lock() & oflags::O_NONBLOCK != 0;
+    let nonblock = partial || *file.flags.lock() & oflags::O_NONBLOCK != 0 || k.proc.io_dontwait;
     match &file.kind {
         FileKind::Host { handle } | FileKind::HostFile { handle, .. } => {
             let mut positional = false;
@@ -418,7 +427,16 @@ fn io_phys(
                 r => r,
             }
         }
-        FileKind::Pipe(end) => pipe_phys(k, end, segs, want, dir, nonblock, partial),
+        FileKind::Pipe(end) => pipe_phys(k, &end.pipe, segs, want, dir, nonblock, partial),
+        FileKind::UnixStream(sock) => {
+            let (shut_rd, shut_wr) = sock.shut();
+            match dir {
+                Dir::Read if shut_rd => Ok(0),
+                Dir::Read => pipe_phys(k, &sock.rx, segs, want, dir, nonblock, partial),
+                Dir::Write if shut_wr => Err(Errno::EPIPE),
+                Dir::Write => pipe_phys(k, &sock.tx, segs, want, dir, nonblock, partial),
+            }
+        }
         FileKind::Mem(node) => {
             let MemBody::File(data) = &node.body else {
                 return Err(Errno::EISDIR);
@@ -526,14 +544,15 @@ fn dev_phys(k: &mut Kernel, rdev: u64, segs: &[Segment], want: u64, dir: Dir) ->
 /// Linux with nobody at the other end.
 fn pipe_phys(
     k: &mut Kernel,
-    end: &crate::fd::PipeEnd,
+    pipe: &Arc<crate::fd::Pipe>,
     segs: &[Segment],
     want: u64,
     dir: Dir,
     nonblock: bool,
     partial: bool,
 ) -> SysResult {
-    let mut st = end.pipe.state.lock();
+    let mut st = pipe.state.lock();
+    let id = Arc::as_ptr(pipe) as usize;
     match dir {
         Dir::Read => {
             if st.data.is_empty() {
@@ -544,12 +563,12 @@ fn pipe_phys(
                     return Err(Errno::EAGAIN);
                 }
                 drop(st);
-                return Err(k.block(Wait::Pipe(pipe_id(end)), 0));
+                return Err(k.block(Wait::Pipe(id), 0));
             }
             let mut cur = Cursor::new(segs);
             let n = st.data.pop_with(want as usize, |src| cur.put_bytes(src));
             drop(st);
-            pipe_changed(k, pipe_id(end));
+            pipe_changed(k, id);
             Ok(n as u64)
         }
         Dir::Write => {
@@ -561,12 +580,12 @@ fn pipe_phys(
                     return if partial { Ok(0) } else { Err(Errno::EAGAIN) };
                 }
                 drop(st);
-                return Err(k.block(Wait::Pipe(pipe_id(end)), 0));
+                return Err(k.block(Wait::Pipe(id), 0));
             }
             let mut cur = Cursor::new(segs);
             let n = st.data.push_with(want as usize, |dst| cur.take_bytes(dst)) as u64;
             drop(st);
-            pipe_changed(k, pipe_id(end));
+            pipe_changed(k, id);
             // What did not fit is left to the caller (a short write), as a write that a
             // signal interrupts after some progress is on Linux.
             Ok(n)
@@ -661,7 +680,7 @@ fn file(k: &Kernel, fd: i32) -> Result<Arc<OpenFile>, Errno> {
 
 /// Linux's access_ok: the whole [buf, buf+len) must be user space, whatever part of it is
 /// then transferred (the length is clamped to MAX_RW_COUNT only after this check).
-fn access_ok(buf: u64, len: u64) -> Result<(), Errno> {
+pub fn access_ok(buf: u64, len: u64) -> Result<(), Errno> {
     match buf.checked_add(len) {
         Some(end) if end <= hull_arch::layout::USER_END => Ok(()),
         _ => Err(Errno::EFAULT),
@@ -697,8 +716,33 @@ pub fn pwrite(k: &mut Kernel, fd: i32, buf: u64, len: u64, offset: i64) -> SysRe
     rw(k, fd, buf, len, Some(offset), Dir::Write)
 }
 
+/// send/recv on a socket: the stream transfer with this call's MSG_DONTWAIT and
+/// MSG_NOSIGNAL. ENOTSOCK for anything but a socket.
+pub fn socket_transfer(
+    k: &mut Kernel,
+    fd: i32,
+    iovs: &[(u64, u64)],
+    dir: Dir,
+    dontwait: bool,
+    nosignal: bool,
+) -> SysResult {
+    let f = file(k, fd)?;
+    if !matches!(f.kind, FileKind::UnixStream(_)) {
+        return Err(Errno::ENOTSOCK);
+    }
+    if iovs.is_empty() {
+        return check_access(&f, dir).map(|_| 0);
+    }
+    k.proc.io_dontwait = dontwait;
+    k.proc.io_nosignal = nosignal;
+    let r = transfer(k, &f, iovs, None, dir);
+    k.proc.io_dontwait = false;
+    k.proc.io_nosignal = false;
+    r
+}
+
 /// Reads and checks an iovec array.
-fn iovecs(k: &mut Kernel, iov: u64, count: u64) -> Result<Vec<(u64, u64)>, Errno> {
+pub fn iovecs(k: &mut Kernel, iov: u64, count: u64) -> Result<Vec<(u64, u64)>, Errno> {
     if count > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }
@@ -992,6 +1036,18 @@ pub fn stat_of_open(k: &Kernel, f: &OpenFile) -> Result<(HostStat, u32, u32), Er
             uid,
             gid,
         )),
+        FileKind::UnixStream(sock) => Ok((
+            HostStat {
+                mode: 0o140777,
+                nlink: 1,
+                blksize: 4096,
+                ino: sock.ino,
+                dev: 0x08,
+                ..Default::default()
+            },
+            uid,
+            gid,
+        )),
         FileKind::Pipe(end) => Ok((
             HostStat {
                 mode: 0o010600,
@@ -1071,7 +1127,7 @@ pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
         return hypercall::seek(h, offset, whence);
     }
     let size = match &f.kind {
-        FileKind::Pipe(_) => return Err(Errno::ESPIPE),
+        FileKind::Pipe(_) | FileKind::UnixStream(_) => return Err(Errno::ESPIPE),
         // Linux's noop_llseek: the position stays 0.
         FileKind::EventFd(_) | FileKind::Epoll(_) => return Ok(0),
         FileKind::Path => return Err(Errno::EBADF),

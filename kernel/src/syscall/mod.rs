@@ -11,6 +11,7 @@ pub mod misc;
 pub mod poll;
 pub mod procfs;
 pub mod signals;
+pub mod socket;
 pub mod task;
 pub mod time;
 pub mod timers;
@@ -157,6 +158,15 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
             a[5],
         ),
         441 => epoll::epoll_pwait2(k, a[0] as i32, a[1], a[2] as i32, a[3], a[4], a[5]),
+        53 => socket::socketpair(k, a[0], a[1], a[2], a[3]),
+        48 => socket::shutdown(k, fd, a[1] as i32),
+        44 => socket::sendrecv(k, fd, a[1], a[2], a[3], a[4], a[5], io::Dir::Write),
+        45 => socket::sendrecv(k, fd, a[1], a[2], a[3], a[4], a[5], io::Dir::Read),
+        46 => socket::sendmsg(k, fd, a[1], a[2]),
+        47 => socket::recvmsg(k, fd, a[1], a[2]),
+        54 => socket::setsockopt(k, fd, a[1] as i32, a[2] as i32),
+        55 => socket::getsockopt(k, fd, a[1] as i32, a[2] as i32, a[3], a[4]),
+        51 | 52 => socket::sockname(k, fd, a[1], a[2]),
         284 => epoll::eventfd2(k, a[0] as u32, 0),
         290 => epoll::eventfd2(k, a[0] as u32, a[1] as u32),
         23 => poll::select(k, a[0] as i32, a[1], a[2], a[3], a[4]),

@@ -19,6 +19,7 @@ pub const POLLHUP: u16 = 0x10;
 pub const POLLNVAL: u16 = 0x20;
 const POLLRDNORM: u16 = 0x40;
 const POLLWRNORM: u16 = 0x100;
+const POLLRDHUP: u16 = 0x2000;
 
 /// One descriptor being waited on.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +47,27 @@ pub fn file_readiness(f: &crate::fd::OpenFile) -> Result<u16, u64> {
     Ok(match &f.kind {
         FileKind::Host { handle } => return Err(*handle),
         FileKind::EventFd(e) => e.readiness(),
+        FileKind::UnixStream(sock) => {
+            let (shut_rd, shut_wr) = sock.shut();
+            let rx = sock.rx.state.lock();
+            let peer_done = rx.writers == 0;
+            let mut r = 0;
+            if !rx.data.is_empty() || peer_done || shut_rd {
+                r |= POLLIN | POLLRDNORM;
+            }
+            if peer_done || shut_rd {
+                r |= POLLRDHUP;
+            }
+            drop(rx);
+            let tx = sock.tx.state.lock();
+            if tx.readers == 0 && (peer_done || shut_rd) {
+                r |= POLLHUP;
+            }
+            if !shut_wr && tx.readers > 0 && tx.data.room() > 0 {
+                r |= POLLOUT | POLLWRNORM;
+            }
+            r
+        }
         FileKind::Epoll(_) => 0,
         FileKind::Pipe(end) => {
             let st = end.pipe.state.lock();

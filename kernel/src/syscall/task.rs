@@ -151,6 +151,8 @@ pub fn clone(
         nice: p.nice,
         sleep_rem: None,
         io_progress: 0,
+        io_dontwait: false,
+        io_nosignal: false,
         futex_bitset: 0,
         did_exec: false,
         autoreap: false,
