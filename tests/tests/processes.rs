@@ -240,6 +240,21 @@ fn proc_exe_is_per_process() {
     }
 }
 
+/// `async-demo` (tokio, x86_64-unknown-linux-musl): a four-worker runtime on epoll, with
+/// an eventfd waker and a socket pair for its signal driver; tasks, timers, an interval,
+/// channels, a timeout, async files, a child process with piped stdio.
+#[test]
+fn rust_tokio_runtime() {
+    let bin = rust_program("async-demo");
+    let run = Run::new();
+    let native = run.native(&bin);
+    let hull = run.hull(&bin);
+    assert_sane("async-demo", &hull);
+    if let Err(e) = hull_tests::compare("async-demo", &native, &hull) {
+        panic!("{e}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // A Go program
 // ---------------------------------------------------------------------------------------
