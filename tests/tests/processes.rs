@@ -245,12 +245,17 @@ fn proc_exe_is_per_process() {
 /// channels, a timeout, async files, a child process with piped stdio.
 #[test]
 fn rust_tokio_runtime() {
-    let bin = rust_program("async-demo");
+    same_as_native("async-demo", &rust_program("async-demo"));
+}
+
+/// Runs `bin` natively and under hull, without arguments; stdout, stderr and the status
+/// must agree.
+fn same_as_native(label: &str, bin: &Path) {
     let run = Run::new();
-    let native = run.native(&bin);
-    let hull = run.hull(&bin);
-    assert_sane("async-demo", &hull);
-    if let Err(e) = hull_tests::compare("async-demo", &native, &hull) {
+    let native = run.native(bin);
+    let hull = run.hull(bin);
+    assert_sane(label, &hull);
+    if let Err(e) = hull_tests::compare(label, &native, &hull) {
         panic!("{e}");
     }
 }
@@ -264,14 +269,7 @@ fn rust_tokio_runtime() {
 /// of a busy goroutine, files, os/exec of itself, signal.Notify.
 #[test]
 fn go_runtime_threads_timers_exec_and_signals() {
-    let bin = hull_tests::procs::go_program("runtime");
-    let run = Run::new();
-    let native = run.native(&bin);
-    let hull = run.hull(&bin);
-    assert_sane("go runtime", &hull);
-    if let Err(e) = hull_tests::compare("go runtime", &native, &hull) {
-        panic!("{e}");
-    }
+    same_as_native("go runtime", &hull_tests::procs::go_program("runtime"));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -35,29 +35,38 @@ pub fn pipe2(k: &mut Kernel, fds: u64, flags: u32) -> SysResult {
     let ino = k.next_ino();
     let (r, w) = crate::fd::PipeEnd::pair(ino);
     let status = flags & oflags::O_NONBLOCK;
-    let cloexec = flags & oflags::O_CLOEXEC != 0;
-    let rfd = k.proc.fds.install(
+    install_pair(
+        k,
         OpenFile::new(FileKind::Pipe(r), oflags::O_RDONLY | status),
-        0,
-        cloexec,
-    )?;
-    let wfd = match k.proc.fds.install(
         OpenFile::new(FileKind::Pipe(w), oflags::O_WRONLY | status),
-        0,
-        cloexec,
-    ) {
+        flags & oflags::O_CLOEXEC != 0,
+        fds,
+    )
+}
+
+/// Installs two new open files as the lowest free descriptors and writes them as an
+/// `int[2]` at `out` (pipe2, socketpair); nothing is left installed on failure.
+pub fn install_pair(
+    k: &mut Kernel,
+    a: Arc<OpenFile>,
+    b: Arc<OpenFile>,
+    cloexec: bool,
+    out: u64,
+) -> SysResult {
+    let fa = k.proc.fds.install(a, 0, cloexec)?;
+    let fb = match k.proc.fds.install(b, 0, cloexec) {
         Ok(fd) => fd,
         Err(e) => {
-            let _ = k.proc.fds.remove(rfd);
+            let _ = k.proc.fds.remove(fa);
             return Err(e);
         }
     };
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&rfd.to_le_bytes());
-    out[4..].copy_from_slice(&wfd.to_le_bytes());
-    if let Err(e) = k.copy_out(fds, &out) {
-        let _ = k.proc.fds.remove(rfd);
-        let _ = k.proc.fds.remove(wfd);
+    let mut bytes = [0u8; 8];
+    bytes[..4].copy_from_slice(&fa.to_le_bytes());
+    bytes[4..].copy_from_slice(&fb.to_le_bytes());
+    if let Err(e) = k.copy_out(out, &bytes) {
+        let _ = k.proc.fds.remove(fa);
+        let _ = k.proc.fds.remove(fb);
         return Err(e);
     }
     Ok(0)
@@ -1001,6 +1010,19 @@ pub fn fstat_of(k: &Kernel, fd: i32) -> Result<(HostStat, u32, u32), Errno> {
     stat_of_open(k, &*file(k, fd)?)
 }
 
+/// The attributes of an in-kernel object (pipe, socket, anonymous inode): `dev` is the
+/// pseudo file system Linux reports for it.
+fn kernel_object(mode: u32, ino: u64, dev: u64) -> HostStat {
+    HostStat {
+        mode,
+        nlink: 1,
+        blksize: 4096,
+        ino,
+        dev,
+        ..Default::default()
+    }
+}
+
 /// The attributes (and owner) of an open file.
 pub fn stat_of_open(k: &Kernel, f: &OpenFile) -> Result<(HostStat, u32, u32), Errno> {
     let (uid, gid) = (k.machine.uid, k.machine.gid);
@@ -1024,42 +1046,11 @@ pub fn stat_of_open(k: &Kernel, f: &OpenFile) -> Result<(HostStat, u32, u32), Er
             Ok((st, uid, gid))
         }
         // Anonymous inodes: no file type, mode 0600, as Linux's anon_inode.
-        FileKind::Epoll(_) | FileKind::EventFd(_) => Ok((
-            HostStat {
-                mode: 0o600,
-                nlink: 1,
-                blksize: 4096,
-                ino: ANON_INODE,
-                dev: 0x0e,
-                ..Default::default()
-            },
-            uid,
-            gid,
-        )),
-        FileKind::UnixStream(sock) => Ok((
-            HostStat {
-                mode: 0o140777,
-                nlink: 1,
-                blksize: 4096,
-                ino: sock.ino,
-                dev: 0x08,
-                ..Default::default()
-            },
-            uid,
-            gid,
-        )),
-        FileKind::Pipe(end) => Ok((
-            HostStat {
-                mode: 0o010600,
-                nlink: 1,
-                blksize: 4096,
-                ino: end.pipe.ino,
-                dev: 0x0e,
-                ..Default::default()
-            },
-            uid,
-            gid,
-        )),
+        FileKind::Epoll(_) | FileKind::EventFd(_) => {
+            Ok((kernel_object(0o600, ANON_INODE, 0x0e), uid, gid))
+        }
+        FileKind::UnixStream(sock) => Ok((kernel_object(0o140777, sock.ino, 0x08), uid, gid)),
+        FileKind::Pipe(end) => Ok((kernel_object(0o010600, end.pipe.ino, 0x0e), uid, gid)),
         _ => {
             let loc = f.loc.as_ref().ok_or(Errno::EBADF)?;
             super::fs::attr(k, loc)

@@ -58,32 +58,13 @@ pub fn socketpair(k: &mut Kernel, domain: u64, ty: u64, protocol: u64, sv: u64) 
     } else {
         0
     };
-    let cloexec = ty & SOCK_CLOEXEC != 0;
-    let fa = k.proc.fds.install(
+    super::io::install_pair(
+        k,
         OpenFile::new(FileKind::UnixStream(a), oflags::O_RDWR | status),
-        0,
-        cloexec,
-    )?;
-    let fb = match k.proc.fds.install(
         OpenFile::new(FileKind::UnixStream(b), oflags::O_RDWR | status),
-        0,
-        cloexec,
-    ) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = k.proc.fds.remove(fa);
-            return Err(e);
-        }
-    };
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&fa.to_le_bytes());
-    out[4..].copy_from_slice(&fb.to_le_bytes());
-    if let Err(e) = k.copy_out(sv, &out) {
-        let _ = k.proc.fds.remove(fa);
-        let _ = k.proc.fds.remove(fb);
-        return Err(e);
-    }
-    Ok(0)
+        ty & SOCK_CLOEXEC != 0,
+        sv,
+    )
 }
 
 /// The socket behind `fd` (EBADF, ENOTSOCK).
