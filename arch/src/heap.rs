@@ -15,6 +15,16 @@ pub fn init(pa: u64, size: u64) {
     unsafe { HEAP.lock().init(start, size as usize) }
 }
 
+/// The heap's size.
+pub fn size() -> usize {
+    HEAP.lock().size()
+}
+
+/// Bytes of the heap not in use (possibly fragmented).
+pub fn free() -> usize {
+    HEAP.lock().free()
+}
+
 /// Bytes in use and free, for diagnostics.
 pub fn usage() -> (usize, usize) {
     let h = HEAP.lock();

@@ -166,6 +166,33 @@ impl OpenFile {
     }
 }
 
+/// Kernel heap kept free for the kernel's own bookkeeping and temporaries (an eighth of
+/// it, at least 256 KiB): creating open files or tasks fails below it (ENFILE, EAGAIN), so
+/// that a storm of them runs into an error instead of exhausting the heap, which would end
+/// the sandbox.
+pub fn kernel_heap_reserve() -> usize {
+    (crate::platform::heap_size() / 8).max(256 * 1024)
+}
+
+/// Ok while the kernel heap has more than [`kernel_heap_reserve`] free.
+pub fn kernel_memory_left() -> Result<(), Errno> {
+    kernel_memory_above(kernel_heap_reserve())
+}
+
+/// For objects that outlive the call (in-memory files): twice the reserve, so that such a
+/// storm stops at their creation rather than at the descriptor for them.
+pub fn kernel_memory_for_node() -> Result<(), Errno> {
+    kernel_memory_above(kernel_heap_reserve().saturating_mul(2))
+}
+
+fn kernel_memory_above(bytes: usize) -> Result<(), Errno> {
+    if crate::platform::heap_free() > bytes {
+        Ok(())
+    } else {
+        Err(Errno::ENOMEM)
+    }
+}
+
 /// Linux's default pipe capacity.
 pub const PIPE_CAPACITY: usize = 64 * 1024;
 
@@ -177,14 +204,20 @@ pub struct PipeState {
     pub writers: usize,
 }
 
-/// A byte ring of [`PIPE_CAPACITY`], allocated on first use; data moves in and out of it
-/// in at most two contiguous pieces, so a pipe transfer is one copy each way.
+/// A byte ring of up to [`PIPE_CAPACITY`] bytes. Its buffer starts at one page and grows
+/// (doubling) only as data waits in it, so an idle or lightly used pipe costs a page, not
+/// 64 KiB; growth is fallible, so a pipe storm that exhausts the kernel heap makes writes
+/// fail with ENOMEM instead of ending the sandbox. Data moves in and out in at most two
+/// contiguous pieces, so a pipe transfer is one copy each way.
 #[derive(Debug, Default)]
 pub struct Ring {
     buf: Vec<u8>,
     head: usize,
     len: usize,
 }
+
+/// The ring's first allocation.
+const RING_START: usize = 4096;
 
 impl Ring {
     pub fn len(&self) -> usize {
@@ -195,36 +228,71 @@ impl Ring {
         self.len == 0
     }
 
+    /// Bytes a writer may still add (the pipe's capacity, whatever is allocated now).
     pub fn room(&self) -> usize {
         PIPE_CAPACITY - self.len
     }
 
-    /// Appends up to `n` bytes that `fill(dst)` writes into the ring's free space, in
-    /// order; returns how many.
-    pub fn push_with(&mut self, n: usize, mut fill: impl FnMut(&mut [u8])) -> usize {
-        if self.buf.is_empty() {
-            self.buf = alloc::vec![0; PIPE_CAPACITY];
+    /// Makes the buffer hold at least `want` bytes (up to the capacity), keeping the data
+    /// in order. Returns the space now usable.
+    fn grow_for(&mut self, want: usize) -> usize {
+        let need = (self.len + want).min(PIPE_CAPACITY);
+        if self.buf.len() >= need {
+            return self.buf.len() - self.len;
         }
+        let mut size = self.buf.len().max(RING_START);
+        while size < need {
+            size *= 2;
+        }
+        let size = size.min(PIPE_CAPACITY);
+        let mut bigger: Vec<u8> = Vec::new();
+        if bigger.try_reserve_exact(size).is_err() {
+            return self.buf.len() - self.len;
+        }
+        bigger.resize(size, 0);
+        // Unwrap the data to the front of the new buffer.
+        let cap = self.buf.len();
+        let first = self.len.min(cap - self.head);
+        bigger[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        bigger[first..self.len].copy_from_slice(&self.buf[..self.len - first]);
+        self.buf = bigger;
+        self.head = 0;
+        self.buf.len() - self.len
+    }
+
+    /// Appends up to `n` bytes that `fill(dst)` writes into the ring's free space, in
+    /// order; returns how many. `None` when there was room but no memory for any of it.
+    pub fn push_with(&mut self, n: usize, mut fill: impl FnMut(&mut [u8])) -> Option<usize> {
         let n = n.min(self.room());
+        if n == 0 {
+            return Some(0);
+        }
+        let usable = self.grow_for(n);
+        if usable == 0 {
+            return None;
+        }
+        let n = n.min(usable);
+        let cap = self.buf.len();
         let mut done = 0;
         while done < n {
-            let tail = (self.head + self.len) % PIPE_CAPACITY;
-            let m = (n - done).min(PIPE_CAPACITY - tail);
+            let tail = (self.head + self.len) % cap;
+            let m = (n - done).min(cap - tail);
             fill(&mut self.buf[tail..tail + m]);
             self.len += m;
             done += m;
         }
-        n
+        Some(n)
     }
 
     /// Removes up to `n` bytes, handing them to `take(src)` in order; returns how many.
     pub fn pop_with(&mut self, n: usize, mut take: impl FnMut(&[u8])) -> usize {
         let n = n.min(self.len);
+        let cap = self.buf.len();
         let mut done = 0;
         while done < n {
-            let m = (n - done).min(PIPE_CAPACITY - self.head);
+            let m = (n - done).min(cap - self.head);
             take(&self.buf[self.head..self.head + m]);
-            self.head = (self.head + m) % PIPE_CAPACITY;
+            self.head = (self.head + m) % cap;
             self.len -= m;
             done += m;
         }
@@ -232,6 +300,53 @@ impl Ring {
             self.head = 0;
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod ring_tests {
+    use super::*;
+
+    #[test]
+    fn grows_as_data_waits_and_keeps_its_order() {
+        let mut r = Ring::default();
+        assert_eq!(r.push_with(1, |d| d.fill(b'a')), Some(1));
+        assert_eq!(r.buf.len(), RING_START, "one page for a small write");
+        // Wrap, then grow past the page: the order survives the reallocation.
+        let mut out = Vec::new();
+        r.pop_with(1, |s| out.extend_from_slice(s));
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut at = 0;
+        while at < 3000 {
+            let n = r
+                .push_with(3000 - at, |d| {
+                    d.copy_from_slice(&data[at..at + d.len()]);
+                })
+                .unwrap();
+            at += n;
+        }
+        let mut got = Vec::new();
+        r.pop_with(1500, |s| got.extend_from_slice(s));
+        while at < data.len() {
+            let n = r
+                .push_with(data.len() - at, |d| {
+                    let m = d.len();
+                    d.copy_from_slice(&data[at..at + m]);
+                })
+                .unwrap();
+            at += n;
+        }
+        r.pop_with(usize::MAX, |s| got.extend_from_slice(s));
+        assert_eq!(got, data);
+        assert!(r.buf.len() <= PIPE_CAPACITY);
+        // Full at the capacity.
+        let mut r = Ring::default();
+        assert_eq!(
+            r.push_with(PIPE_CAPACITY + 10, |d| d.fill(1)),
+            Some(PIPE_CAPACITY)
+        );
+        assert_eq!(r.room(), 0);
+        assert_eq!(r.push_with(1, |d| d.fill(1)), Some(0));
     }
 }
 
@@ -350,6 +465,7 @@ impl FdTable {
         let fd = (min..self.limit)
             .find(|&i| self.slots.get(i).is_none_or(|s| s.is_none()))
             .ok_or(Errno::EMFILE)?;
+        kernel_memory_left().map_err(|_| Errno::ENFILE)?;
         self.put(fd, file, cloexec);
         Ok(fd as i32)
     }
@@ -511,7 +627,7 @@ mod tests {
                     next = next.wrapping_add(1);
                 }
             });
-            assert!(pushed <= PIPE_CAPACITY);
+            assert!(pushed.is_some_and(|n| n <= PIPE_CAPACITY));
             r.pop_with(30_000, |s| {
                 for &b in s {
                     assert_eq!(b, expect);

@@ -18,6 +18,14 @@ mod imp {
         va - hull_arch::layout::PHYS_OFFSET
     }
 
+    /// Free bytes in the kernel heap, and its size.
+    pub fn heap_free() -> usize {
+        hull_arch::heap::free()
+    }
+    pub fn heap_size() -> usize {
+        hull_arch::heap::size()
+    }
+
     /// CPUID.1:EDX (AT_HWCAP).
     pub fn cpuid_edx1() -> u64 {
         hull_arch::cpu::cpuid(1, 0)[3] as u64
@@ -99,6 +107,12 @@ mod imp {
     }
     pub fn set_timer_deadline(_tsc: u64) {}
     pub fn apic_eoi() {}
+    pub fn heap_free() -> usize {
+        usize::MAX
+    }
+    pub fn heap_size() -> usize {
+        usize::MAX
+    }
     pub fn read_cr2() -> u64 {
         0
     }

@@ -258,3 +258,29 @@ fn kill_minus_one_from_pid_1() {
         }
     }
 }
+
+/// Storms of kernel objects cannot end the sandbox: empty files in /tmp until creation
+/// fails (ENOSPC), which are then removed, then pipes holding 64 KiB each in 40 processes
+/// until each fails (ENFILE, EMFILE or ENOMEM); the program then carries on and exits 0.
+#[test]
+fn kernel_object_storms_end_in_errors() {
+    for tc in TOOLCHAINS {
+        // A small sandbox: a 2 MiB kernel heap, so the storms are short.
+        let out = Run::new()
+            .kill_timeout(Duration::from_secs(120))
+            .hull_flag("--memory")
+            .hull_flag("64M")
+            .hull_flag("--timeout")
+            .hull_flag("100s")
+            .hull(&compile("proc_kheap_storm", tc));
+        let what = format!("[{}] proc_kheap_storm", tc.name());
+        assert_sane(&what, &out);
+        let want = "file storm stopped by ENOSPC\nfiles created: many\n\
+                    every file removed: ok\nfiles can be created again: ok\n\
+                    pipe storm: 0 processes ended otherwise than EMFILE/ENFILE/ENOMEM\n\
+                    pipes work again after the storm: ok\nall checks passed\n";
+        if out.status != 0 || out.stdout_str() != want {
+            fail(&format!("{what}: expected status 0 and {want:?}"), &out);
+        }
+    }
+}

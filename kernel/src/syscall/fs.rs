@@ -603,6 +603,8 @@ fn open_tmpfile(
         _ => return Err(Errno::EOPNOTSUPP),
     }
     let perm = perm & 0o7777 & !k.proc.fs.lock().umask;
+    // A new in-memory node costs kernel heap: ENOSPC (tmpfs out of inodes) when low.
+    crate::fd::kernel_memory_for_node().map_err(|_| Errno::ENOSPC)?;
     let node = MemNode::new(
         k.fs_ino(),
         perm,
@@ -730,6 +732,8 @@ fn create_file(
         return Ok(OpenFile::at(kind, status, Some(loc)));
     }
     let dir = mem_parent(k, &parent)?.ok_or(Errno::EACCES)?;
+    // A new in-memory node costs kernel heap: ENOSPC (tmpfs out of inodes) when low.
+    crate::fd::kernel_memory_for_node().map_err(|_| Errno::ENOSPC)?;
     let node = MemNode::new(
         k.fs_ino(),
         perm,
@@ -855,6 +859,8 @@ pub fn mkdirat(k: &mut Kernel, dirfd: i32, path_va: u64, perm: u32) -> SysResult
     }
     let dir = mem_parent(k, &parent)?.ok_or(Errno::EACCES)?;
     let entries = DirEntries::new(true);
+    // A new in-memory node costs kernel heap: ENOSPC (tmpfs out of inodes) when low.
+    crate::fd::kernel_memory_for_node().map_err(|_| Errno::ENOSPC)?;
     let node = MemNode::new(
         k.fs_ino(),
         perm,
@@ -1190,6 +1196,8 @@ pub fn symlinkat(k: &mut Kernel, target_va: u64, dirfd: i32, path_va: u64) -> Sy
         return hypercall::fs_symlink(id, &target, &path::rel_join(rel, &name)).map(|_| 0);
     }
     let dir = mem_parent(k, &parent)?.ok_or(Errno::EACCES)?;
+    // A new in-memory node costs kernel heap: ENOSPC (tmpfs out of inodes) when low.
+    crate::fd::kernel_memory_for_node().map_err(|_| Errno::ENOSPC)?;
     let node = MemNode::new(k.fs_ino(), 0o777, MemBody::Symlink(target), k.creator());
     dir.dir()?.insert(&name, node);
     dir.touch(k.now());

@@ -592,7 +592,12 @@ fn pipe_phys(
                 return Err(k.block(Wait::Pipe(id), 0));
             }
             let mut cur = Cursor::new(segs);
-            let n = st.data.push_with(want as usize, |dst| cur.take_bytes(dst)) as u64;
+            // No kernel memory for the data: ENOMEM, as Linux's pipe_write when it cannot
+            // get a page.
+            let n = st
+                .data
+                .push_with(want as usize, |dst| cur.take_bytes(dst))
+                .ok_or(Errno::ENOMEM)? as u64;
             drop(st);
             pipe_changed(k, id);
             // What did not fit is left to the caller (a short write), as a write that a

@@ -59,6 +59,8 @@ pub fn clone(
     if k.task_count() >= k.sched.max_tasks as usize {
         return Err(Errno::EAGAIN);
     }
+    // A task costs kernel memory too (its state and 4 KiB of FPU state).
+    crate::fd::kernel_memory_left().map_err(|_| Errno::EAGAIN)?;
     let aspace = if share_vm {
         // A placeholder: the shared one moves to whichever of them runs.
         crate::mm::aspace::AddressSpace::new(&k.kernel_pt, &mut k.frames, (0, 0), 0)

@@ -1,0 +1,65 @@
+/* Storms of kernel objects (for hull's hostile tests; it refuses to run unless it is
+ * pid 1): empty files in /tmp until creation fails, then pipes holding 64 KiB each in 40
+ * processes until each fails. Each storm must end with an error (ENOSPC, ENFILE, EMFILE
+ * or ENOMEM), never with the sandbox's end, and what it took comes back when it is
+ * released. */
+#include "proc_util.h"
+
+int main(void) {
+    proc_init();
+    if (getpid() != 1) {
+        printf("refusing to run outside the sandbox (not pid 1)\n");
+        return 2;
+    }
+    char name[80];
+    int n = 0;
+    for (;;) {
+        snprintf(name, sizeof name, "/tmp/storm-%09d-with-a-long-name-for-the-directory", n);
+        int fd = open(name, O_CREAT | O_WRONLY, 0644);
+        if (fd < 0) {
+            printf("file storm stopped by %s\n", errno == ENOSPC ? "ENOSPC" : proc_errname(errno));
+            break;
+        }
+        close(fd);
+        if (++n == 5000000) {
+            printf("file storm did not stop\n");
+            break;
+        }
+    }
+    printf("files created: %s\n", n > 1000 ? "many" : "few");
+    int removed = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "/tmp/storm-%09d-with-a-long-name-for-the-directory", i);
+        removed += unlink(name) == 0;
+    }
+    CHECK(removed == n, "every file removed");
+    int fd = open("/tmp/after-the-storm", O_CREAT | O_WRONLY, 0644);
+    CHECK(fd >= 0, "files can be created again");
+    close(fd);
+
+    for (int c = 0; c < 40; c++) {
+        pid_t p = fork();
+        if (p == 0) {
+            static char big[65536];
+            int fds[2];
+            for (;;) {
+                if (pipe(fds) != 0)
+                    _exit(errno == EMFILE ? 1 : errno == ENFILE ? 2 : 9);
+                if (write(fds[1], big, sizeof big) < 0)
+                    _exit(errno == ENOMEM ? 3 : 8);
+            }
+        }
+        if (p < 0) {
+            printf("fork failed: %s\n", proc_errname(errno));
+            break;
+        }
+    }
+    int bad = 0, st;
+    while (wait(&st) > 0)
+        if (!WIFEXITED(st) || WEXITSTATUS(st) > 3)
+            bad++;
+    printf("pipe storm: %d processes ended otherwise than EMFILE/ENFILE/ENOMEM\n", bad);
+    int fds[2];
+    CHECK(pipe(fds) == 0 && write(fds[1], "ok", 2) == 2, "pipes work again after the storm");
+    return check_summary();
+}
