@@ -1,9 +1,10 @@
 /* Storms of kernel objects (for hull's hostile tests; it refuses to run unless it is
  * pid 1): empty files in /tmp until creation fails, then pipes holding 64 KiB each in 40
- * processes until each fails. Each storm must end with an error (ENOSPC, ENFILE, EMFILE
+ * processes until each fails, and single-page mappings until mmap fails. Each storm must end with an error (ENOSPC, ENFILE, EMFILE
  * or ENOMEM), never with the sandbox's end, and what it took comes back when it is
  * released. */
 #include "proc_util.h"
+#include <sys/mman.h>
 
 int main(void) {
     proc_init();
@@ -36,6 +37,28 @@ int main(void) {
     int fd = open("/tmp/after-the-storm", O_CREAT | O_WRONLY, 0644);
     CHECK(fd >= 0, "files can be created again");
     close(fd);
+
+    /* Single-page mappings with gaps between them (so none merge), until ENOMEM. */
+    char *base = (char *)0x100000000;
+    long maps = 0;
+    for (;;) {
+        void *p = mmap(base + maps * 8192, 4096, PROT_READ,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p == MAP_FAILED) {
+            printf("mapping storm stopped by %s\n", proc_errname(errno));
+            break;
+        }
+        if (++maps == 1000000) {
+            printf("mapping storm did not stop\n");
+            break;
+        }
+    }
+    long unmapped = 0;
+    for (long i = 0; i < maps; i++)
+        unmapped += munmap(base + i * 8192, 4096) == 0;
+    CHECK(unmapped == maps, "every mapping unmapped");
+    void *again = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(again != MAP_FAILED, "mmap works again");
 
     for (int c = 0; c < 40; c++) {
         pid_t p = fork();

@@ -260,7 +260,8 @@ fn kill_minus_one_from_pid_1() {
 }
 
 /// Storms of kernel objects cannot end the sandbox: empty files in /tmp until creation
-/// fails (ENOSPC), which are then removed, then pipes holding 64 KiB each in 40 processes
+/// fails (ENOSPC), which are then removed, single-page mappings until mmap fails
+/// (ENOMEM, past the map count or the kernel heap), then pipes holding 64 KiB each in 40 processes
 /// until each fails (ENFILE, EMFILE or ENOMEM); the program then carries on and exits 0.
 #[test]
 fn kernel_object_storms_end_in_errors() {
@@ -277,6 +278,8 @@ fn kernel_object_storms_end_in_errors() {
         assert_sane(&what, &out);
         let want = "file storm stopped by ENOSPC\nfiles created: many\n\
                     every file removed: ok\nfiles can be created again: ok\n\
+                    mapping storm stopped by ENOMEM\nevery mapping unmapped: ok\n\
+                    mmap works again: ok\n\
                     pipe storm: 0 processes ended otherwise than EMFILE/ENFILE/ENOMEM\n\
                     pipes work again after the storm: ok\nall checks passed\n";
         if out.status != 0 || out.stdout_str() != want {

@@ -76,6 +76,11 @@ impl AddressSpace {
     }
 
     /// Iterates the areas in address order.
+    /// How many areas there are (Linux's map count).
+    pub fn vma_count(&self) -> usize {
+        self.vmas.len()
+    }
+
     pub fn vmas(&self) -> impl Iterator<Item = &Vma> {
         self.vmas.values()
     }

@@ -95,6 +95,7 @@ pub fn mmap(
             k.proc.aspace.find_free(len).ok_or(Errno::ENOMEM)?
         }
     };
+    room_for_areas(k)?;
     let mut vma = Vma::anon(start, start + len, Prot(prot as u32), Label::None);
     if flags & MAP_TYPE != MAP_PRIVATE {
         vma.backing = crate::mm::vma::Backing::Shared;
@@ -117,11 +118,29 @@ pub fn mmap(
     Ok(start)
 }
 
+/// Linux's vm.max_map_count default.
+const MAX_MAP_COUNT: usize = 65530;
+
+/// Room for up to two more areas (a mapping, or the split an unmap or mprotect makes):
+/// ENOMEM past Linux's map count, or when the kernel heap that holds them runs low.
+fn room_for_areas(k: &Kernel) -> Result<(), Errno> {
+    if k.proc.aspace.vma_count() + 2 > MAX_MAP_COUNT {
+        return Err(Errno::ENOMEM);
+    }
+    crate::fd::kernel_memory_left()
+}
+
 pub fn munmap(k: &mut Kernel, addr: u64, len: u64) -> SysResult {
     if len == 0 {
         return Err(Errno::EINVAL);
     }
     let end = range(addr, len)?;
+    // Only a cut inside an area makes one more.
+    let splits = k.proc.aspace.find(addr).is_some_and(|v| v.start < addr)
+        || k.proc.aspace.find(end - 1).is_some_and(|v| v.end > end);
+    if splits {
+        room_for_areas(k)?;
+    }
     k.proc.aspace.unmap(addr, end, &mut k.frames);
     Ok(0)
 }
@@ -140,6 +159,7 @@ pub fn mprotect(k: &mut Kernel, addr: u64, len: u64, prot: u64) -> SysResult {
     if end == addr {
         return Ok(0);
     }
+    room_for_areas(k)?;
     k.proc
         .aspace
         .protect(addr, end, Prot((prot & PROT_MASK) as u32), &k.frames)?;
@@ -177,6 +197,7 @@ pub fn mremap(
         return Err(Errno::ENOMEM);
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
+    room_for_areas(k)?;
     k.proc.aspace.remap(
         old,
         old_len,
@@ -207,5 +228,9 @@ pub fn madvise(k: &mut Kernel, addr: u64, len: u64, advice: u64) -> SysResult {
 }
 
 pub fn brk(k: &mut Kernel, addr: u64) -> SysResult {
+    // Growing needs room for an area too; a failed brk returns the current break.
+    if addr > k.proc.aspace.brk && room_for_areas(k).is_err() {
+        return Ok(k.proc.aspace.brk);
+    }
     Ok(k.proc.aspace.set_brk(addr, &mut k.frames))
 }
