@@ -1,6 +1,7 @@
 /* Storms of kernel objects (for hull's hostile tests; it refuses to run unless it is
  * pid 1): empty files in /tmp until creation fails, then pipes holding 64 KiB each in 40
- * processes until each fails, and single-page mappings until mmap fails. Each storm must end with an error (ENOSPC, ENFILE, EMFILE
+ * processes until each fails, single-page mappings until mmap fails, byte-range locks
+ * and POSIX timers. Each storm must end with an error (ENOSPC, ENFILE, EMFILE
  * or ENOMEM), never with the sandbox's end, and what it took comes back when it is
  * released. */
 #include "proc_util.h"
@@ -59,6 +60,39 @@ int main(void) {
     CHECK(unmapped == maps, "every mapping unmapped");
     void *again = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(again != MAP_FAILED, "mmap works again");
+
+    /* Byte-range locks on every other byte of a file, until F_SETLK fails; then timers
+     * and queued signals, which RLIMIT_SIGPENDING bounds. */
+    int lf = open("/tmp/storm-locks", O_CREAT | O_RDWR, 0644);
+    long locks = 0;
+    for (;;) {
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = locks * 2,
+                           .l_len = 1};
+        if (fcntl(lf, F_SETLK, &fl) != 0) {
+            printf("lock storm stopped by %s\n", errno == ENOLCK ? "ENOLCK" : proc_errname(errno));
+            break;
+        }
+        if (++locks == 10000000) {
+            printf("lock storm did not stop\n");
+            break;
+        }
+    }
+    close(lf); /* drops them all */
+    struct flock one = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    lf = open("/tmp/storm-locks", O_RDWR);
+    CHECK(fcntl(lf, F_SETLK, &one) == 0, "locks work again");
+    close(lf);
+    long timers = 0;
+    for (;;) {
+        timer_t id;
+        struct sigevent sev = {.sigev_notify = SIGEV_NONE};
+        if (timer_create(CLOCK_MONOTONIC, &sev, &id) != 0) {
+            printf("timer storm stopped by %s after %ld\n", proc_errname(errno), timers);
+            break;
+        }
+        if (++timers == 10000000)
+            break;
+    }
 
     for (int c = 0; c < 40; c++) {
         pid_t p = fork();

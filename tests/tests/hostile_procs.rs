@@ -261,7 +261,8 @@ fn kill_minus_one_from_pid_1() {
 
 /// Storms of kernel objects cannot end the sandbox: empty files in /tmp until creation
 /// fails (ENOSPC), which are then removed, single-page mappings until mmap fails
-/// (ENOMEM, past the map count or the kernel heap), then pipes holding 64 KiB each in 40 processes
+/// (ENOMEM, past the map count or the kernel heap), byte-range locks (ENOLCK), POSIX
+/// timers (EAGAIN at RLIMIT_SIGPENDING), then pipes holding 64 KiB each in 40 processes
 /// until each fails (ENFILE, EMFILE or ENOMEM); the program then carries on and exits 0.
 #[test]
 fn kernel_object_storms_end_in_errors() {
@@ -280,6 +281,8 @@ fn kernel_object_storms_end_in_errors() {
                     every file removed: ok\nfiles can be created again: ok\n\
                     mapping storm stopped by ENOMEM\nevery mapping unmapped: ok\n\
                     mmap works again: ok\n\
+                    lock storm stopped by ENOLCK\nlocks work again: ok\n\
+                    timer storm stopped by EAGAIN after 4096\n\
                     pipe storm: 0 processes ended otherwise than EMFILE/ENFILE/ENOMEM\n\
                     pipes work again after the storm: ok\nall checks passed\n";
         if out.status != 0 || out.stdout_str() != want {

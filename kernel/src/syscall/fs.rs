@@ -1845,7 +1845,12 @@ pub fn record_lock(k: &mut Kernel, fd: i32, cmd: u32, arg: u64) -> SysResult {
         }
         return Err(Errno::EAGAIN);
     }
-    k.fs.locks.set(want, ltype == F_UNLCK);
+    if ltype != F_UNLCK {
+        // Each lock is kernel memory: ENOLCK when it runs low, as Linux when it cannot
+        // allocate one.
+        crate::fd::kernel_memory_left().map_err(|_| Errno::ENOLCK)?;
+    }
+    k.fs.locks.set(want, ltype == F_UNLCK)?;
     k.wake_where(|w| *w == crate::sched::Wait::Lock);
     Ok(0)
 }
@@ -1880,7 +1885,10 @@ pub fn flock(k: &mut Kernel, fd: i32, op: u32) -> SysResult {
         }
         return Err(k.block(crate::sched::Wait::Lock, 0));
     }
-    k.fs.locks.set(want, kind == LOCK_UN);
+    if kind != LOCK_UN {
+        crate::fd::kernel_memory_left().map_err(|_| Errno::ENOLCK)?;
+    }
+    k.fs.locks.set(want, kind == LOCK_UN)?;
     k.wake_where(|w| *w == crate::sched::Wait::Lock);
     Ok(0)
 }

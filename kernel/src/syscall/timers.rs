@@ -43,6 +43,9 @@ fn read_ts(k: &mut Kernel, va: u64) -> Result<u64, Errno> {
     Ok(s.saturating_mul(NS).saturating_add(n))
 }
 
+/// RLIMIT_SIGPENDING's index.
+const RLIMIT_SIGPENDING: usize = 11;
+
 pub fn timer_create(k: &mut Kernel, clock: i32, sevp: u64, timerid: u64) -> SysResult {
     if !matches!(clock, 0 | 1 | 7) {
         return Err(if clock == 2 || clock == 3 {
@@ -51,6 +54,11 @@ pub fn timer_create(k: &mut Kernel, clock: i32, sevp: u64, timerid: u64) -> SysR
             Errno::EINVAL
         });
     }
+    // Linux charges each timer a queued signal: at most RLIMIT_SIGPENDING of them.
+    if k.proc.timers.len() as u64 >= k.proc.rlimits[RLIMIT_SIGPENDING].cur {
+        return Err(Errno::EAGAIN);
+    }
+    crate::fd::kernel_memory_left().map_err(|_| Errno::EAGAIN)?;
     let id = k.proc.timers.iter().map(|t| t.id + 1).max().unwrap_or(0);
     let (value, signo, notify) = if sevp == 0 {
         (id as u64, crate::signal::SIGALRM, SIGEV_SIGNAL)

@@ -60,8 +60,11 @@ impl LockTable {
     /// Sets (or with `unlock`, clears) `lock`'s owner's lock over its range, splitting the
     /// owner's existing locks at the edges, as F_SETLK does. The caller has checked
     /// conflicts.
-    pub fn set(&mut self, lock: Lock, unlock: bool) {
-        let mut kept = Vec::with_capacity(self.locks.len() + 2);
+    pub fn set(&mut self, lock: Lock, unlock: bool) -> Result<(), crate::errno::Errno> {
+        // Fallible: a lock storm that exhausts kernel memory gets ENOLCK, as on Linux.
+        let mut kept = Vec::new();
+        kept.try_reserve_exact(self.locks.len() + 2)
+            .map_err(|_| crate::errno::Errno::ENOLCK)?;
         for l in self.locks.drain(..) {
             let mine = l.dev == lock.dev
                 && l.ino == lock.ino
@@ -88,6 +91,7 @@ impl LockTable {
             kept.push(lock);
         }
         self.locks = kept;
+        Ok(())
     }
 
     /// Drops every lock `owner` holds (on one file, or on all with `file` = None).
@@ -122,7 +126,7 @@ mod tests {
         let mut t = LockTable::default();
         let a = Owner::File(1);
         let b = Owner::File(2);
-        t.set(lock(a, false, 0, 10), false);
+        t.set(lock(a, false, 0, 10), false).unwrap();
         assert_eq!(
             t.conflict(&lock(a, true, 0, 10)),
             None,
@@ -146,8 +150,8 @@ mod tests {
     fn setting_splits_and_release_drops() {
         let mut t = LockTable::default();
         let p = Owner::Process(1);
-        t.set(lock(p, true, 0, 100), false);
-        t.set(lock(p, true, 40, 60), true);
+        t.set(lock(p, true, 0, 100), false).unwrap();
+        t.set(lock(p, true, 40, 60), true).unwrap();
         let other = Owner::Process(2);
         assert_eq!(
             t.conflict(&lock(other, true, 45, 50)),
