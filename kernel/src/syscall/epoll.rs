@@ -147,6 +147,8 @@ pub fn epoll_ctl(k: &mut Kernel, epfd: i32, op: i32, fd: i32, event: u64) -> Sys
     match op {
         EPOLL_CTL_ADD => {
             let (events, data) = read_event(k)?;
+            // Each interest is kernel memory (Linux bounds them by max_user_watches).
+            crate::fd::kernel_memory_left()?;
             if events & EPOLLEXCLUSIVE != 0 && events & (EPOLLONESHOT) != 0 {
                 return Err(Errno::EINVAL);
             }
