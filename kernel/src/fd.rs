@@ -48,6 +48,8 @@ pub enum FileKind {
     EventFd(Arc<crate::syscall::epoll::EventFd>),
     /// One end of a connected AF_UNIX stream socket pair (`socketpair`).
     UnixStream(UnixStream),
+    /// A process (`syscall::pidfd`).
+    PidFd(u32),
 }
 
 /// A connected AF_UNIX stream socket: two pipes crossed with its peer's.

@@ -81,6 +81,13 @@ fn unix_socket_pairs() {
     single("fs_socketpair");
 }
 
+/// pidfds: pidfd_open, readable at the process's end (poll, epoll), pidfd_send_signal,
+/// waitid(P_PIDFD), clone3(CLONE_PIDFD), pidfd_getfd, and their errors.
+#[test]
+fn pidfds() {
+    single("proc_pidfd");
+}
+
 /// execve on a mounted directory and in the guest's /tmp: argv/envp as the new image
 /// sees them, the pid kept, /proc/self/exe of the new image, `#!` scripts (interpreter
 /// argument, spaces, nested, relative), ENOENT/EACCES/ENOEXEC/ENOTDIR/ELOOP/EFAULT with

@@ -134,7 +134,8 @@ pub fn epoll_ctl(k: &mut Kernel, epfd: i32, op: i32, fd: i32, event: u64) -> Sys
         | FileKind::Dev(_)
         | FileKind::Epoll(_)
         | FileKind::EventFd(_)
-        | FileKind::UnixStream(_) => {}
+        | FileKind::UnixStream(_)
+        | FileKind::PidFd(_) => {}
     }
     let key = (fd, file_id(&target));
     let read_event = |k: &mut Kernel| -> Result<(u32, u64), Errno> {
@@ -208,6 +209,7 @@ pub fn readiness(_k: &Kernel, f: &OpenFile) -> u32 {
 fn file_readiness(k: &Kernel, f: &OpenFile) -> Result<u32, u64> {
     match &f.kind {
         FileKind::Epoll(_) => Ok(readiness(k, f)),
+        FileKind::PidFd(pid) => Ok(super::poll::pidfd_readiness(k, *pid) as u32),
         _ => super::poll::file_readiness(f).map(u32::from),
     }
 }

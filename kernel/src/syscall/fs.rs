@@ -130,6 +130,7 @@ pub fn describe(f: &OpenFile) -> Vec<u8> {
         .into_bytes(),
         FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
         FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
+        FileKind::PidFd(_) => b"anon_inode:[pidfd]".to_vec(),
         FileKind::UnixStream(s) => alloc::format!("socket:[{}]", s.ino).into_bytes(),
         _ => b"anon_inode:[hull]".to_vec(),
     }

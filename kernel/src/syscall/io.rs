@@ -496,7 +496,7 @@ fn io_phys(
         }
         FileKind::Listing(_) => Err(Errno::EISDIR),
         FileKind::Path => Err(Errno::EBADF),
-        FileKind::Epoll(_) => Err(Errno::EINVAL),
+        FileKind::Epoll(_) | FileKind::PidFd(_) => Err(Errno::EINVAL),
         FileKind::EventFd(efd) => {
             // Exactly one 8-byte value per call, however large the buffer.
             if want < 8 {
@@ -1051,7 +1051,7 @@ pub fn stat_of_open(k: &Kernel, f: &OpenFile) -> Result<(HostStat, u32, u32), Er
             Ok((st, uid, gid))
         }
         // Anonymous inodes: no file type, mode 0600, as Linux's anon_inode.
-        FileKind::Epoll(_) | FileKind::EventFd(_) => {
+        FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::PidFd(_) => {
             Ok((kernel_object(0o600, ANON_INODE, 0x0e), uid, gid))
         }
         FileKind::UnixStream(sock) => Ok((kernel_object(0o140777, sock.ino, 0x08), uid, gid)),
@@ -1125,7 +1125,7 @@ pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
     let size = match &f.kind {
         FileKind::Pipe(_) | FileKind::UnixStream(_) => return Err(Errno::ESPIPE),
         // Linux's noop_llseek: the position stays 0.
-        FileKind::EventFd(_) | FileKind::Epoll(_) => return Ok(0),
+        FileKind::EventFd(_) | FileKind::Epoll(_) | FileKind::PidFd(_) => return Ok(0),
         FileKind::Path => return Err(Errno::EBADF),
         FileKind::Dev(_) => return Ok(0),
         FileKind::Mem(n) => match &n.body {

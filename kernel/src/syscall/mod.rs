@@ -8,6 +8,7 @@ pub mod futex;
 pub mod io;
 pub mod mem;
 pub mod misc;
+pub mod pidfd;
 pub mod poll;
 pub mod procfs;
 pub mod signals;
@@ -159,6 +160,9 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         ),
         441 => epoll::epoll_pwait2(k, a[0] as i32, a[1], a[2] as i32, a[3], a[4], a[5]),
         53 => socket::socketpair(k, a[0], a[1], a[2], a[3]),
+        434 => pidfd::pidfd_open(k, a[0] as i32, a[1] as u32),
+        424 => pidfd::pidfd_send_signal(k, fd, a[1], a[2], a[3] as u32),
+        438 => pidfd::pidfd_getfd(k, fd, a[1] as i32, a[2] as u32),
         48 => socket::shutdown(k, fd, a[1] as i32),
         44 => socket::sendrecv(k, fd, a[1], a[2], a[3], a[4], a[5], io::Dir::Write),
         45 => socket::sendrecv(k, fd, a[1], a[2], a[3], a[4], a[5], io::Dir::Read),

@@ -37,9 +37,19 @@ fn readiness(k: &Kernel, fd: i32, events: u16) -> Result<u16, u64> {
     let always = POLLERR | POLLHUP | POLLNVAL;
     let r = match &f.kind {
         FileKind::Epoll(_) => super::epoll::readiness(k, f) as u16,
+        FileKind::PidFd(pid) => pidfd_readiness(k, *pid),
         _ => file_readiness(f)?,
     };
     Ok(r & (events | always))
+}
+
+/// A pidfd is readable once its process has ended.
+pub fn pidfd_readiness(k: &Kernel, pid: u32) -> u16 {
+    if super::pidfd::ended(k, pid) {
+        POLLIN | POLLRDNORM
+    } else {
+        0
+    }
 }
 
 /// What an open file is ready for now (all bits, unmasked), or the host handle to ask.
@@ -68,7 +78,7 @@ pub fn file_readiness(f: &crate::fd::OpenFile) -> Result<u16, u64> {
             }
             r
         }
-        FileKind::Epoll(_) => 0,
+        FileKind::Epoll(_) | FileKind::PidFd(_) => 0,
         FileKind::Pipe(end) => {
             let st = end.pipe.state.lock();
             if end.write {

@@ -23,6 +23,8 @@ pub const CLONE_SIGHAND: u64 = 0x800;
 pub const CLONE_VFORK: u64 = 0x4000;
 pub const CLONE_PARENT: u64 = 0x8000;
 pub const CLONE_THREAD: u64 = 0x10000;
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const CLONE_DETACHED: u64 = 0x0040_0000;
 pub const CLONE_SETTLS: u64 = 0x80000;
 pub const CLONE_PARENT_SETTID: u64 = 0x100000;
 pub const CLONE_CHILD_CLEARTID: u64 = 0x200000;
@@ -46,7 +48,28 @@ pub fn clone(
     ctid: u64,
     tls: u64,
 ) -> SysResult {
+    // clone(2) stores a CLONE_PIDFD descriptor where the parent's tid would go.
+    if flags & CLONE_PIDFD != 0 && flags & CLONE_PARENT_SETTID != 0 {
+        return Err(Errno::EINVAL);
+    }
+    clone_task(k, frame, flags, stack, ptid, ctid, tls, ptid)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn clone_task(
+    k: &mut Kernel,
+    frame: &TrapFrame,
+    flags: u64,
+    stack: u64,
+    ptid: u64,
+    ctid: u64,
+    tls: u64,
+    pidfd_out: u64,
+) -> SysResult {
     let exit_signal = (flags & 0xff) as u32;
+    if flags & CLONE_PIDFD != 0 && flags & (CLONE_THREAD | CLONE_DETACHED) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let thread = flags & CLONE_THREAD != 0;
     // vfork shares the memory too (the parent sleeps until the child execs or exits).
     let share_vm = flags & CLONE_VM != 0;
@@ -165,6 +188,22 @@ pub fn clone(
         files_group: group(p.files_group, flags & CLONE_FILES != 0),
         sighand_group: group(p.sighand_group, flags & CLONE_SIGHAND != 0),
     };
+    if flags & CLONE_PIDFD != 0 {
+        // In the caller's table only (the child's copy was taken above), before anything
+        // refers to the child: on failure it is simply dropped.
+        let fd = match super::pidfd::install(k, pid, 0) {
+            Ok(fd) => fd,
+            Err(e) => {
+                child.aspace.destroy(&mut k.frames);
+                return Err(e);
+            }
+        };
+        if let Err(e) = k.copy_out(pidfd_out, &fd.to_le_bytes()) {
+            let _ = k.proc.fds.remove(fd);
+            child.aspace.destroy(&mut k.frames);
+            return Err(e);
+        }
+    }
     // The caller holds whatever it now shares.
     for r in [
         crate::sched::RES_VM,
@@ -211,7 +250,7 @@ pub fn clone3(k: &mut Kernel, frame: &TrapFrame, args: u64, size: u64) -> SysRes
     let w = k.read_words::<8>(args)?;
     let [
         flags,
-        _pidfd,
+        pidfd,
         ctid,
         ptid,
         exit_signal,
@@ -225,7 +264,7 @@ pub fn clone3(k: &mut Kernel, frame: &TrapFrame, args: u64, size: u64) -> SysRes
         return Err(Errno::EINVAL);
     }
     let top = if stack != 0 { stack + stack_size } else { 0 };
-    clone(k, frame, flags | exit_signal, top, ptid, ctid, tls)
+    clone_task(k, frame, flags | exit_signal, top, ptid, ctid, tls, pidfd)
 }
 
 /// The wait status word of a normal exit with `code`.
@@ -337,6 +376,8 @@ pub fn exit_current(k: &mut Kernel, status: u32, fault: Option<(u64, u64)>) {
         }
     }
     notify_parent(k, tgid, parent, exit_signal, code, st);
+    // pidfds of this process are readable now: wake whoever polls them.
+    k.wake_where(|w| *w == Wait::Poll);
 }
 
 /// exit: ends the calling thread; the last one ends the thread group (as exit_group).
@@ -553,6 +594,7 @@ pub fn waitid(
     const P_ALL: u64 = 0;
     const P_PID: u64 = 1;
     const P_PGID: u64 = 2;
+    const P_PIDFD: u64 = 3;
     if options
         & !(WNOHANG
             | WUNTRACED
@@ -570,6 +612,7 @@ pub fn waitid(
     let spec = match idtype {
         P_ALL => -1,
         P_PID if id as i32 > 0 => id as i32 as i64,
+        P_PIDFD => super::pidfd::pid_of(k, id as i32)? as i64,
         P_PGID if id as i32 >= 0 => {
             if id == 0 {
                 0
