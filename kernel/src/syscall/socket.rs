@@ -114,17 +114,11 @@ fn flags_of(flags: u64, dir: Dir) -> Result<(bool, bool), Errno> {
     Ok((flags & MSG_DONTWAIT != 0, flags & MSG_NOSIGNAL != 0))
 }
 
-/// sendto/recvfrom: a connected pair takes no address (EISCONN for one, as Linux).
-pub fn sendrecv(
-    k: &mut Kernel,
-    fd: i32,
-    buf: u64,
-    len: u64,
-    flags: u64,
-    addr: u64,
-    addrlen: u64,
-    dir: Dir,
-) -> SysResult {
+/// sendto/recvfrom (`a`: fd, buf, len, flags, addr, addrlen): a connected pair takes no
+/// address (EISCONN for one, as Linux).
+pub fn sendrecv(k: &mut Kernel, a: [u64; 6], dir: Dir) -> SysResult {
+    let [fd, buf, len, flags, addr, addrlen] = a;
+    let fd = fd as i32;
     socket_file(k, fd)?;
     if dir == Dir::Write && addr != 0 && addrlen != 0 {
         return Err(Errno::EISCONN);
