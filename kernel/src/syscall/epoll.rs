@@ -28,10 +28,10 @@ const EPOLL_CTL_ADD: i32 = 1;
 const EPOLL_CTL_DEL: i32 = 2;
 const EPOLL_CTL_MOD: i32 = 3;
 const EPOLLEXCLUSIVE: u32 = 1 << 28;
-const EPOLLWAKEUP: u32 = 1 << 29;
 const EPOLLONESHOT: u32 = 1 << 30;
 const EPOLLET: u32 = 1 << 31;
-/// The event bits (EPOLLIN … EPOLLRDHUP) a caller may ask for.
+/// The event bits (EPOLLIN … EPOLLRDHUP) a caller may ask for. EPOLLWAKEUP is dropped
+/// silently, as Linux does for a caller without CAP_BLOCK_SUSPEND.
 const EPOLL_EVENTS: u32 = 0x3fff;
 /// Reported whether asked for or not.
 const ALWAYS: u32 = (POLLERR | POLLHUP) as u32;
@@ -185,7 +185,6 @@ pub fn epoll_ctl(k: &mut Kernel, epfd: i32, op: i32, fd: i32, event: u64) -> Sys
         }
         _ => return Err(Errno::EINVAL),
     }
-    let _ = EPOLLWAKEUP; // accepted and ignored, as without CAP_BLOCK_SUSPEND
     Ok(0)
 }
 

@@ -1,7 +1,7 @@
 //! AF_UNIX stream socket pairs (`socketpair`), in the guest: each end reads one pipe and
 //! writes the other, so a pair carries bytes both ways with pipes' blocking, EOF and EPIPE
 //! rules. send/recv and their msg forms take the usual iovecs and MSG_DONTWAIT,
-//! MSG_NOSIGNAL and MSG_WAITALL-free stream semantics; passing descriptors (SCM_RIGHTS)
+//! MSG_NOSIGNAL with stream semantics; passing descriptors (SCM_RIGHTS)
 //! and named sockets are not supported (socket(2) itself is ENOSYS until the network
 //! work).
 use crate::errno::{Errno, SysResult};
@@ -15,9 +15,7 @@ const SOCK_STREAM: u64 = 1;
 const SOCK_TYPE_MASK: u64 = 0xf;
 const SOCK_NONBLOCK: u64 = 0o4000;
 const SOCK_CLOEXEC: u64 = 0o2000000;
-const MSG_PEEK: u64 = 0x2;
 const MSG_DONTWAIT: u64 = 0x40;
-const MSG_WAITALL: u64 = 0x100;
 const MSG_NOSIGNAL: u64 = 0x4000;
 const MSG_CMSG_CLOEXEC: u64 = 0x4000_0000;
 const SHUT_RD: i32 = 0;
@@ -108,7 +106,6 @@ fn flags_of(flags: u64, dir: Dir) -> Result<(bool, bool), Errno> {
     };
     if flags & !allowed != 0 {
         // MSG_PEEK, MSG_WAITALL, MSG_OOB ...: not served by these pipes.
-        let _ = (MSG_PEEK, MSG_WAITALL);
         return Err(Errno::EOPNOTSUPP);
     }
     Ok((flags & MSG_DONTWAIT != 0, flags & MSG_NOSIGNAL != 0))
