@@ -512,6 +512,18 @@ mod guest {
             next_ino += 1;
             next_ino
         });
+        // Without --root the program's host path means nothing in the sandbox: put the
+        // program there (read-only) so it can find and exec itself by that path.
+        crate::vfs::setup::add_program(
+            &vfs,
+            &exe,
+            (info.program_gpa, info.program_len),
+            who,
+            &mut || {
+                next_ino += 1;
+                next_ino
+            },
+        );
         if let crate::vfs::Fs::Overlay { lower, upper } = &vfs.mounts[0].fs
             && let hypercall::HostWalk::Found(st) = hypercall::fs_walk(*lower, b"")
         {

@@ -88,6 +88,12 @@ fn pidfds() {
     single("proc_pidfd");
 }
 
+/// sendfile into a pipe whose reader is slower: no byte lost or repeated.
+#[test]
+fn sendfile_into_a_slow_pipe() {
+    single("fs_sendfile_pipe");
+}
+
 /// execve on a mounted directory and in the guest's /tmp: argv/envp as the new image
 /// sees them, the pid kept, /proc/self/exe of the new image, `#!` scripts (interpreter
 /// argument, spaces, nested, relative), ENOENT/EACCES/ENOEXEC/ENOTDIR/ELOOP/EFAULT with

@@ -90,6 +90,10 @@ fn read_into(k: &mut Kernel, loc: &Loc, pa: u64, len: u64) -> Result<(), Errno> 
         _ => None,
     };
     if let Some(n) = mem {
+        if let MemBody::Image(src, l) = n.body {
+            platform::copy(pa, src, len.min(l) as usize);
+            return Ok(());
+        }
         let MemBody::File(data) = &n.body else {
             return Err(Errno::EACCES);
         };
@@ -160,6 +164,12 @@ fn cached(k: &Kernel, loc: &Loc, st: &hull_arch::abi::HostStat) -> Option<(u64, 
 
 /// The image of the file at `loc` in contiguous frames, from the cache or read now.
 fn image(k: &mut Kernel, loc: &Loc, st: &hull_arch::abi::HostStat) -> Result<(u64, u64), Errno> {
+    // The first program's node is its loaded image already.
+    if let Node::Mem(n) = &loc.node
+        && let MemBody::Image(pa, len) = n.body
+    {
+        return Ok((pa, len));
+    }
     if let Some(hit) = cached(k, loc, st) {
         return Ok(hit);
     }

@@ -558,6 +558,10 @@ pub fn open_path(
         }
         Node::Overlay { .. } | Node::Mem(_) => {
             let n = mem_node(k, &loc)?.ok_or(Errno::EIO)?;
+            if matches!(n.body, MemBody::Image(..)) && (write || trunc) {
+                // The running program's file: not writable while it runs (Linux).
+                return Err(Errno::ETXTBSY);
+            }
             mem_open(k, &loc, n, trunc)?
         }
     };
@@ -652,6 +656,7 @@ fn mem_open(k: &mut Kernel, loc: &Loc, n: Arc<MemNode>, trunc: bool) -> Result<F
         MemBody::Fifo => return Err(Errno::ENXIO),
         MemBody::Symlink(_) => return Err(Errno::ELOOP),
         MemBody::Whiteout => return Err(Errno::ENOENT),
+        MemBody::Image(..) => FileKind::Mem(n),
     })
 }
 
@@ -1324,6 +1329,9 @@ fn change(k: &mut Kernel, loc: &Loc, handle: Option<u64>, c: Change) -> SysResul
             meta.ctime = now;
         }
         Change::Size(s) => {
+            if matches!(n.body, MemBody::Image(..)) {
+                return Err(Errno::ETXTBSY);
+            }
             let MemBody::File(data) = &n.body else {
                 return Err(if n.is_dir() {
                     Errno::EISDIR

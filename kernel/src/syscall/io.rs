@@ -446,6 +446,20 @@ fn io_phys(
                 Dir::Write => pipe_phys(k, &sock.tx, segs, want, dir, nonblock, partial),
             }
         }
+        FileKind::Mem(node) if let MemBody::Image(pa, len) = node.body => {
+            // The first program's bytes, read-only (opens for writing were refused).
+            if dir == Dir::Write {
+                return Err(Errno::EBADF);
+            }
+            let mut pos = file.pos.lock();
+            let at = offset.unwrap_or(*pos).min(len);
+            let n = want.min(len - at);
+            Cursor::new(segs).put(Some(pa + at), n);
+            if offset.is_none() {
+                *pos = at + n;
+            }
+            Ok(n)
+        }
         FileKind::Mem(node) => {
             let MemBody::File(data) = &node.body else {
                 return Err(Errno::EISDIR);
@@ -952,6 +966,7 @@ pub fn ioctl(k: &mut Kernel, fd: i32, request: u64, arg: u64) -> SysResult {
             FileKind::Pipe(end) => end.pipe.state.lock().data.len() as u64,
             FileKind::Mem(node) => match &node.body {
                 MemBody::File(d) => d.lock().size.saturating_sub(*f.pos.lock()),
+                MemBody::Image(_, len) => len.saturating_sub(*f.pos.lock()),
                 _ => return Err(Errno::ENOTTY),
             },
             FileKind::HostFile { handle, .. } => {
@@ -1139,6 +1154,7 @@ pub fn lseek(k: &mut Kernel, fd: i32, offset: i64, whence: u32) -> SysResult {
                 }
                 d.size
             }
+            MemBody::Image(_, len) => *len,
             _ => 0,
         },
         FileKind::Snapshot(data) => data.len() as u64,
@@ -1545,6 +1561,52 @@ fn copy_between(
     ))
 }
 
+/// For a pipe or socket output: the bytes it takes now without blocking (0 when full, or
+/// when nobody reads: the write then reports EPIPE) and what a wait for room waits on.
+fn stream_room(output: &OpenFile) -> Option<(u64, usize)> {
+    let pipe = match &output.kind {
+        FileKind::Pipe(end) if end.write => end.pipe.clone(),
+        FileKind::UnixStream(s) => s.tx.clone(),
+        _ => return None,
+    };
+    let st = pipe.state.lock();
+    let room = if st.readers == 0 {
+        // Let the write itself fail with EPIPE.
+        1
+    } else {
+        st.data.room() as u64
+    };
+    Some((room, Arc::as_ptr(&pipe) as usize))
+}
+
+/// Moves `input` back by `n` bytes that were read but not written on (so none are lost).
+fn give_back(input: &OpenFile, in_off: &mut Option<u64>, n: u64) {
+    if n == 0 {
+        return;
+    }
+    if let Some(o) = in_off.as_mut() {
+        *o -= n;
+        return;
+    }
+    match &input.kind {
+        FileKind::Host { handle } | FileKind::HostFile { handle, .. }
+            if !matches!(
+                input.kind,
+                FileKind::HostFile {
+                    positional: true,
+                    ..
+                }
+            ) =>
+        {
+            let _ = hypercall::seek(*handle, -(n as i64), 1);
+        }
+        _ => {
+            let mut pos = input.pos.lock();
+            *pos = pos.saturating_sub(n);
+        }
+    }
+}
+
 fn copy_inner(
     k: &mut Kernel,
     input: &OpenFile,
@@ -1587,7 +1649,23 @@ fn copy_inner(
     let mut total = 0u64;
     let mut result = Ok(());
     while total < len {
-        let chunk = (len - total).min(frames.len() as u64 * crate::mm::PAGE_SIZE);
+        let mut chunk = (len - total).min(frames.len() as u64 * crate::mm::PAGE_SIZE);
+        // Take from the input only what the output can take now: bytes read and then
+        // not written would be lost (the input has moved past them).
+        if let Some((room, wait_id)) = stream_room(output) {
+            if room == 0 {
+                if total > 0 {
+                    break;
+                }
+                if *output.flags.lock() & oflags::O_NONBLOCK != 0 {
+                    result = Err(Errno::EAGAIN);
+                } else {
+                    result = Err(k.block(Wait::Pipe(wait_id), 0));
+                }
+                break;
+            }
+            chunk = chunk.min(room);
+        }
         let segs: Vec<Segment> = frames
             .iter()
             .scan(chunk, |left, &pa| {
@@ -1625,12 +1703,16 @@ fn copy_inner(
         let put = match io_phys(k, output, &out_segs, out_off, Dir::Write, false) {
             Ok(n) => n,
             Err(e) => {
+                give_back(input, &mut in_off, got);
                 if total == 0 {
                     result = Err(e);
                 }
                 break;
             }
         };
+        if put < got {
+            give_back(input, &mut in_off, got - put);
+        }
         if let Some(o) = out_off.as_mut() {
             *o += put;
         }

@@ -344,6 +344,10 @@ pub enum MemBody {
     Fifo,
     /// Overlay: "deleted from the lower layer".
     Whiteout,
+    /// A read-only regular file whose bytes are guest memory (guest-physical start,
+    /// length): the first program as the loader copied it, placed at its own path so the
+    /// sandbox's tree has it (`setup::add_program`). Writes fail with ETXTBSY.
+    Image(u64, u64),
 }
 
 /// Attributes of a node.
@@ -379,7 +383,7 @@ impl MemNode {
     pub fn new(ino: u64, perm: u32, body: MemBody, who: Creator) -> Arc<MemNode> {
         let kind = match &body {
             MemBody::Dir(_) => mode::S_IFDIR,
-            MemBody::File(_) => mode::S_IFREG,
+            MemBody::File(_) | MemBody::Image(..) => mode::S_IFREG,
             MemBody::Symlink(_) => mode::S_IFLNK,
             MemBody::CharDev(_) => mode::S_IFCHR,
             MemBody::Fifo => mode::S_IFIFO,
@@ -425,6 +429,7 @@ impl MemNode {
                 (f.size, f.allocated() / 512)
             }
             MemBody::Symlink(t) => (t.len() as u64, 0),
+            MemBody::Image(_, len) => (*len, len.div_ceil(512)),
             MemBody::Dir(_) => (4096, 8),
             _ => (0, 0),
         };

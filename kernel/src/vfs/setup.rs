@@ -5,6 +5,8 @@ use alloc::vec::Vec;
 
 use hull_arch::abi::{MOUNT_READONLY, MOUNT_RECORD_HEADER, MOUNT_ROOT_LOWER};
 
+#[cfg(test)]
+use super::memfs::mode;
 use super::memfs::{Budget, Creator, DirEntries, MemBody, MemNode};
 use super::{Fs, Mount, Vfs, devfs, path};
 
@@ -122,6 +124,64 @@ pub fn build(
     Vfs { mounts, budget }
 }
 
+/// Places the first program (its bytes at guest-physical `image`) at its host path
+/// `exe` in the sandbox's tree, read-only, with the directories on the way, so that a
+/// program can find and exec itself by that path (as Rust's Command, Go's os/exec and
+/// tokio do through /proc/self/exe). Only in-memory file systems get it: under a host
+/// mount the path is the mount's own file, and nothing is added under /proc or the
+/// --root overlay. Returns whether it was added.
+pub fn add_program(
+    vfs: &Vfs,
+    exe: &[u8],
+    image: (u64, u64),
+    who: Creator,
+    ino: &mut impl FnMut() -> u64,
+) -> bool {
+    if exe.first() != Some(&b'/') || path::file_name(exe).is_empty() {
+        return false;
+    }
+    let m = &vfs.mounts[vfs.mount_of(exe)];
+    let Fs::Mem(root) = &m.fs else {
+        return false;
+    };
+    let rel = path::strip_mount(exe, &m.path);
+    let names: Vec<&[u8]> = path::components(rel).collect();
+    let Some((file, dirs)) = names.split_last() else {
+        return false;
+    };
+    let mut d = root.clone();
+    for c in dirs {
+        let next = match d.dir() {
+            Ok(entries) => entries.get(c).cloned(),
+            Err(_) => return false,
+        };
+        d = match next {
+            Some(n) if n.is_dir() => n,
+            Some(_) => return false,
+            None => {
+                let n = dir(ino(), 0o755, who, true);
+                let Ok(mut entries) = d.dir() else {
+                    return false;
+                };
+                entries.insert(c, n.clone());
+                d.meta.lock().nlink += 1;
+                n
+            }
+        };
+    }
+    let Ok(mut entries) = d.dir() else {
+        return false;
+    };
+    if entries.get(file).is_some() {
+        return false;
+    }
+    entries.insert(
+        file,
+        MemNode::new(ino(), 0o755, MemBody::Image(image.0, image.1), who),
+    );
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +228,76 @@ mod tests {
             root.dir().unwrap().get(b"data").is_some(),
             "mount point directories exist"
         );
+    }
+
+    #[test]
+    fn the_program_appears_at_its_path_in_memory_file_systems_only() {
+        let who = Creator {
+            uid: 0,
+            gid: 0,
+            now: [0, 0],
+        };
+        let hosts = [HostMount {
+            id: 0,
+            flags: 0,
+            path: b"/data".to_vec(),
+        }];
+        let mut n = 0;
+        let mut ino = || {
+            n += 1;
+            n
+        };
+        let vfs = build(&hosts, 1 << 20, who, &mut ino);
+        assert!(add_program(
+            &vfs,
+            b"/home/u/bin/prog",
+            (0x1000, 77),
+            who,
+            &mut ino
+        ));
+        let Fs::Mem(root) = &vfs.mounts[0].fs else {
+            panic!()
+        };
+        let mut d = root.clone();
+        for c in [&b"home"[..], b"u", b"bin"] {
+            let next = d.dir().unwrap().get(c).cloned().unwrap();
+            d = next;
+        }
+        let prog = d.dir().unwrap().get(b"prog").cloned().unwrap();
+        assert!(matches!(prog.body, MemBody::Image(0x1000, 77)));
+        assert_eq!(prog.stat(0).size, 77);
+        assert_eq!(prog.stat(0).mode & mode::S_IFMT, mode::S_IFREG);
+        // Twice: the name is taken.
+        assert!(!add_program(
+            &vfs,
+            b"/home/u/bin/prog",
+            (0x1000, 77),
+            who,
+            &mut ino
+        ));
+        // Under /tmp (an in-memory mount) it goes into that file system.
+        assert!(add_program(
+            &vfs,
+            b"/tmp/x/prog",
+            (0x1000, 77),
+            who,
+            &mut ino
+        ));
+        // Not under a host mount, /proc, or without a name.
+        assert!(!add_program(
+            &vfs,
+            b"/data/prog",
+            (0x1000, 77),
+            who,
+            &mut ino
+        ));
+        assert!(!add_program(
+            &vfs,
+            b"/proc/prog",
+            (0x1000, 77),
+            who,
+            &mut ino
+        ));
+        assert!(!add_program(&vfs, b"relative", (0x1000, 77), who, &mut ino));
     }
 }
