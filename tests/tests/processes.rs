@@ -88,6 +88,13 @@ fn pidfds() {
     single("proc_pidfd");
 }
 
+/// The program at its own path: stat, read, ETXTBSY for writing, listed in its
+/// directory, exec'd by its absolute path and by a relative one.
+#[test]
+fn program_at_its_own_path() {
+    single("proc_self_path");
+}
+
 /// sendfile into a pipe whose reader is slower: no byte lost or repeated.
 #[test]
 fn sendfile_into_a_slow_pipe() {
