@@ -52,20 +52,37 @@ pub fn clone(
     if flags & CLONE_PIDFD != 0 && flags & CLONE_PARENT_SETTID != 0 {
         return Err(Errno::EINVAL);
     }
-    clone_task(k, frame, flags, stack, ptid, ctid, tls, ptid)
+    let args = CloneArgs {
+        flags,
+        stack,
+        ptid,
+        ctid,
+        tls,
+        pidfd: ptid,
+    };
+    clone_task(k, frame, args)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn clone_task(
-    k: &mut Kernel,
-    frame: &TrapFrame,
+/// What clone and clone3 ask for: flags (with the exit signal in the low byte), the new
+/// stack's top, where to store the tids and a CLONE_PIDFD descriptor, and the TLS base.
+struct CloneArgs {
     flags: u64,
     stack: u64,
     ptid: u64,
     ctid: u64,
     tls: u64,
-    pidfd_out: u64,
-) -> SysResult {
+    pidfd: u64,
+}
+
+fn clone_task(k: &mut Kernel, frame: &TrapFrame, args: CloneArgs) -> SysResult {
+    let CloneArgs {
+        flags,
+        stack,
+        ptid,
+        ctid,
+        tls,
+        pidfd: pidfd_out,
+    } = args;
     let exit_signal = (flags & 0xff) as u32;
     if flags & CLONE_PIDFD != 0 && flags & (CLONE_THREAD | CLONE_DETACHED) != 0 {
         return Err(Errno::EINVAL);
@@ -264,7 +281,15 @@ pub fn clone3(k: &mut Kernel, frame: &TrapFrame, args: u64, size: u64) -> SysRes
         return Err(Errno::EINVAL);
     }
     let top = if stack != 0 { stack + stack_size } else { 0 };
-    clone_task(k, frame, flags | exit_signal, top, ptid, ctid, tls, pidfd)
+    let args = CloneArgs {
+        flags: flags | exit_signal,
+        stack: top,
+        ptid,
+        ctid,
+        tls,
+        pidfd,
+    };
+    clone_task(k, frame, args)
 }
 
 /// The wait status word of a normal exit with `code`.
