@@ -570,7 +570,6 @@ mod guest {
             xsave_size: features.xsave_size,
             next_ino: 0x1000,
             armed_tsc: 0,
-            boot_image: (info.program_gpa, info.program_len),
         };
         let strace = info.flags & hull_arch::abi::BOOT_FLAG_STRACE != 0;
         let entry = TrapFrame {
@@ -599,7 +598,6 @@ mod guest {
             fs,
             others: Default::default(),
             images: Default::default(),
-            boot_exe: exe.clone(),
             holders: Default::default(),
             sched: crate::sched::Scheduler {
                 next_pid: 2,

@@ -215,10 +215,6 @@ pub struct Machine {
     pub next_ino: u64,
     /// The TSC deadline the APIC timer is armed with (0 = off).
     pub armed_tsc: u64,
-    /// The first program's image and path: without --root it is a host path that the
-    /// sandbox's tree does not have, so an exec of exactly that path (re-running itself
-    /// through /proc/self/exe, as Rust's Command does) uses the loaded image.
-    pub boot_image: (u64, u64),
 }
 
 /// All kernel state, behind one lock.
@@ -233,8 +229,6 @@ pub struct Kernel {
     pub strace: bool,
     /// Mounts, working directory, umask, locks.
     pub fs: crate::syscall::fs::FsState,
-    /// The first program's path (see `Machine::boot_image`).
-    pub boot_exe: Vec<u8>,
     /// Program images read by execve.
     pub images: crate::syscall::exec::ImageCache,
     /// Which task holds each shared resource: (kind, group) → task (see `sched::claim`).

@@ -190,7 +190,7 @@ pub fn epoll_ctl(k: &mut Kernel, epfd: i32, op: i32, fd: i32, event: u64) -> Sys
 
 /// `poll` bits of an epoll file: readable when one of its in-guest interests is ready (one
 /// level deep: a nested epoll or the host's stdio counts as not ready here).
-pub fn readiness(_k: &Kernel, f: &OpenFile) -> u32 {
+pub fn readiness(f: &OpenFile) -> u32 {
     let FileKind::Epoll(ep) = &f.kind else {
         return 0;
     };
@@ -207,7 +207,7 @@ pub fn readiness(_k: &Kernel, f: &OpenFile) -> u32 {
 /// What an interest's file is ready for now, or the host handle to ask.
 fn file_readiness(k: &Kernel, f: &OpenFile) -> Result<u32, u64> {
     match &f.kind {
-        FileKind::Epoll(_) => Ok(readiness(k, f)),
+        FileKind::Epoll(_) => Ok(readiness(f)),
         FileKind::PidFd(pid) => Ok(super::poll::pidfd_readiness(k, *pid) as u32),
         _ => super::poll::file_readiness(f).map(u32::from),
     }

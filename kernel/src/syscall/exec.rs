@@ -245,16 +245,7 @@ pub fn execveat(
     } else {
         super::fs::existing(k, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)
     };
-    let mut loc = match found {
-        Ok(l) => l,
-        Err(Errno::ENOENT) if path == k.boot_exe => {
-            // The first program's own (host) path: its loaded image.
-            let boot = k.boot_exe.clone();
-            let img = k.machine.boot_image;
-            return finish_exec(k, frame, img, boot.clone(), boot, argv, envp);
-        }
-        Err(e) => return Err(e),
-    };
+    let mut loc = found?;
     let mut filename = path.clone();
     let mut depth = 0;
     let (img, exe_path) = loop {

@@ -36,7 +36,7 @@ fn readiness(k: &Kernel, fd: i32, events: u16) -> Result<u16, u64> {
     };
     let always = POLLERR | POLLHUP | POLLNVAL;
     let r = match &f.kind {
-        FileKind::Epoll(_) => super::epoll::readiness(k, f) as u16,
+        FileKind::Epoll(_) => super::epoll::readiness(f) as u16,
         FileKind::PidFd(pid) => pidfd_readiness(k, *pid),
         _ => file_readiness(f)?,
     };

@@ -289,45 +289,51 @@ pub fn list(view: &dyn ProcView, dir: &ProcNode) -> Vec<DirEntry> {
     out
 }
 
+/// A `ProcView` for unit tests: process 1, running program `/prog` in `/`, with
+/// `threads` (its own id first), the last of which is the caller.
+#[cfg(test)]
+pub(crate) struct TestView {
+    pub threads: &'static [u32],
+}
+
+#[cfg(test)]
+impl ProcView for TestView {
+    fn pid(&self) -> u32 {
+        1
+    }
+    fn tid(&self) -> u32 {
+        *self.threads.last().unwrap_or(&1)
+    }
+    fn pids(&self) -> Vec<u32> {
+        alloc::vec![1]
+    }
+    fn threads(&self, pid: u32) -> Vec<u32> {
+        if self.threads.contains(&pid) {
+            self.threads.to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+    fn exists(&self, id: u32) -> bool {
+        self.threads.contains(&id)
+    }
+    fn fds(&self, _pid: u32) -> Vec<u32> {
+        Vec::new()
+    }
+    fn fd_path(&self, _pid: u32, _fd: u32) -> Option<Vec<u8>> {
+        None
+    }
+    fn exe(&self, _pid: u32) -> Vec<u8> {
+        b"/prog".to_vec()
+    }
+    fn cwd(&self, _pid: u32) -> Vec<u8> {
+        b"/".to_vec()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Process 1 with threads 1 and 7.
-    struct TwoThreads;
-    impl ProcView for TwoThreads {
-        fn pid(&self) -> u32 {
-            1
-        }
-        fn tid(&self) -> u32 {
-            7
-        }
-        fn pids(&self) -> Vec<u32> {
-            alloc::vec![1]
-        }
-        fn threads(&self, pid: u32) -> Vec<u32> {
-            if pid == 1 || pid == 7 {
-                alloc::vec![1, 7]
-            } else {
-                Vec::new()
-            }
-        }
-        fn exists(&self, id: u32) -> bool {
-            id == 1 || id == 7
-        }
-        fn fds(&self, _pid: u32) -> Vec<u32> {
-            Vec::new()
-        }
-        fn fd_path(&self, _pid: u32, _fd: u32) -> Option<Vec<u8>> {
-            None
-        }
-        fn exe(&self, _pid: u32) -> Vec<u8> {
-            b"/prog".to_vec()
-        }
-        fn cwd(&self, _pid: u32) -> Vec<u8> {
-            b"/".to_vec()
-        }
-    }
 
     fn names(v: &[DirEntry]) -> Vec<&[u8]> {
         v.iter().map(|e| e.name.as_slice()).collect()
@@ -335,7 +341,7 @@ mod tests {
 
     #[test]
     fn threads_are_listed_under_task_and_have_no_task_of_their_own() {
-        let view = TwoThreads;
+        let view = TestView { threads: &[1, 7] };
         let root = list(&view, &ProcNode::Root);
         assert!(names(&root).contains(&b"1".as_slice()));
         assert!(

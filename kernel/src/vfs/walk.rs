@@ -507,36 +507,7 @@ mod tests {
         }
     }
 
-    struct NoProc;
-    impl ProcView for NoProc {
-        fn pid(&self) -> u32 {
-            1
-        }
-        fn tid(&self) -> u32 {
-            1
-        }
-        fn pids(&self) -> Vec<u32> {
-            alloc::vec![1]
-        }
-        fn threads(&self, pid: u32) -> Vec<u32> {
-            if pid == 1 { alloc::vec![1] } else { Vec::new() }
-        }
-        fn exists(&self, id: u32) -> bool {
-            id == 1
-        }
-        fn fds(&self, _pid: u32) -> Vec<u32> {
-            Vec::new()
-        }
-        fn fd_path(&self, _pid: u32, _fd: u32) -> Option<Vec<u8>> {
-            None
-        }
-        fn exe(&self, _pid: u32) -> Vec<u8> {
-            b"/prog".to_vec()
-        }
-        fn cwd(&self, _pid: u32) -> Vec<u8> {
-            b"/".to_vec()
-        }
-    }
+    const NO_PROC: crate::vfs::procfs::TestView = crate::vfs::procfs::TestView { threads: &[1] };
 
     fn who() -> Creator {
         Creator {
@@ -613,7 +584,7 @@ mod tests {
         let ctx = Ctx {
             vfs: &vfs,
             host: &host,
-            proc: &NoProc,
+            proc: &NO_PROC,
         };
         let root = vfs.root();
         let l = found(resolve(&ctx, &root, b"/data/a/b/f", true));
@@ -641,7 +612,7 @@ mod tests {
         let ctx = Ctx {
             vfs: &vfs,
             host: &host,
-            proc: &NoProc,
+            proc: &NO_PROC,
         };
         let root = vfs.root();
         // A relative link climbing out of the host mount lands in the guest's /tmp.
@@ -670,7 +641,7 @@ mod tests {
         let ctx = Ctx {
             vfs: &vfs,
             host: &host,
-            proc: &NoProc,
+            proc: &NO_PROC,
         };
         let root = vfs.root();
         match resolve(&ctx, &root, b"/data/a/b/new", true) {
