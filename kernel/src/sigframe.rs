@@ -79,6 +79,7 @@ pub mod code {
     pub const FPE_INTDIV: i32 = 1;
     pub const ILL_ILLOPN: i32 = 2;
     pub const BUS_ADRALN: i32 = 1;
+    pub const BUS_ADRERR: i32 = 2;
     pub const TRAP_BRKPT: i32 = 1;
 }
 

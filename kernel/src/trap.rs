@@ -114,14 +114,14 @@ pub fn handle(frame: &mut TrapFrame) {
                 return;
             }
             Err(f) => {
-                let code = if f == Fault::Unmapped {
-                    code::SEGV_MAPERR
-                } else {
-                    code::SEGV_ACCERR
+                let (signo, code) = match f {
+                    Fault::Unmapped => (SIGSEGV, code::SEGV_MAPERR),
+                    Fault::PastEnd => (crate::signal::SIGBUS, code::BUS_ADRERR),
+                    _ => (SIGSEGV, code::SEGV_ACCERR),
                 };
                 (
                     SigInfo {
-                        signo: SIGSEGV,
+                        signo,
                         code,
                         addr,
                         trapno: 14,

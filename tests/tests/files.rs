@@ -56,6 +56,14 @@ fn directories_and_names() {
     fs_differential("fs_dir", &disk_and_tmpfs("fs_dir"));
 }
 
+/// File mappings: private and shared, coherent with read/write and across fork and
+/// separate mappings, written back on msync/fsync/munmap, SIGBUS past the end, mremap,
+/// MADV_DONTNEED, /dev/zero, the EACCES/ENODEV/EBADF/EINVAL/ENOMEM cases, /proc/self/maps.
+#[test]
+fn file_mappings() {
+    fs_differential("fs_mmap", &disk_and_tmpfs("fs_mmap"));
+}
+
 /// dup/dup2/dup3, fcntl descriptor and status flags, POSIX, OFD and flock locks.
 #[test]
 fn descriptors_and_locks() {

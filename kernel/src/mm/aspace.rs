@@ -5,9 +5,11 @@
 //! either writable or executable at any moment, and a fault flips it (as OpenBSD does), so
 //! JITs keep working while no page is ever writable and executable at once.
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 
 use super::frame::FrameAllocator;
 use super::paging::{ADDR_MASK, OutOfFrames, PageTable, flags};
+use super::source::{PageSource, SourceError};
 use super::vma::{Backing, Label, Prot, Vma};
 use super::{PAGE_SIZE, page_ceil, page_floor};
 use crate::errno::Errno;
@@ -34,7 +36,22 @@ pub enum Fault {
     Forbidden,
     /// No frame left: the sandbox's memory bound is reached.
     OutOfMemory,
+    /// A file page past the end of the file, or unreadable (`SIGBUS`, `BUS_ADRERR`).
+    PastEnd,
 }
+
+impl From<SourceError> for Fault {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::PastEnd => Fault::PastEnd,
+            SourceError::OutOfMemory => Fault::OutOfMemory,
+        }
+    }
+}
+
+/// Pages a private file mapping reads ahead of a fault in one transfer (each host read
+/// is a VM exit, so one per page would make a mapped file far slower than `read`).
+const FAULT_AROUND: u64 = 16;
 
 impl From<OutOfFrames> for Fault {
     fn from(_: OutOfFrames) -> Self {
@@ -55,6 +72,9 @@ pub struct AddressSpace {
     pub mmap_top: u64,
     /// Physical range of the program image: frames there are shared, never freed or written.
     image: (u64, u64),
+    /// The files behind file areas (`Backing::File::source`), while an area uses them.
+    sources: BTreeMap<u32, Arc<dyn PageSource>>,
+    next_source: u32,
 }
 
 impl AddressSpace {
@@ -72,7 +92,46 @@ impl AddressSpace {
             brk: 0,
             mmap_top,
             image,
+            sources: BTreeMap::new(),
+            next_source: 0,
         })
+    }
+
+    /// Maps `source` from file offset `offset` at [start, end) (MAP_FIXED semantics).
+    pub fn insert_file(
+        &mut self,
+        area: (u64, u64, Prot),
+        source: Arc<dyn PageSource>,
+        offset: u64,
+        shared: bool,
+        frames: &mut FrameAllocator,
+    ) {
+        let id = self.next_source;
+        self.next_source = self.next_source.wrapping_add(1);
+        self.sources.insert(id, source);
+        let (start, end, prot) = area;
+        let mut vma = Vma::anon(start, end, prot, Label::None);
+        vma.backing = Backing::File {
+            source: id,
+            offset,
+            shared,
+        };
+        self.insert(vma, frames);
+    }
+
+    /// The page source of a file area.
+    pub fn source_of(&self, vma: &Vma) -> Option<&Arc<dyn PageSource>> {
+        self.sources.get(&vma.source()?)
+    }
+
+    /// Drops the page sources no area uses any more (closing their files).
+    fn forget_unused_sources(&mut self) {
+        if self.sources.is_empty() {
+            return;
+        }
+        let used: alloc::collections::BTreeSet<u32> =
+            self.vmas.values().filter_map(Vma::source).collect();
+        self.sources.retain(|id, _| used.contains(id));
     }
 
     /// Iterates the areas in address order.
@@ -104,7 +163,15 @@ impl AddressSpace {
 
     /// Inserts an area, replacing whatever overlapped it (MAP_FIXED semantics).
     pub fn insert(&mut self, vma: Vma, frames: &mut FrameAllocator) {
-        self.unmap(vma.start, vma.end, frames);
+        let replaced_files = self.remove_areas(vma.start, vma.end, frames);
+        self.add_area(vma);
+        if replaced_files {
+            self.forget_unused_sources();
+        }
+    }
+
+    /// Adds an area where none is, merged with its anonymous neighbours.
+    fn add_area(&mut self, vma: Vma) {
         let mut vma = vma;
         // Merge with anonymous neighbours so brk and repeated mmaps stay one area.
         if let Some(prev) = self.vmas.range(..vma.start).next_back().map(|(_, v)| *v)
@@ -158,12 +225,14 @@ impl AddressSpace {
     ) -> Result<AddressSpace, OutOfFrames> {
         let mut child = AddressSpace::new(kernel, frames, self.image, self.mmap_top)?;
         child.vmas = self.vmas.clone();
+        child.sources = self.sources.clone();
+        child.next_source = self.next_source;
         child.brk_start = self.brk_start;
         child.brk = self.brk;
         let mut stale = false;
         for (va, e) in self.pt.user_leaves() {
             let pa = e & super::paging::ADDR_MASK;
-            if self.find(va).is_some_and(|v| v.backing == Backing::Shared) {
+            if self.find(va).is_some_and(Vma::shares) {
                 // Shared memory stays shared: the same frame, writable on both sides.
                 if let Err(err) = child.pt.set_entry(va, e, frames) {
                     if stale {
@@ -172,7 +241,9 @@ impl AddressSpace {
                     child.destroy(frames);
                     return Err(err);
                 }
-                frames.share(pa);
+                if self.owns_frame(pa) {
+                    frames.share(pa);
+                }
                 continue;
             }
             let shared = e & !flags::WRITABLE;
@@ -200,10 +271,21 @@ impl AddressSpace {
 
     /// Removes mappings in [start, end) (page aligned) and frees their frames.
     pub fn unmap(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) {
+        if self.remove_areas(start, end, frames) {
+            self.forget_unused_sources();
+        }
+    }
+
+    /// Removes the areas in [start, end) and their pages, keeping every page source;
+    /// true if a file area was among them.
+    fn remove_areas(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) -> bool {
+        let mut files = false;
         for key in self.carve(start, end) {
             let v = self.vmas.remove(&key).expect("carved key exists");
+            files |= v.source().is_some();
             self.drop_pages(v.start, v.end, frames);
         }
+        files
     }
 
     fn drop_pages(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) {
@@ -254,18 +336,37 @@ impl AddressSpace {
         if !self.fully_mapped(start, end) {
             return Err(Errno::ENOMEM);
         }
+        // A shared mapping of a file opened read-only can never be written (Linux: EACCES).
+        let read_only_file =
+            |v: &Vma| v.shares() && self.source_of(v).is_some_and(|s| !s.writable());
+        if prot.write()
+            && self
+                .vmas
+                .range(..end)
+                .rev()
+                .take_while(|(_, v)| v.end > start)
+                .any(|(_, v)| read_only_file(v))
+        {
+            return Err(Errno::EACCES);
+        }
         for key in self.carve(start, end) {
             let v = self.vmas.get_mut(&key).expect("carved key exists");
             v.prot = prot;
             let area = *v;
             let (s, e) = (v.start, v.end);
             let image = self.image;
+            // Pages of a file that tracks writes stay read-only until written.
+            let keep_read_only =
+                area.shares() && self.source_of(&area).is_some_and(|s| s.tracks_writes());
             let (changed, last) = self.pt.rewrite_range(s, e, |_, entry| {
                 let pa = entry & ADDR_MASK;
                 if prot.readable() {
                     // Keep the page's current W^X phase.
                     let exec_phase = entry & flags::PRESENT != 0 && entry & flags::NO_EXECUTE == 0;
-                    let f = page_flags_in(image, pa, &area, exec_phase, frames);
+                    let mut f = page_flags_in(image, pa, &area, exec_phase, frames);
+                    if keep_read_only && entry & flags::WRITABLE == 0 {
+                        f &= !flags::WRITABLE;
+                    }
                     pa | (f & !flags::PARKED) | flags::PRESENT
                 } else {
                     pa | flags::PARKED
@@ -311,6 +412,15 @@ impl AddressSpace {
         if !allowed {
             return Err(Fault::Forbidden);
         }
+        if let Backing::File {
+            source,
+            offset,
+            shared: true,
+        } = vma.backing
+        {
+            let off = offset + (page - vma.start);
+            return self.fault_shared_file(page, &vma, source, off, access, frames);
+        }
         let exec = access == Access::Exec;
         if let Some((pa, fl)) = self.pt.lookup_any(page)
             && fl & flags::PRESENT == 0
@@ -318,18 +428,12 @@ impl AddressSpace {
             // A PROT_NONE page made accessible again: map its frame back.
             let f = self.page_flags(pa, &vma, exec, frames);
             self.pt.set_flags(page, f);
-            if access != Access::Write
-                || vma.backing == Backing::Shared
-                || !self.copy_on_write(pa, frames)
-            {
+            if access != Access::Write || vma.shares() || !self.copy_on_write(pa, frames) {
                 return Ok(());
             }
         }
         if let Some((pa, fl)) = self.pt.lookup(page) {
-            if access == Access::Write
-                && vma.backing != Backing::Shared
-                && self.copy_on_write(pa, frames)
-            {
+            if access == Access::Write && !vma.shares() && self.copy_on_write(pa, frames) {
                 // First write to a page shared with the program image or, since a fork,
                 // with another process: copy it, and drop this side's reference.
                 let copy = frames.alloc().ok_or(Fault::OutOfMemory)?;
@@ -377,6 +481,113 @@ impl AddressSpace {
                     self.map_new(page, pa, fl, frames)?;
                 }
             }
+            Backing::File { source, offset, .. } => {
+                let off = offset + (page - vma.start);
+                self.fault_private_file(page, &vma, source, off, fl, frames)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A page of a private file mapping: a copy of the file's bytes (zeros past its end),
+    /// read together with up to [`FAULT_AROUND`] following unmapped pages of the area.
+    fn fault_private_file(
+        &mut self,
+        page: u64,
+        vma: &Vma,
+        source: u32,
+        off: u64,
+        fl: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), Fault> {
+        let src = self.sources.get(&source).cloned().ok_or(Fault::PastEnd)?;
+        let mut pages = alloc::vec::Vec::new();
+        while (pages.len() as u64) < FAULT_AROUND {
+            let va = page + pages.len() as u64 * PAGE_SIZE;
+            if va >= vma.end || (!pages.is_empty() && self.pt.lookup_any(va).is_some()) {
+                break;
+            }
+            match frames.alloc() {
+                Some(pa) => pages.push(pa),
+                None if pages.is_empty() => return Err(Fault::OutOfMemory),
+                None => break,
+            }
+        }
+        let segs: alloc::vec::Vec<hull_arch::abi::Segment> = pages
+            .iter()
+            .map(|&gpa| hull_arch::abi::Segment {
+                gpa,
+                len: PAGE_SIZE,
+            })
+            .collect();
+        let got = src.read(off, &segs).unwrap_or(0);
+        let mut result = Ok(());
+        for (i, &pa) in pages.iter().enumerate() {
+            let start = i as u64 * PAGE_SIZE;
+            if start >= got {
+                // Past the end of the file: SIGBUS for the faulting page, nothing mapped
+                // for the ones read ahead.
+                frames.free(pa);
+                if i == 0 {
+                    result = Err(Fault::PastEnd);
+                }
+                continue;
+            }
+            let data = (got - start).min(PAGE_SIZE);
+            platform::fill(pa + data, 0, (PAGE_SIZE - data) as usize);
+            let va = page + start;
+            let f = if i == 0 {
+                fl
+            } else {
+                leaf_flags(vma.prot, false)
+            };
+            if let Err(e) = self.map_new(va, pa, f, frames)
+                && i == 0
+            {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// A page of a shared file mapping: the file's own frame. Pages of a source that
+    /// tracks writes are mapped read-only until the first write, which it is told of.
+    fn fault_shared_file(
+        &mut self,
+        page: u64,
+        vma: &Vma,
+        source: u32,
+        off: u64,
+        access: Access,
+        frames: &mut FrameAllocator,
+    ) -> Result<(), Fault> {
+        let src = self.sources.get(&source).cloned().ok_or(Fault::PastEnd)?;
+        let write = access == Access::Write;
+        let pa = src.shared_frame(off, write, frames)?;
+        let mut fl = leaf_flags(vma.prot, access == Access::Exec);
+        if src.tracks_writes() && !write {
+            fl &= !flags::WRITABLE;
+        }
+        if let Some((mapped, _)) = self.pt.lookup_any(page) {
+            if mapped == pa {
+                // Present read-only, or parked by PROT_NONE: new flags only.
+                self.pt.set_flags(page, fl);
+                return Ok(());
+            }
+            // The file's page is another frame now (truncated and grown again).
+            self.pt.unmap(page);
+            if self.owns_frame(mapped) {
+                frames.free(mapped);
+            }
+        }
+        if self.owns_frame(pa) {
+            frames.share(pa);
+        }
+        if let Err(e) = self.pt.map(page, pa, fl, frames) {
+            if self.owns_frame(pa) {
+                frames.free(pa);
+            }
+            return Err(e.into());
         }
         Ok(())
     }
@@ -491,7 +702,8 @@ impl AddressSpace {
         let mut area = vma.slice(old, old + old_len);
         self.move_pages(old, dest, moved, frames)
             .map_err(|_| Errno::ENOMEM)?;
-        self.unmap(old, old + old_len, frames);
+        // The moved area keeps its page source.
+        self.remove_areas(old, old + old_len, frames);
         area.backing = match area.backing {
             Backing::Image {
                 pa_at_start,
@@ -519,6 +731,7 @@ impl AddressSpace {
             }
         }
         self.vmas.clear();
+        self.sources.clear();
         self.pt.free_user_subtables(frames);
     }
 
@@ -541,7 +754,7 @@ fn page_flags_in(
 ) -> u64 {
     let f = leaf_flags(vma.prot, exec_phase);
     let copy_on_write = (image.0..image.1).contains(&pa) || frames.is_shared(pa);
-    if vma.backing == Backing::Shared || !copy_on_write {
+    if vma.shares() || !copy_on_write {
         f
     } else {
         f & !flags::WRITABLE
@@ -791,5 +1004,149 @@ mod tests {
         assert!(a.find(0x10000).is_none());
         assert_eq!(a.pt.lookup(new).unwrap().0, pa);
         assert_eq!(a.find(new + 0x3000).unwrap().end, new + 0x4000);
+    }
+
+    /// A file of `len` bytes (byte i = i % 251) for file-mapping tests: reads count
+    /// themselves; shared frames come from a fixed frame per page, written ones noted.
+    #[derive(Debug, Default)]
+    struct TestFile {
+        len: u64,
+        reads: spin::Mutex<alloc::vec::Vec<(u64, u64)>>,
+        frames: spin::Mutex<BTreeMap<u64, u64>>,
+        written: spin::Mutex<alloc::vec::Vec<u64>>,
+    }
+
+    impl PageSource for TestFile {
+        fn read(&self, off: u64, segs: &[hull_arch::abi::Segment]) -> Result<u64, Errno> {
+            let want: u64 = segs.iter().map(|s| s.len).sum();
+            let n = want.min(self.len.saturating_sub(off));
+            self.reads.lock().push((off, n));
+            let bytes: alloc::vec::Vec<u8> = (off..off + n).map(|i| (i % 251) as u8).collect();
+            let mut done = 0;
+            for s in segs {
+                let m = (n - done).min(s.len);
+                platform::write(s.gpa, &bytes[done as usize..(done + m) as usize]);
+                done += m;
+            }
+            Ok(n)
+        }
+        fn shared_frame(
+            &self,
+            off: u64,
+            write: bool,
+            frames: &mut FrameAllocator,
+        ) -> Result<u64, SourceError> {
+            if off >= self.len.next_multiple_of(PAGE_SIZE) {
+                return Err(SourceError::PastEnd);
+            }
+            if write {
+                self.written.lock().push(off);
+            }
+            let mut m = self.frames.lock();
+            if let Some(&pa) = m.get(&off) {
+                return Ok(pa);
+            }
+            let pa = frames.alloc_zeroed().ok_or(SourceError::OutOfMemory)?;
+            m.insert(off, pa);
+            Ok(pa)
+        }
+        fn tracks_writes(&self) -> bool {
+            true
+        }
+        fn writable(&self) -> bool {
+            true
+        }
+        fn sync(&self, _: u64, _: u64) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn describe(&self) -> (u64, u64, alloc::vec::Vec<u8>) {
+            (0, 0, alloc::vec::Vec::new())
+        }
+    }
+
+    #[test]
+    fn private_file_pages_are_read_ahead_and_past_the_end_is_sigbus() {
+        let (mut a, mut f) = space();
+        let file = Arc::new(TestFile {
+            len: 3 * PAGE_SIZE + 100,
+            ..Default::default()
+        });
+        a.insert_file(
+            (0x10000, 0x10000 + 6 * PAGE_SIZE, Prot(Prot::READ)),
+            file.clone(),
+            PAGE_SIZE,
+            false,
+            &mut f,
+        );
+        a.fault(0x10000, Access::Read, &mut f).unwrap();
+        // One read from file offset 4096 covering the rest of the area (6 pages).
+        assert_eq!(*file.reads.lock(), [(PAGE_SIZE, 2 * PAGE_SIZE + 100)]);
+        let (pa, _) = a.pt.lookup(0x10000).unwrap();
+        let mut b = [0u8; 2];
+        platform::read(pa, &mut b);
+        assert_eq!(b, [(4096 % 251) as u8, (4097 % 251) as u8]);
+        // File offset 12288 holds the last 100 bytes.
+        let (pa, _) = a.pt.lookup(0x12000).unwrap();
+        let mut tail = [9u8; 4];
+        platform::read(pa + 100, &mut tail);
+        assert_eq!(tail, [0; 4], "zeros past the end of the file");
+        assert!(
+            a.pt.lookup(0x13000).is_none(),
+            "nothing mapped past the end"
+        );
+        assert_eq!(a.fault(0x13000, Access::Read, &mut f), Err(Fault::PastEnd));
+        // A private page is the process's own: writable without another copy.
+        a.protect(0x10000, 0x11000, Prot::RW, &f).unwrap();
+        a.fault(0x10000, Access::Write, &mut f).unwrap();
+        assert_eq!(
+            file.reads.lock().len(),
+            2,
+            "only the SIGBUS probe read again"
+        );
+        a.unmap(0x10000, 0x10000 + 6 * PAGE_SIZE, &mut f);
+        assert_eq!(
+            Arc::strong_count(&file),
+            1,
+            "the source goes with its last area"
+        );
+    }
+
+    #[test]
+    fn shared_file_pages_are_the_files_frames_and_writes_are_reported() {
+        let (mut a, mut f) = space();
+        let file = Arc::new(TestFile {
+            len: 2 * PAGE_SIZE,
+            ..Default::default()
+        });
+        a.insert_file((0x10000, 0x12000, Prot::RW), file.clone(), 0, true, &mut f);
+        a.fault(0x10000, Access::Read, &mut f).unwrap();
+        let (pa, fl) = a.pt.lookup(0x10000).unwrap();
+        assert_eq!(pa, file.frames.lock()[&0]);
+        assert_eq!(fl & flags::WRITABLE, 0, "read-only until written");
+        assert!(file.written.lock().is_empty());
+        a.fault(0x10000, Access::Write, &mut f).unwrap();
+        let (pa2, fl) = a.pt.lookup(0x10000).unwrap();
+        assert_eq!(pa2, pa);
+        assert!(fl & flags::WRITABLE != 0);
+        assert_eq!(*file.written.lock(), [0]);
+        // A fork keeps the page shared, and the child's mapping is the same frame.
+        let kernel = PageTable::new(&mut f).unwrap();
+        let mut c = a.fork(&kernel, &mut f).unwrap();
+        assert_eq!(c.pt.lookup(0x10000).unwrap().0, pa);
+        c.fault(0x10000, Access::Write, &mut f).unwrap();
+        assert_eq!(c.pt.lookup(0x10000).unwrap().0, pa, "no copy on write");
+        // mremap moves the area with its source.
+        let moved = a
+            .remap(0x10000, 0x2000, 0x4000, true, None, &mut f)
+            .unwrap();
+        assert_eq!(a.pt.lookup(moved).unwrap().0, pa);
+        assert_eq!(a.fault(moved + 0x1000, Access::Read, &mut f), Ok(()));
+        assert_eq!(
+            a.fault(moved + 0x2000, Access::Read, &mut f),
+            Err(Fault::PastEnd)
+        );
+        c.destroy(&mut f);
+        a.clear(&mut f);
+        assert_eq!(Arc::strong_count(&file), 1);
     }
 }

@@ -3,6 +3,7 @@
 pub mod aspace;
 pub mod frame;
 pub mod paging;
+pub mod source;
 pub mod uaccess;
 pub mod vma;
 

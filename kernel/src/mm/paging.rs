@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(l4 & USER, 0);
         let u = PageTable::new_user(&k, &mut f).unwrap();
         assert_eq!(
-            u.lookup(kva + 0x1234_5),
+            u.lookup(kva + 0x0001_2345),
             Some((0x12000, WRITABLE | NO_EXECUTE | PRESENT | HUGE))
         );
         let before = f.available();

@@ -38,6 +38,14 @@ pub enum Backing {
     /// Bytes of the program image: the page at `va` holds image bytes at
     /// `pa_at_start + (va - start)` up to `data_end` (a virtual address), zeros after.
     Image { pa_at_start: u64, data_end: u64 },
+    /// A file (mmap of a descriptor): the page at `va` holds the file's bytes from
+    /// `offset + (va - start)`, read through the address space's page source `source`.
+    /// A private mapping copies them; a shared one maps the file's own frames.
+    File {
+        source: u32,
+        offset: u64,
+        shared: bool,
+    },
 }
 
 /// One area: [start, end), page aligned.
@@ -87,6 +95,15 @@ impl Vma {
                 pa_at_start: pa_at_start + (s - self.start),
                 data_end,
             },
+            Backing::File {
+                source,
+                offset,
+                shared,
+            } => Backing::File {
+                source,
+                offset: offset + (s - self.start),
+                shared,
+            },
         };
         Vma {
             start: s,
@@ -94,6 +111,23 @@ impl Vma {
             prot: self.prot,
             backing,
             label: self.label,
+        }
+    }
+
+    /// Whether the area's pages are shared with every address space that maps them
+    /// (MAP_SHARED): writes are never copied, and a fork keeps them shared.
+    pub fn shares(&self) -> bool {
+        matches!(
+            self.backing,
+            Backing::Shared | Backing::File { shared: true, .. }
+        )
+    }
+
+    /// The page source of a file area.
+    pub fn source(&self) -> Option<u32> {
+        match self.backing {
+            Backing::File { source, .. } => Some(source),
+            _ => None,
         }
     }
 

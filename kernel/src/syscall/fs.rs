@@ -1614,7 +1614,14 @@ pub fn fallocate(k: &mut Kernel, fd: i32, fmode: u32, offset: i64, len: i64) -> 
 pub fn fsync(k: &mut Kernel, fd: i32, datasync: bool) -> SysResult {
     let f = k.proc.fds.get(fd)?.clone();
     match &f.kind {
-        FileKind::HostFile { handle, .. } => hypercall::fs_sync(*handle, datasync).map(|_| 0),
+        FileKind::HostFile { handle, mount, .. } => {
+            // What shared mappings wrote goes to the file first.
+            if crate::vfs::mapping::any_host_shared() {
+                let (st, _, _) = super::io::stat_of_open(k, &f)?;
+                crate::vfs::mapping::sync_host_file(*mount, st.ino)?;
+            }
+            hypercall::fs_sync(*handle, datasync).map(|_| 0)
+        }
         FileKind::Path => Err(Errno::EBADF),
         FileKind::Pipe(_) | FileKind::Host { .. } => Err(Errno::EINVAL),
         // In-memory files have nowhere further to go.
@@ -1624,6 +1631,7 @@ pub fn fsync(k: &mut Kernel, fd: i32, datasync: bool) -> SysResult {
 
 /// sync/syncfs: flush every open host file.
 pub fn sync(k: &mut Kernel) -> SysResult {
+    crate::vfs::mapping::sync_all_host();
     for fd in k.proc.fds.open_fds() {
         if let Ok(f) = k.proc.fds.get(fd as i32)
             && let FileKind::HostFile { handle, .. } = f.kind

@@ -30,7 +30,7 @@ fn key(k: &mut Kernel, op: u64, uaddr: u64) -> Result<(usize, u64), Errno> {
         .proc
         .aspace
         .find(uaddr)
-        .is_some_and(|v| v.backing == crate::mm::vma::Backing::Shared);
+        .is_some_and(crate::mm::vma::Vma::shares);
     if op & FUTEX_PRIVATE != 0 || !shared_mem {
         return Ok((space(k), uaddr));
     }

@@ -15,6 +15,7 @@ use crate::platform;
 use crate::process::Kernel;
 use crate::sched::Wait;
 use crate::vfs::DirEntry;
+use crate::vfs::mapping;
 use crate::vfs::memfs::MemBody;
 
 /// The inode number every epoll and eventfd file shares (Linux's anon_inode is one inode).
@@ -360,6 +361,13 @@ fn io_phys(
     match &file.kind {
         FileKind::Host { handle } | FileKind::HostFile { handle, .. } => {
             let mut positional = false;
+            // The host file under shared mappings, kept coherent with them.
+            let mapped = match &file.kind {
+                FileKind::HostFile { mount, stat, .. } if mapping::any_host_shared() => {
+                    stat.any().map(|st| (*mount, st.ino))
+                }
+                _ => None,
+            };
             if let FileKind::HostFile {
                 stat,
                 mount,
@@ -389,7 +397,13 @@ fn io_phys(
             if append && !is_stdio {
                 // The host appends; the position becomes the new end (as Linux's
                 // O_APPEND, which also ignores pwrite's offset).
+                if let Some((mount, ino)) = mapped {
+                    mapping::before_host_io(mount, ino, 0, u64::MAX)?;
+                }
                 let (n, end) = hypercall::write_append(*handle, segs, flags)?;
+                if let Some((mount, ino)) = mapped {
+                    mapping::after_host_write(mount, ino, end - n, n);
+                }
                 if positional {
                     *file.pos.lock() = end;
                 }
@@ -409,10 +423,22 @@ fn io_phys(
             } else {
                 flags
             };
+            // Where the host keeps the position, the range is not known here: all of it.
+            let span = if at == OFFSET_CURRENT {
+                (0, u64::MAX)
+            } else {
+                (at, want)
+            };
+            if let Some((mount, ino)) = mapped {
+                mapping::before_host_io(mount, ino, span.0, span.1)?;
+            }
             let r = match dir {
                 Dir::Read => hypercall::read(*handle, segs, at, flags),
                 Dir::Write => hypercall::write(*handle, segs, at, flags),
             };
+            if let (Some((mount, ino)), Dir::Write, Ok(_)) = (mapped, dir, &r) {
+                mapping::after_host_write(mount, ino, span.0, span.1);
+            }
             if let (Ok(n), None, true) = (&r, offset, positional) {
                 *file.pos.lock() = at + n;
             }
@@ -1622,6 +1648,8 @@ fn copy_inner(
             handle: ho, stat, ..
         },
     ) = (&input.kind, &output.kind)
+        // Files under shared mappings take the copy loop below, which keeps them coherent.
+        && !mapping::any_host_shared()
     {
         stat.clear();
         match hypercall::fs_copy_range(

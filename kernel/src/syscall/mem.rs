@@ -51,19 +51,34 @@ pub fn mmap(
         MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE => {}
         _ => return Err(Errno::EINVAL),
     }
-    if flags & MAP_ANONYMOUS == 0 {
-        // File mappings need the VFS; stdio descriptors are not mappable on Linux either.
-        k.proc.fds.get(fd)?;
-        return Err(Errno::ENODEV);
-    }
     if !offset.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
+    let mut shared = flags & MAP_TYPE != MAP_PRIVATE;
+    let source = if flags & MAP_ANONYMOUS == 0 {
+        let file = k.proc.fds.get(fd)?.clone();
+        if offset.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
+            return Err(Errno::EOVERFLOW);
+        }
+        match file_source(k, &file, prot, shared)? {
+            Some(src) => {
+                shared &= !crate::vfs::mapping::always_private(&file);
+                Some(src)
+            }
+            None => None, // /dev/zero: anonymous memory
+        }
+    } else {
+        None
+    };
     // Linux's heuristic overcommit: one accounted mapping larger than all memory fails up
     // front. A private mapping is accounted only if writable and not MAP_NORESERVE, so
     // address-space reservations (PROT_NONE, as Go's runtime makes) are never refused.
     let private = flags & MAP_TYPE == MAP_PRIVATE;
-    let accounted = !private || (prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0);
+    let accounted = if source.is_some() {
+        private && prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0
+    } else {
+        !private || (prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0)
+    };
     if accounted && len > k.frames.total() * PAGE_SIZE {
         return Err(Errno::ENOMEM);
     }
@@ -96,11 +111,18 @@ pub fn mmap(
         }
     };
     room_for_areas(k)?;
-    let mut vma = Vma::anon(start, start + len, Prot(prot as u32), Label::None);
-    if flags & MAP_TYPE != MAP_PRIVATE {
-        vma.backing = crate::mm::vma::Backing::Shared;
+    let area = (start, start + len, Prot(prot as u32));
+    if let Some(src) = source {
+        k.proc
+            .aspace
+            .insert_file(area, src, offset, shared, &mut k.frames);
+    } else {
+        let mut vma = Vma::anon(area.0, area.1, area.2, Label::None);
+        if shared {
+            vma.backing = crate::mm::vma::Backing::Shared;
+        }
+        k.proc.aspace.insert(vma, &mut k.frames);
     }
-    k.proc.aspace.insert(vma, &mut k.frames);
     if flags & MAP_POPULATE != 0 && prot != 0 {
         let access = if prot & 2 != 0 {
             Access::Write
@@ -116,6 +138,72 @@ pub fn mmap(
         }
     }
     Ok(start)
+}
+
+/// The page source for mapping `file`, after Linux's checks: EACCES unless it is open
+/// for reading (and, for a writable shared mapping, for writing too),
+/// ENODEV for what cannot be mapped. `None` for /dev/zero, which maps anonymous memory.
+fn file_source(
+    k: &Kernel,
+    file: &alloc::sync::Arc<crate::fd::OpenFile>,
+    prot: u64,
+    shared: bool,
+) -> Result<Option<alloc::sync::Arc<dyn crate::mm::source::PageSource>>, Errno> {
+    use crate::fd::{FileKind, oflags};
+    let fl = *file.flags.lock();
+    match &file.kind {
+        FileKind::Dev(rdev) if *rdev == crate::vfs::devfs::ZERO => return Ok(None),
+        FileKind::Path => return Err(Errno::EBADF),
+        FileKind::HostFile { .. } | FileKind::Mem(_) => {}
+        _ => return Err(Errno::ENODEV),
+    }
+    let (st, _, _) = super::io::stat_of_open(k, file)?;
+    if st.mode & 0o170000 != 0o100000 {
+        return Err(Errno::ENODEV);
+    }
+    let access = fl & oflags::O_ACCMODE;
+    if access == oflags::O_WRONLY {
+        return Err(Errno::EACCES);
+    }
+    if shared && prot & PROT_WRITE != 0 && access != oflags::O_RDWR {
+        return Err(Errno::EACCES);
+    }
+    let identity = crate::vfs::mapping::Identity {
+        dev: st.dev,
+        ino: st.ino,
+        path: super::fs::describe(file),
+    };
+    crate::vfs::mapping::source_for(file, identity, shared).map(Some)
+}
+
+/// `msync`: writes back what shared file mappings in the range modified. ENOMEM if part
+/// of the range is unmapped.
+pub fn msync(k: &mut Kernel, addr: u64, len: u64, flags: u64) -> SysResult {
+    const MS_ASYNC: u64 = 1;
+    const MS_INVALIDATE: u64 = 2;
+    const MS_SYNC: u64 = 4;
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC
+    {
+        return Err(Errno::EINVAL);
+    }
+    let end = range(addr, len)?;
+    let mut at = addr;
+    let mut work = alloc::vec::Vec::new();
+    while at < end {
+        let v = *k.proc.aspace.find(at).ok_or(Errno::ENOMEM)?;
+        if let (true, Some(src), crate::mm::vma::Backing::File { offset, .. }) =
+            (v.shares(), k.proc.aspace.source_of(&v), v.backing)
+        {
+            let (s, e) = (at.max(v.start), end.min(v.end));
+            work.push((src.clone(), offset + (s - v.start), offset + (e - v.start)));
+        }
+        at = v.end;
+    }
+    for (src, s, e) in work {
+        src.sync(s, e)?;
+    }
+    Ok(0)
 }
 
 /// Linux's vm.max_map_count default.

@@ -63,6 +63,11 @@ pub fn handle(frame: &mut TrapFrame) {
 /// signals (which may end or stop it, so pick again), and arm the timer.
 pub fn finish(k: &mut Kernel, frame: &mut TrapFrame) {
     k.fs.vfs.budget.reclaim(&mut k.frames);
+    if crate::vfs::mapping::pending() {
+        for f in crate::vfs::mapping::collect(&mut k.frames) {
+            io::release(k, f);
+        }
+    }
     loop {
         crate::sched::schedule(k, frame);
         signals::deliver_pending(k, frame);
@@ -123,6 +128,7 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         112 => task::setsid(k),
         124 => task::getsid(k, a[0] as i32),
         25 => mem::mremap(k, a[0], a[1], a[2], a[3], a[4]),
+        26 => mem::msync(k, a[0], a[1], a[2]),
         28 => mem::madvise(k, a[0], a[1], a[2]),
         32 => io::dup(k, fd),
         33 => io::dup3(k, fd, a[1] as i32, 0, true),

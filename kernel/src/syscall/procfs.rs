@@ -196,27 +196,45 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
         }
         PidFile::Maps => {
             for v in vm_of.aspace.vmas() {
+                let (mut dev, mut ino, mut offset) = (0, 0, 0);
                 let name = match v.label {
                     Label::Heap => String::from("[heap]"),
                     Label::Stack => String::from("[stack]"),
                     Label::Program => String::from_utf8_lossy(&p.exe_path).into_owned(),
-                    Label::None => String::new(),
+                    Label::None => match (vm_of.aspace.source_of(v), v.backing) {
+                        (Some(src), crate::mm::vma::Backing::File { offset: o, .. }) => {
+                            let (d, i, path) = src.describe();
+                            (dev, ino, offset) = (d, i, o);
+                            String::from_utf8_lossy(&path).into_owned()
+                        }
+                        _ if v.backing == crate::mm::vma::Backing::Shared => {
+                            String::from("/dev/zero (deleted)")
+                        }
+                        _ => String::new(),
+                    },
                 };
-                let _ = writeln!(
-                    s,
-                    "{:08x}-{:08x} {}{}{}p 00000000 00:00 0{}{}",
+                let line = alloc::format!(
+                    "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
                     v.start,
                     v.end,
                     if v.prot.read() { 'r' } else { '-' },
                     if v.prot.write() { 'w' } else { '-' },
                     if v.prot.exec() { 'x' } else { '-' },
-                    if name.is_empty() {
-                        ""
-                    } else {
-                        "                          "
-                    },
-                    name
+                    if v.shares() { 's' } else { 'p' },
+                    offset,
+                    (dev >> 8) & 0xfff,
+                    dev & 0xff,
+                    ino
                 );
+                // Linux pads the name to column 73 (or one space past a longer line).
+                let pad = if name.is_empty() {
+                    0
+                } else if line.len() < 73 {
+                    73 - line.len()
+                } else {
+                    1
+                };
+                let _ = writeln!(s, "{line}{:pad$}{name}", "");
             }
         }
         PidFile::Mounts => {

@@ -185,6 +185,15 @@ impl FileData {
         }
     }
 
+    /// The frame of page `index` for a shared mapping, allocated (zeroed) in a hole.
+    pub fn page_for_mapping(
+        &mut self,
+        index: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<u64, Errno> {
+        self.page(index, frames, true)
+    }
+
     /// Calls `copy(Some(pa) or None for a hole, len, done)` for each page-bounded piece of
     /// [off, off+len) clamped to the size; returns the bytes covered.
     pub fn read_with(

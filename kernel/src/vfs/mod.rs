@@ -9,6 +9,7 @@ pub mod cache;
 pub mod devfs;
 pub mod hostfs;
 pub mod locks;
+pub mod mapping;
 pub mod memfs;
 pub mod overlay;
 pub mod path;
