@@ -46,6 +46,11 @@ pub fn exit(
     signo: u64,
     message: &[u8],
 ) -> ! {
+    if kind != ExitKind::KernelPanic {
+        // What the program wrote through shared file mappings reaches its files before
+        // the run ends, as Linux writes back a dead process's dirty pages.
+        crate::vfs::mapping::sync_all_host();
+    }
     let msg = &message[..message.len().min(abi::DATA_SIZE)];
     let (addr, rip) = fault.unwrap_or((0, 0));
     loop {

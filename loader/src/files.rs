@@ -2220,13 +2220,15 @@ pub(crate) mod tests {
                 before.mode(),
                 before.mtime(),
                 before.mtime_nsec(),
-                before.atime()
+                // ctime, not atime: the reads above may update atime (relatime).
+                (before.ctime(), before.ctime_nsec())
             ),
             (
                 after.mode(),
                 after.mtime(),
                 after.mtime_nsec(),
-                after.atime()
+                // ctime, not atime: the reads above may update atime (relatime).
+                (after.ctime(), after.ctime_nsec())
             )
         );
         assert_eq!(listing(&root.0), entries);

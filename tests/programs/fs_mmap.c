@@ -283,6 +283,16 @@ static void maps_line(void) {
     close(fd);
 }
 
+/* A shared mapping still there at exit: its writes must reach the file (the tree left
+ * behind is compared with the native one). */
+static void left_mapped(void) {
+    make_file("at-exit", 2 * PG, 7);
+    int fd = open("at-exit", O_RDWR);
+    char *p = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    memcpy(p + PG + 1, "WRITTEN THROUGH A MAPPING LEFT AT EXIT", 38);
+    close(fd);
+}
+
 int main(int argc, char **argv) {
     fs_begin(argc, argv);
     private_read();
@@ -291,5 +301,6 @@ int main(int argc, char **argv) {
     large();
     protections();
     maps_line();
+    left_mapped();
     return check_summary();
 }
