@@ -17,6 +17,7 @@ fn main() {
         "kernel/src",
         "kernel/Cargo.toml",
         "kernel/build.rs",
+        "kernel/vdso",
         "arch/src",
         "arch/Cargo.toml",
         "linker.ld",

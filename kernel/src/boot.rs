@@ -201,8 +201,13 @@ pub fn load_program(
         frames,
     );
 
+    let vdso = crate::vdso::map(&mut aspace, frames);
     use initstack::*;
-    let auxv = [
+    let mut auxv = alloc::vec::Vec::with_capacity(17);
+    if let Some(base) = vdso {
+        auxv.push((AT_SYSINFO_EHDR, base));
+    }
+    auxv.extend([
         (AT_MINSIGSTKSZ, 2048),
         (AT_HWCAP, prog.hwcap),
         (AT_PAGESZ, PAGE_SIZE),
@@ -219,7 +224,7 @@ pub fn load_program(
         (AT_EGID, ids.1 as u64),
         (AT_SECURE, 0),
         (AT_HWCAP2, 0),
-    ];
+    ]);
     let img = StackImage {
         argv: prog.argv,
         envp: prog.envp,
@@ -472,6 +477,7 @@ mod guest {
         let (real, mono) = hypercall::time_sync();
         let t1 = platform::rdtsc();
         let clock = Clock::new(t0 + (t1 - t0) / 2, real, mono, info.tsc_khz);
+        crate::vdso::install(&mut frames, &clock);
 
         let strings = read_blob(info.strings_gpa, info.strings_len);
         let exe = read_blob(info.exe_path_gpa, info.exe_path_len);

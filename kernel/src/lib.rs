@@ -29,6 +29,7 @@ pub mod syscall;
 pub mod sysnames;
 pub mod time;
 pub mod trap;
+pub mod vdso;
 pub mod vfs;
 
 #[cfg(target_os = "none")]

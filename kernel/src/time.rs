@@ -57,6 +57,12 @@ impl Clock {
         )
     }
 
+    /// The anchor as the vDSO reads it: (TSC, monotonic ns, realtime ns, ns per tick as
+    /// 32.32 fixed point); `ns_since` is the same computation.
+    pub fn anchor(&self) -> (u64, u64, u64, u64) {
+        (self.tsc0, self.mono0, self.real0, self.mult)
+    }
+
     /// The TSC frequency in kHz.
     pub fn khz(&self) -> u64 {
         self.khz

@@ -281,6 +281,13 @@ fn auxv() {
     single("auxv");
 }
 
+/// The vDSO: AT_SYSINFO_EHDR, [vdso]/[vvar] in maps, and libc's time calls through it
+/// agreeing with the system calls.
+#[test]
+fn vdso() {
+    single("vdso");
+}
+
 #[test]
 fn proc_exe() {
     single("proc_exe");

@@ -16,6 +16,21 @@ use crate::errno::Errno;
 use crate::platform;
 use hull_arch::layout::USER_END;
 
+/// Frames the kernel maps into every address space and never frees (the vDSO's), as a
+/// physical range [start, end): like the program image's, they are never freed or
+/// written by the fault path.
+static PINNED: spin::Once<(u64, u64)> = spin::Once::new();
+
+/// Declares [start, end) pinned (once, at boot).
+pub fn pin_frames(start: u64, end: u64) {
+    PINNED.call_once(|| (start, end));
+}
+
+/// Whether frame `pa` belongs to no address space: the program image `image`, or pinned.
+fn kernel_frame(image: (u64, u64), pa: u64) -> bool {
+    (image.0..image.1).contains(&pa) || PINNED.get().is_some_and(|p| (p.0..p.1).contains(&pa))
+}
+
 /// Lowest address a mapping may use (Linux's default `vm.mmap_min_addr`).
 pub const MMAP_MIN_ADDR: u64 = 0x10000;
 
@@ -207,7 +222,7 @@ impl AddressSpace {
     }
 
     fn owns_frame(&self, pa: u64) -> bool {
-        !(self.image.0..self.image.1).contains(&pa)
+        !kernel_frame(self.image, pa)
     }
 
     /// Whether a write to the frame must copy it first: an image frame, or one shared
@@ -291,9 +306,9 @@ impl AddressSpace {
     fn drop_pages(&mut self, start: u64, end: u64, frames: &mut FrameAllocator) {
         // Freed before the flush below: nothing allocates in between, and user code runs
         // only after it.
-        let image = self.image.0..self.image.1;
+        let image = self.image;
         let (present, last) = self.pt.unmap_range(start, end, |pa| {
-            if !image.contains(&pa) {
+            if !kernel_frame(image, pa) {
                 frames.free(pa);
             }
         });
@@ -753,7 +768,7 @@ fn page_flags_in(
     frames: &FrameAllocator,
 ) -> u64 {
     let f = leaf_flags(vma.prot, exec_phase);
-    let copy_on_write = (image.0..image.1).contains(&pa) || frames.is_shared(pa);
+    let copy_on_write = kernel_frame(image, pa) || frames.is_shared(pa);
     if vma.shares() || !copy_on_write {
         f
     } else {

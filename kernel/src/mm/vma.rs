@@ -66,6 +66,10 @@ pub enum Label {
     Heap,
     Stack,
     Program,
+    /// The vDSO's clock data page.
+    Vvar,
+    /// The vDSO.
+    Vdso,
 }
 
 impl Vma {

@@ -200,6 +200,8 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
                 let name = match v.label {
                     Label::Heap => String::from("[heap]"),
                     Label::Stack => String::from("[stack]"),
+                    Label::Vvar => String::from("[vvar]"),
+                    Label::Vdso => String::from("[vdso]"),
                     Label::Program => String::from_utf8_lossy(&p.exe_path).into_owned(),
                     Label::None => match (vm_of.aspace.source_of(v), v.backing) {
                         (Some(src), crate::mm::vma::Backing::File { offset: o, .. }) => {
