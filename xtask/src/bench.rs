@@ -33,6 +33,17 @@ const CASES: &[Case] = &[
         ..Case::PLAIN
     },
     Case {
+        name: "clock",
+        program: "clock",
+        args: &["1000000"],
+        peer_args: Some(&["100000"]),
+        kind: Kind::SelfTimed,
+        // Not an issue's target: a clock reading should not leave user mode (vDSO).
+        target: Target::RatioAtMost(1.5),
+        reps: [5, 3],
+        ..Case::PLAIN
+    },
+    Case {
         name: "hello",
         program: "hello",
         args: &[],
@@ -62,6 +73,18 @@ const CASES: &[Case] = &[
         kind: Kind::SelfTimed,
         target: Target::RatioAtLeast(0.8),
         reps: [7, 3],
+        data: Data::Files,
+        exits: true,
+        ..Case::PLAIN
+    },
+    Case {
+        name: "mmap_read",
+        program: "mmap_read",
+        args: &[],
+        peer_args: None,
+        kind: Kind::SelfTimed,
+        target: Target::None,
+        reps: [5, 3],
         data: Data::Files,
         exits: true,
         ..Case::PLAIN
@@ -281,6 +304,8 @@ enum Target {
     RatioAtLeast(f64),
     /// hull's own value at most this (in the metric's unit).
     HullAtMost(f64),
+    /// Measured and reported, with no target.
+    None,
 }
 
 impl Case {
@@ -1273,6 +1298,7 @@ fn target_cell(target: &Target, native: Option<f64>, hull: Option<f64>, unit: &s
         Target::RatioAtMost(t) => (format!("<= {t}x"), ratio.map(|r| r <= t)),
         Target::RatioAtLeast(t) => (format!(">= {t}x"), ratio.map(|r| r >= t)),
         Target::HullAtMost(t) => (format!("<= {t} {unit}"), hull.map(|h| h <= t)),
+        Target::None => ("-".to_string(), None),
     };
     match met {
         Some(true) => format!("{text} ok"),
