@@ -1029,6 +1029,7 @@ mod tests {
         reads: spin::Mutex<alloc::vec::Vec<(u64, u64)>>,
         frames: spin::Mutex<BTreeMap<u64, u64>>,
         written: spin::Mutex<alloc::vec::Vec<u64>>,
+        identity: crate::mm::source::Identity,
     }
 
     impl PageSource for TestFile {
@@ -1071,11 +1072,8 @@ mod tests {
         fn writable(&self) -> bool {
             true
         }
-        fn sync(&self, _: u64, _: u64) -> Result<(), Errno> {
-            Ok(())
-        }
-        fn describe(&self) -> (u64, u64, alloc::vec::Vec<u8>) {
-            (0, 0, alloc::vec::Vec::new())
+        fn identity(&self) -> &crate::mm::source::Identity {
+            &self.identity
         }
     }
 

@@ -15,6 +15,14 @@ pub enum SourceError {
     OutOfMemory,
 }
 
+/// What a file mapping shows in /proc/PID/maps: the file's device, inode and path.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub path: alloc::vec::Vec<u8>,
+}
+
 /// A mapped file, as the address space sees it.
 pub trait PageSource: Send + Sync + core::fmt::Debug {
     /// Copies the file's bytes from offset `off` into `segs` (private mappings); returns
@@ -24,25 +32,34 @@ pub trait PageSource: Send + Sync + core::fmt::Debug {
     /// The frame that holds the file's page at `off` (page aligned), for a shared
     /// mapping: every mapping of the file maps this same frame. `write` says the caller
     /// maps it writable (the source then counts the page as modified). The source keeps
-    /// its own reference; the address space takes another for its mapping.
+    /// its own reference; the address space takes another for its mapping. Sources whose
+    /// mappings are always private have none.
     fn shared_frame(
         &self,
-        off: u64,
-        write: bool,
-        frames: &mut FrameAllocator,
-    ) -> Result<u64, SourceError>;
+        _off: u64,
+        _write: bool,
+        _frames: &mut FrameAllocator,
+    ) -> Result<u64, SourceError> {
+        Err(SourceError::PastEnd)
+    }
 
     /// Whether a shared page must be mapped read-only until its first write (so that the
     /// source learns which pages to write back); false when the frame is the file itself.
-    fn tracks_writes(&self) -> bool;
+    fn tracks_writes(&self) -> bool {
+        false
+    }
 
     /// Whether the file was opened for writing, so a shared mapping may be writable.
-    fn writable(&self) -> bool;
+    fn writable(&self) -> bool {
+        false
+    }
 
     /// Writes the modified pages of [start, end) (file offsets) back to the file
     /// (msync); nothing for files that live in memory.
-    fn sync(&self, start: u64, end: u64) -> Result<(), Errno>;
+    fn sync(&self, _start: u64, _end: u64) -> Result<(), Errno> {
+        Ok(())
+    }
 
-    /// The file's device, inode and path, for /proc/PID/maps.
-    fn describe(&self) -> (u64, u64, alloc::vec::Vec<u8>);
+    /// The file, for /proc/PID/maps.
+    fn identity(&self) -> &Identity;
 }

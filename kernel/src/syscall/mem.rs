@@ -168,7 +168,7 @@ fn file_source(
     if shared && prot & PROT_WRITE != 0 && access != oflags::O_RDWR {
         return Err(Errno::EACCES);
     }
-    let identity = crate::vfs::mapping::Identity {
+    let identity = crate::mm::source::Identity {
         dev: st.dev,
         ino: st.ino,
         path: super::fs::describe(file),

@@ -205,9 +205,9 @@ fn pid_file(k: &Kernel, pid: u32, f: PidFile) -> Vec<u8> {
                     Label::Program => String::from_utf8_lossy(&p.exe_path).into_owned(),
                     Label::None => match (vm_of.aspace.source_of(v), v.backing) {
                         (Some(src), crate::mm::vma::Backing::File { offset: o, .. }) => {
-                            let (d, i, path) = src.describe();
-                            (dev, ino, offset) = (d, i, o);
-                            String::from_utf8_lossy(&path).into_owned()
+                            let id = src.identity();
+                            (dev, ino, offset) = (id.dev, id.ino, o);
+                            String::from_utf8_lossy(&id.path).into_owned()
                         }
                         _ if v.backing == crate::mm::vma::Backing::Shared => {
                             String::from("/dev/zero (deleted)")

@@ -24,7 +24,7 @@ use crate::fd::{FileKind, OpenFile};
 use crate::hypercall;
 use crate::mm::PAGE_SIZE;
 use crate::mm::frame::FrameAllocator;
-use crate::mm::source::{PageSource, SourceError};
+use crate::mm::source::{Identity, PageSource, SourceError};
 use crate::platform;
 use hull_arch::abi::{MAX_SEGMENTS, Segment};
 
@@ -42,14 +42,6 @@ static DEFERRED: Mutex<Deferred> = Mutex::new(Deferred {
 /// Shared page sets of host files, by (mount, inode): every shared mapping of one file
 /// uses the same frames.
 static HOST_SHARED: Mutex<BTreeMap<(u32, u64), Weak<HostPages>>> = Mutex::new(BTreeMap::new());
-
-/// What a mapping of a file identifies itself as (device, inode, path) in /proc/PID/maps.
-#[derive(Clone, Debug)]
-pub struct Identity {
-    pub dev: u64,
-    pub ino: u64,
-    pub path: Vec<u8>,
-}
 
 /// Hands what dropped sources gave back to the kernel: frames to the allocator, files to
 /// `release` (which closes a host handle with its last reference).
@@ -178,21 +170,12 @@ impl PageSource for MemFile {
             .map_err(|_| SourceError::OutOfMemory)
     }
 
-    fn tracks_writes(&self) -> bool {
-        false
-    }
-
     fn writable(&self) -> bool {
         self.writable
     }
 
-    fn sync(&self, _start: u64, _end: u64) -> Result<(), Errno> {
-        Ok(())
-    }
-
-    fn describe(&self) -> (u64, u64, Vec<u8>) {
-        let i = &self.identity;
-        (i.dev, i.ino, i.path.clone())
+    fn identity(&self) -> &Identity {
+        &self.identity
     }
 }
 
@@ -211,26 +194,8 @@ impl PageSource for Image {
         Ok(n)
     }
 
-    fn shared_frame(&self, _: u64, _: bool, _: &mut FrameAllocator) -> Result<u64, SourceError> {
-        // Never asked: mappings of the image are always private (`always_private`).
-        Err(SourceError::PastEnd)
-    }
-
-    fn tracks_writes(&self) -> bool {
-        false
-    }
-
-    fn writable(&self) -> bool {
-        false
-    }
-
-    fn sync(&self, _start: u64, _end: u64) -> Result<(), Errno> {
-        Ok(())
-    }
-
-    fn describe(&self) -> (u64, u64, Vec<u8>) {
-        let i = &self.identity;
-        (i.dev, i.ino, i.path.clone())
+    fn identity(&self) -> &Identity {
+        &self.identity
     }
 }
 
@@ -262,26 +227,8 @@ impl PageSource for HostCopy {
         host_read(self.handle, off, segs)
     }
 
-    fn shared_frame(&self, _: u64, _: bool, _: &mut FrameAllocator) -> Result<u64, SourceError> {
-        // Never asked: shared mappings of host files use `HostShared`.
-        Err(SourceError::PastEnd)
-    }
-
-    fn tracks_writes(&self) -> bool {
-        false
-    }
-
-    fn writable(&self) -> bool {
-        false
-    }
-
-    fn sync(&self, _start: u64, _end: u64) -> Result<(), Errno> {
-        Ok(())
-    }
-
-    fn describe(&self) -> (u64, u64, Vec<u8>) {
-        let i = &self.identity;
-        (i.dev, i.ino, i.path.clone())
+    fn identity(&self) -> &Identity {
+        &self.identity
     }
 }
 
@@ -464,9 +411,8 @@ impl PageSource for HostShared {
         self.pages.write_back(start, end)
     }
 
-    fn describe(&self) -> (u64, u64, Vec<u8>) {
-        let i = &self.identity;
-        (i.dev, i.ino, i.path.clone())
+    fn identity(&self) -> &Identity {
+        &self.identity
     }
 }
 
