@@ -319,8 +319,6 @@ pub fn start_program(
         nice: 0,
         sleep_rem: None,
         io_progress: 0,
-        io_dontwait: false,
-        io_nosignal: false,
         futex_bitset: 0,
         did_exec: false,
         autoreap: false,

@@ -154,10 +154,6 @@ pub struct Process {
     pub sleep_rem: Option<(u64, u64)>,
     /// Bytes a blocked pipe write already wrote (kept across its restarts).
     pub io_progress: u64,
-    /// Flags of the send/recv in progress: MSG_DONTWAIT (do not block) and MSG_NOSIGNAL
-    /// (EPIPE without SIGPIPE); false outside one.
-    pub io_dontwait: bool,
-    pub io_nosignal: bool,
     /// The FUTEX_WAIT_BITSET mask of a task waiting on a futex.
     pub futex_bitset: u32,
     /// Thread group (the process's pid; getpid), and the groups that share the address

@@ -92,6 +92,14 @@ fn check_access(file: &OpenFile, dir: Dir) -> Result<(), Errno> {
     if ok { Ok(()) } else { Err(Errno::EBADF) }
 }
 
+/// One call's own I/O options: send/recv's MSG_DONTWAIT (do not block, whatever the
+/// file's flags) and MSG_NOSIGNAL (EPIPE without SIGPIPE); none for read/write.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallOpts {
+    pub dontwait: bool,
+    pub nosignal: bool,
+}
+
 /// Moves bytes between `file` and the user ranges `iovs`, a batch of at most MAX_SEGMENTS
 /// pages at a time, stopping at the first short transfer. `offset` is `None` for the
 /// file's current position. A write to a pipe nobody reads raises SIGPIPE.
@@ -101,13 +109,14 @@ fn transfer(
     iovs: &[(u64, u64)],
     offset: Option<u64>,
     dir: Dir,
+    opts: CallOpts,
 ) -> SysResult {
     // A blocking pipe write waits until all of it is in: what a restarted write already
     // wrote is skipped, and counted in the result.
     let pipe_write = dir == Dir::Write
         && stream_pipe(file, dir).is_some()
         && *file.flags.lock() & oflags::O_NONBLOCK == 0
-        && !k.proc.io_dontwait;
+        && !opts.dontwait;
     let skip = if pipe_write { k.proc.io_progress } else { 0 };
     let rest;
     let iovs = if skip > 0 {
@@ -117,8 +126,8 @@ fn transfer(
         iovs
     };
     let want: u64 = iovs.iter().map(|(_, l)| l).sum();
-    let r = transfer_inner(k, file, iovs, offset, dir);
-    if dir == Dir::Write && r == Err(Errno::EPIPE) && !k.proc.io_nosignal {
+    let r = transfer_inner(k, file, iovs, offset, dir, opts.dontwait);
+    if dir == Dir::Write && r == Err(Errno::EPIPE) && !opts.nosignal {
         let _ = super::signals::send(
             k,
             crate::signal::SIGPIPE as u64,
@@ -179,6 +188,7 @@ fn transfer_inner(
     iovs: &[(u64, u64)],
     offset: Option<u64>,
     dir: Dir,
+    dontwait: bool,
 ) -> SysResult {
     check_access(file, dir)?;
     if offset.is_some()
@@ -204,7 +214,7 @@ fn transfer_inner(
                  total: &mut u64|
      -> Result<bool, Errno> {
         let at = offset.map(|o| o + *total);
-        let r = io_phys(k, file, segs, at, dir, *total > 0);
+        let r = io_phys(k, file, segs, at, dir, *total > 0, dontwait);
         segs.clear();
         let want = core::mem::take(pending);
         match r {
@@ -347,7 +357,7 @@ impl<'a> Cursor<'a> {
 
 /// Moves bytes between `file` and physical `segs` (user pages or kernel bounce frames).
 /// `offset` is None for the file position; `partial` means bytes already moved in this
-/// call, so nothing may block.
+/// call, so nothing may block; `dontwait` (MSG_DONTWAIT) means EAGAIN instead of blocking.
 fn io_phys(
     k: &mut Kernel,
     file: &OpenFile,
@@ -355,9 +365,10 @@ fn io_phys(
     offset: Option<u64>,
     dir: Dir,
     partial: bool,
+    dontwait: bool,
 ) -> SysResult {
     let want: u64 = segs.iter().map(|s| s.len).sum();
-    let nonblock = partial || *file.flags.lock() & oflags::O_NONBLOCK != 0 || k.proc.io_dontwait;
+    let nonblock = partial || dontwait || *file.flags.lock() & oflags::O_NONBLOCK != 0;
     match &file.kind {
         FileKind::Host { handle } | FileKind::HostFile { handle, .. } => {
             let mut positional = false;
@@ -751,7 +762,14 @@ fn rw(k: &mut Kernel, fd: i32, buf: u64, len: u64, offset: Option<i64>, dir: Dir
     if len == 0 && offset.is_none() {
         return check_access(&f, dir).map(|_| 0);
     }
-    transfer(k, &f, &[(buf, len.min(MAX_RW_COUNT))], offset, dir)
+    transfer(
+        k,
+        &f,
+        &[(buf, len.min(MAX_RW_COUNT))],
+        offset,
+        dir,
+        CallOpts::default(),
+    )
 }
 
 pub fn read(k: &mut Kernel, fd: i32, buf: u64, len: u64) -> SysResult {
@@ -787,12 +805,7 @@ pub fn socket_transfer(
     if iovs.is_empty() {
         return check_access(&f, dir).map(|_| 0);
     }
-    k.proc.io_dontwait = dontwait;
-    k.proc.io_nosignal = nosignal;
-    let r = transfer(k, &f, iovs, None, dir);
-    k.proc.io_dontwait = false;
-    k.proc.io_nosignal = false;
-    r
+    transfer(k, &f, iovs, None, dir, CallOpts { dontwait, nosignal })
 }
 
 /// Reads and checks an iovec array.
@@ -823,7 +836,7 @@ pub fn iovecs(k: &mut Kernel, iov: u64, count: u64) -> Result<Vec<(u64, u64)>, E
 pub fn readv(k: &mut Kernel, fd: i32, iov: u64, count: u64) -> SysResult {
     let f = file(k, fd)?;
     let v = iovecs(k, iov, count)?;
-    transfer(k, &f, &v, None, Dir::Read)
+    transfer(k, &f, &v, None, Dir::Read, CallOpts::default())
 }
 
 pub fn writev(k: &mut Kernel, fd: i32, iov: u64, count: u64) -> SysResult {
@@ -832,7 +845,7 @@ pub fn writev(k: &mut Kernel, fd: i32, iov: u64, count: u64) -> SysResult {
     if v.is_empty() {
         return check_access(&f, Dir::Write).map(|_| 0);
     }
-    transfer(k, &f, &v, None, Dir::Write)
+    transfer(k, &f, &v, None, Dir::Write, CallOpts::default())
 }
 
 /// Closing any descriptor of a file drops the process's POSIX locks on it (Linux).
@@ -1523,7 +1536,7 @@ pub fn prwv(
     if v.is_empty() {
         return check_access(&f, dir).map(|_| 0);
     }
-    transfer(k, &f, &v, offset, dir)
+    transfer(k, &f, &v, offset, dir, CallOpts::default())
 }
 
 pub fn close_range(k: &mut Kernel, first: u32, last: u32, flags: u32) -> SysResult {
@@ -1705,7 +1718,7 @@ fn copy_inner(
                 Some(Segment { gpa: pa, len: n })
             })
             .collect();
-        let got = match io_phys(k, input, &segs, in_off, Dir::Read, total > 0) {
+        let got = match io_phys(k, input, &segs, in_off, Dir::Read, total > 0, false) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
@@ -1728,7 +1741,7 @@ fn copy_inner(
             out_segs.push(Segment { gpa: s.gpa, len: n });
             left -= n;
         }
-        let put = match io_phys(k, output, &out_segs, out_off, Dir::Write, false) {
+        let put = match io_phys(k, output, &out_segs, out_off, Dir::Write, false, false) {
             Ok(n) => n,
             Err(e) => {
                 give_back(input, &mut in_off, got);

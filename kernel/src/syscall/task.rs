@@ -193,8 +193,6 @@ fn clone_task(k: &mut Kernel, frame: &TrapFrame, args: CloneArgs) -> SysResult {
         nice: p.nice,
         sleep_rem: None,
         io_progress: 0,
-        io_dontwait: false,
-        io_nosignal: false,
         futex_bitset: 0,
         did_exec: false,
         autoreap: false,
