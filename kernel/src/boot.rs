@@ -8,6 +8,7 @@ use hull_arch::layout::{KERNEL_VIRT_BASE, LARGE_PAGE_SIZE, PHYS_OFFSET};
 use hull_arch::trapframe::TrapFrame;
 
 use crate::elf;
+use crate::errno::Errno;
 use crate::fd::{FdTable, FileKind, OpenFile};
 use crate::hypercall;
 use crate::initstack;
@@ -131,6 +132,9 @@ pub struct Started {
     pub proc: Process,
     pub entry: u64,
     pub sp: u64,
+    /// A dynamically linked program: nothing is loaded yet; it starts by execve of its
+    /// path once the kernel (and its file tree) exists, which finds its interpreter.
+    pub needs_exec: bool,
 }
 
 /// A program mapped into a fresh address space: (address space, entry point, stack
@@ -142,6 +146,8 @@ pub type Loaded = (AddressSpace, u64, u64);
 pub struct Program<'a> {
     /// Guest-physical start and length of the file's bytes (contiguous).
     pub image: (u64, u64),
+    /// For a dynamically linked program, its interpreter's image (PT_INTERP), likewise.
+    pub interp: Option<(u64, u64)>,
     pub argv: &'a [&'a [u8]],
     pub envp: &'a [&'a [u8]],
     /// AT_EXECFN.
@@ -162,22 +168,20 @@ pub fn load_program(
 ) -> Result<Loaded, StartError> {
     let (image_pa, image_len) = prog.image;
     let ids = prog.ids;
-    // Only the ELF header and program headers are read out of the image up front.
-    let mut head = alloc::vec![0u8; (image_len.min(64)) as usize];
-    platform::read(image_pa, &mut head);
-    let table_end = if head.len() == 64 && &head[..4] == b"\x7fELF" {
-        let phoff = u64::from_le_bytes(head[32..40].try_into().expect("8 bytes"));
-        let phnum = u16::from_le_bytes(head[56..58].try_into().expect("2 bytes")) as u64;
-        phoff
-            .saturating_add(phnum.min(elf::MAX_PHNUM as u64 + 1) * 56)
-            .min(image_len)
-            .max(64)
-    } else {
-        head.len() as u64
+    let plan = plan_image(image_pa, image_len)?;
+    let interp = match (plan.interp, prog.interp) {
+        (None, _) => None,
+        (Some(_), None) => return Err(StartError::Elf(elf::ElfError::Dynamic)),
+        (Some(_), Some((pa, len))) => {
+            let p = plan_image(pa, len)?;
+            if !p.pie || p.interp.is_some() {
+                return Err(StartError::Elf(elf::ElfError::BadSegment(
+                    "its interpreter is not a shared object",
+                )));
+            }
+            Some((p, pa, len))
+        }
     };
-    let mut headers = alloc::vec![0u8; table_end as usize];
-    platform::read(image_pa, &mut headers);
-    let plan = elf::plan_with_len(&headers, image_len).map_err(StartError::Elf)?;
 
     let image_frames = (
         page_floor(image_pa),
@@ -200,6 +204,33 @@ pub fn load_program(
         Vma::anon(STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot, Label::Stack),
         frames,
     );
+    // The interpreter goes where mmap would put it (as on Linux) and starts first;
+    // AT_BASE tells it where it is, AT_ENTRY where the program starts.
+    let (entry, base) = match interp {
+        None => (loaded.entry, 0),
+        Some((p, pa, len)) => {
+            let placed = aspace
+                .find_free(p.span())
+                .map(|at| at - page_floor(p.segments[0].vaddr))
+                .ok_or(StartError::NoMemory)
+                .and_then(|bias| {
+                    aspace.set_interpreter_image((
+                        page_floor(pa),
+                        page_ceil(pa + len).expect("image fits"),
+                    ));
+                    p.load_at(bias, pa, &mut aspace, frames)
+                        .map(|l| (l.entry, bias))
+                        .map_err(StartError::Elf)
+                });
+            match placed {
+                Ok(v) => v,
+                Err(e) => {
+                    aspace.destroy(frames);
+                    return Err(e);
+                }
+            }
+        }
+    };
 
     let vdso = crate::vdso::map(&mut aspace, frames);
     use initstack::*;
@@ -215,7 +246,7 @@ pub fn load_program(
         (AT_PHDR, loaded.phdr),
         (AT_PHENT, 56),
         (AT_PHNUM, loaded.phnum),
-        (AT_BASE, 0),
+        (AT_BASE, base),
         (AT_FLAGS, 0),
         (AT_ENTRY, loaded.entry),
         (AT_UID, ids.0 as u64),
@@ -244,7 +275,26 @@ pub fn load_program(
         aspace.destroy(frames);
         return Err(StartError::NoMemory);
     }
-    Ok((aspace, loaded.entry, sp))
+    Ok((aspace, entry, sp))
+}
+
+/// Reads an image's ELF header and program headers (only those, up front) and plans it.
+pub fn plan_image(image_pa: u64, image_len: u64) -> Result<elf::Plan, StartError> {
+    let mut head = alloc::vec![0u8; (image_len.min(64)) as usize];
+    platform::read(image_pa, &mut head);
+    let table_end = if head.len() == 64 && &head[..4] == b"\x7fELF" {
+        let phoff = u64::from_le_bytes(head[32..40].try_into().expect("8 bytes"));
+        let phnum = u16::from_le_bytes(head[56..58].try_into().expect("2 bytes")) as u64;
+        phoff
+            .saturating_add(phnum.min(elf::MAX_PHNUM as u64 + 1) * 56)
+            .min(image_len)
+            .max(64)
+    } else {
+        head.len() as u64
+    };
+    let mut headers = alloc::vec![0u8; table_end as usize];
+    platform::read(image_pa, &mut headers);
+    elf::plan_with_len(&headers, image_len).map_err(StartError::Elf)
 }
 
 /// The first process: the loaded program with the sandbox's stdio.
@@ -256,7 +306,15 @@ pub fn start_program(
     stdio_flags: [u32; 3],
     fs: crate::process::SharedFs,
 ) -> Result<Started, StartError> {
-    let (aspace, entry, sp) = load_program(frames, kernel_pt, prog)?;
+    let (aspace, entry, sp, needs_exec) = match load_program(frames, kernel_pt, prog) {
+        Ok((a, e, s)) => (a, e, s, false),
+        Err(StartError::Elf(elf::ElfError::Dynamic)) => {
+            let a = AddressSpace::new(kernel_pt, frames, (0, 0), MMAP_TOP)
+                .map_err(|_| StartError::NoMemory)?;
+            (a, 0, 0, true)
+        }
+        Err(e) => return Err(e),
+    };
     let (argv, envp, exe_path) = (prog.argv, prog.envp, prog.exe_path);
 
     let rlimits = default_rlimits();
@@ -329,7 +387,12 @@ pub fn start_program(
         files_group: 1,
         sighand_group: 1,
     };
-    Ok(Started { proc, entry, sp })
+    Ok(Started {
+        proc,
+        entry,
+        sp,
+        needs_exec,
+    })
 }
 
 /// At most this many image pages are mapped up front (8 MiB); the rest fault in on use.
@@ -488,6 +551,7 @@ mod guest {
         rng.fill(&mut random);
         let prog = Program {
             image: (info.program_gpa, info.program_len),
+            interp: None,
             argv: &argv,
             envp: &envp,
             exe_path: &exe,
@@ -554,6 +618,10 @@ mod guest {
             Ok(s) => s,
             Err(e) => exec_failed(&exe, e),
         };
+        let needs_exec = started.needs_exec.then(|| {
+            let own = |v: &[&[u8]]| v.iter().map(|a| a.to_vec()).collect::<Vec<_>>();
+            (own(&argv), own(&envp))
+        });
         drop(strings);
         platform::load_cr3(started.proc.aspace.pt.root());
 
@@ -576,7 +644,7 @@ mod guest {
             armed_tsc: 0,
         };
         let strace = info.flags & hull_arch::abi::BOOT_FLAG_STRACE != 0;
-        let entry = TrapFrame {
+        let mut entry = TrapFrame {
             rip: started.entry,
             rsp: started.sp,
             rflags: 0x202,
@@ -621,6 +689,18 @@ mod guest {
                     hypercall::exit(ExitKind::ExecFailed, 125, None, 0, msg.as_bytes())
                 }
             }
+        }
+        if let Some((argv, envp)) = needs_exec
+            && let Err(e) = crate::syscall::exec::exec_first(k, &mut entry, exe.clone(), argv, envp)
+        {
+            let name = alloc::string::String::from_utf8_lossy(&exe);
+            // The program exists but cannot run here: 126, as for any unrunnable file.
+            let why = match e {
+                Errno::ENOENT => elf::ElfError::Dynamic.message(),
+                e => alloc::format!("{} ({})", e.describe().1, e.describe().0),
+            };
+            let msg = alloc::format!("{name}: cannot execute: {why}");
+            hypercall::exit(ExitKind::ExecFailed, 126, None, 0, msg.as_bytes())
         }
         drop(guard);
         hull_arch::entry::enter_user(&entry)

@@ -20,6 +20,8 @@ pub const PIE_BASE: u64 = 0x5555_5555_4000;
 pub const MAX_SPAN: u64 = 1 << 40;
 /// Most program headers accepted.
 pub const MAX_PHNUM: usize = 512;
+/// Longest PT_INTERP accepted (Linux: PATH_MAX).
+const MAX_INTERP_PATH: u64 = 4096;
 
 /// Why an image cannot be run. The message is what the user sees after the path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +48,7 @@ impl ElfError {
             ElfError::BigEndian => "a big-endian ELF; hull runs x86_64 programs only".into(),
             ElfError::WrongMachine(m) => format!("an ELF for another machine ({}); hull runs x86_64 programs only", header::machine_to_str(m)),
             ElfError::NotExecutable(t) => format!("not an executable ELF (type {})", header::et_to_str(t)),
-            ElfError::Dynamic => "a dynamically linked program; hull runs static programs only for now (link with -static or -static-pie)".into(),
+            ElfError::Dynamic => "a dynamically linked program whose interpreter (PT_INTERP) is not in the sandbox; mount it (--root, or --mount of its directories) or link with -static".into(),
             ElfError::Truncated => "a truncated ELF file".into(),
             ElfError::BadProgramHeaders => "a malformed ELF (bad program header table)".into(),
             ElfError::BadSegment(why) => format!("a malformed ELF ({why})"),
@@ -76,6 +78,8 @@ pub struct Plan {
     pub pie: bool,
     /// PT_GNU_STACK asks for an executable stack.
     pub exec_stack: bool,
+    /// PT_INTERP: (file offset, length) of the interpreter's path (NUL included).
+    pub interp: Option<(u64, u64)>,
 }
 
 /// Reads the ELF header and program headers from `image` and checks every loadable
@@ -126,9 +130,22 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
 
     let mut segments = Vec::new();
     let mut exec_stack = false;
+    let mut interp = None;
     for ph in &phdrs {
         match ph.p_type {
-            program_header::PT_INTERP => return Err(ElfError::Dynamic),
+            program_header::PT_INTERP => {
+                if ph.p_filesz < 2 || ph.p_filesz > MAX_INTERP_PATH || interp.is_some() {
+                    return Err(ElfError::BadSegment("bad PT_INTERP"));
+                }
+                if ph
+                    .p_offset
+                    .checked_add(ph.p_filesz)
+                    .is_none_or(|e| e > file_len)
+                {
+                    return Err(ElfError::Truncated);
+                }
+                interp = Some((ph.p_offset, ph.p_filesz));
+            }
             program_header::PT_GNU_STACK => exec_stack = ph.p_flags & program_header::PF_X != 0,
             program_header::PT_TLS => {
                 if ph.p_filesz > ph.p_memsz || (ph.p_align > 1 && !ph.p_align.is_power_of_two()) {
@@ -223,7 +240,19 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
         segments,
         pie,
         exec_stack,
+        interp,
     })
+}
+
+/// The interpreter path of a dynamically linked image at guest-physical `image_pa` (its
+/// PT_INTERP, up to the first NUL).
+pub fn interp_path(plan: &Plan, image_pa: u64) -> Option<Vec<u8>> {
+    let (off, len) = plan.interp?;
+    let mut b = alloc::vec![0u8; len as usize];
+    crate::platform::read(image_pa + off, &mut b);
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    b.truncate(end);
+    (!b.is_empty()).then_some(b)
 }
 
 /// Where a loaded image ended up.
@@ -258,7 +287,29 @@ impl Plan {
         aspace: &mut AddressSpace,
         frames: &mut FrameAllocator,
     ) -> Result<Loaded, ElfError> {
-        let bias = self.bias();
+        self.load_at(self.bias(), image_pa, aspace, frames)
+    }
+
+    /// The span of the loadable segments, page aligned: what [`Plan::load_at`] needs free.
+    pub fn span(&self) -> u64 {
+        let first = page_floor(self.segments[0].vaddr);
+        let last = self
+            .segments
+            .iter()
+            .map(|s| s.vaddr + s.memsz)
+            .max()
+            .unwrap_or(first);
+        page_ceil(last).unwrap_or(last) - first
+    }
+
+    /// Like [`Plan::load`], with load bias `bias` (an interpreter goes where there is room).
+    pub fn load_at(
+        &self,
+        bias: u64,
+        image_pa: u64,
+        aspace: &mut AddressSpace,
+        frames: &mut FrameAllocator,
+    ) -> Result<Loaded, ElfError> {
         let mut brk = 0;
         for s in &self.segments {
             let start = page_floor(s.vaddr + bias);
@@ -383,8 +434,18 @@ mod tests {
                     (LOAD, 5, 0, 0x400000, 0x10, 0x10)
                 ]
             )),
-            Err(ElfError::Dynamic)
+            Err(ElfError::BadSegment("bad PT_INTERP"))
         );
+        let dynamic = plan(&image(
+            2,
+            62,
+            &[
+                (program_header::PT_INTERP, 4, 0x200, 0, 28, 28),
+                (LOAD, 5, 0, 0x400000, 0x10, 0x10),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(dynamic.interp, Some((0x200, 28)));
         assert_eq!(plan(&image(2, 62, &[])), Err(ElfError::BadProgramHeaders));
         let full = image(2, 62, &[(LOAD, 5, 0, 0x400000, 0x10, 0x10)]);
         assert_eq!(plan(&full[..100]), Err(ElfError::Truncated));

@@ -26,9 +26,14 @@ pub fn pin_frames(start: u64, end: u64) {
     PINNED.call_once(|| (start, end));
 }
 
-/// Whether frame `pa` belongs to no address space: the program image `image`, or pinned.
-fn kernel_frame(image: (u64, u64), pa: u64) -> bool {
-    (image.0..image.1).contains(&pa) || PINNED.get().is_some_and(|p| (p.0..p.1).contains(&pa))
+/// Physical ranges of the images an address space maps straight from the image cache:
+/// the program's and, for a dynamically linked one, its interpreter's.
+pub type Images = [(u64, u64); 2];
+
+/// Whether frame `pa` belongs to no address space: an image's, or pinned.
+fn kernel_frame(images: Images, pa: u64) -> bool {
+    images.iter().any(|i| (i.0..i.1).contains(&pa))
+        || PINNED.get().is_some_and(|p| (p.0..p.1).contains(&pa))
 }
 
 /// Lowest address a mapping may use (Linux's default `vm.mmap_min_addr`).
@@ -85,8 +90,9 @@ pub struct AddressSpace {
     pub brk: u64,
     /// New mappings are placed top-down below this.
     pub mmap_top: u64,
-    /// Physical range of the program image: frames there are shared, never freed or written.
-    image: (u64, u64),
+    /// Physical ranges of the program image (and its interpreter's): frames there are
+    /// shared, never freed or written.
+    image: Images,
     /// The files behind file areas (`Backing::File::source`), while an area uses them.
     sources: BTreeMap<u32, Arc<dyn PageSource>>,
     next_source: u32,
@@ -106,10 +112,15 @@ impl AddressSpace {
             brk_start: 0,
             brk: 0,
             mmap_top,
-            image,
+            image: [image, (0, 0)],
             sources: BTreeMap::new(),
             next_source: 0,
         })
+    }
+
+    /// Declares the physical range of the program's interpreter image (never freed).
+    pub fn set_interpreter_image(&mut self, range: (u64, u64)) {
+        self.image[1] = range;
     }
 
     /// Maps `source` from file offset `offset` at [start, end) (MAP_FIXED semantics).
@@ -238,7 +249,8 @@ impl AddressSpace {
         kernel: &PageTable,
         frames: &mut FrameAllocator,
     ) -> Result<AddressSpace, OutOfFrames> {
-        let mut child = AddressSpace::new(kernel, frames, self.image, self.mmap_top)?;
+        let mut child = AddressSpace::new(kernel, frames, self.image[0], self.mmap_top)?;
+        child.image = self.image;
         child.vmas = self.vmas.clone();
         child.sources = self.sources.clone();
         child.next_source = self.next_source;
@@ -761,7 +773,7 @@ impl AddressSpace {
 /// [`AddressSpace::page_flags`] for an address space whose program image occupies the
 /// frames `image`.
 fn page_flags_in(
-    image: (u64, u64),
+    image: Images,
     pa: u64,
     vma: &Vma,
     exec_phase: bool,

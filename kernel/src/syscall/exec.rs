@@ -238,14 +238,39 @@ pub fn execveat(
     }
     let path = k.read_path(path_va)?;
     let mut total = 0;
-    let mut argv = read_strings(k, argv_va, &mut total)?;
+    let argv = read_strings(k, argv_va, &mut total)?;
     let envp = read_strings(k, envp_va, &mut total)?;
     let found = if path.is_empty() && flags & super::fs::AT_EMPTY_PATH != 0 {
         k.proc.fds.get(dirfd)?.loc.clone().ok_or(Errno::EACCES)
     } else {
         super::fs::existing(k, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)
     };
-    let mut loc = found?;
+    exec_at(k, frame, found?, path, argv, envp)
+}
+
+/// The sandbox's first program when it is dynamically linked: boot cannot load its
+/// interpreter before the kernel exists, so it starts through execve of its own path.
+pub fn exec_first(
+    k: &mut Kernel,
+    frame: &mut TrapFrame,
+    path: Vec<u8>,
+    argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+) -> SysResult {
+    let loc = super::fs::existing(k, super::fs::AT_FDCWD, &path, true)?;
+    exec_at(k, frame, loc, path, argv, envp)
+}
+
+/// execve of the file at `loc` (named `path`), after its arguments were read.
+fn exec_at(
+    k: &mut Kernel,
+    frame: &mut TrapFrame,
+    loc: Loc,
+    path: Vec<u8>,
+    mut argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+) -> SysResult {
+    let mut loc = loc;
     let mut filename = path.clone();
     let mut depth = 0;
     let (img, exe_path) = loop {
@@ -303,6 +328,24 @@ pub fn execveat(
     finish_exec(k, frame, img, exe_path, filename, argv, envp)
 }
 
+/// The image of a dynamically linked program's interpreter (its PT_INTERP, looked up in
+/// the sandbox's tree: ENOENT if it is not there, as on Linux); None for a static program
+/// (and for a malformed one, which the loader then refuses).
+fn interpreter_image(k: &mut Kernel, img: (u64, u64)) -> Result<Option<(u64, u64)>, Errno> {
+    let Ok(plan) = crate::boot::plan_image(img.0, img.1) else {
+        return Ok(None);
+    };
+    let Some(path) = crate::elf::interp_path(&plan, img.0) else {
+        return Ok(None);
+    };
+    let loc = super::fs::existing(k, super::fs::AT_FDCWD, &path, true)?;
+    let (st, _, _) = super::fs::attr(k, &loc)?;
+    if st.mode & S_IFMT != S_IFREG {
+        return Err(Errno::EACCES);
+    }
+    image(k, &loc, &st).map(Some)
+}
+
 /// Loads image `img` and replaces the calling task's program with it.
 fn finish_exec(
     k: &mut Kernel,
@@ -315,10 +358,12 @@ fn finish_exec(
 ) -> SysResult {
     let arg_refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
     let env_refs: Vec<&[u8]> = envp.iter().map(|a| a.as_slice()).collect();
+    let interp = interpreter_image(k, img)?;
     let mut random = [0u8; 16];
     k.rng.fill(&mut random);
     let prog = crate::boot::Program {
         image: img,
+        interp,
         argv: &arg_refs,
         envp: &env_refs,
         exe_path: &filename,

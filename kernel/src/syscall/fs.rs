@@ -1909,3 +1909,45 @@ pub fn flock(k: &mut Kernel, fd: i32, op: u32) -> SysResult {
     k.wake_where(|w| *w == crate::sched::Wait::Lock);
     Ok(0)
 }
+
+// ---------------------------------------------------------------------------------------
+// Extended attributes
+// ---------------------------------------------------------------------------------------
+
+/// Which file an xattr call names: a path (followed or not) or a descriptor.
+pub enum XattrTarget {
+    Path { va: u64, follow: bool },
+    Fd(i32),
+}
+
+/// get/set/remove/list of extended attributes. hull's file systems keep none, which
+/// Linux reports as EOPNOTSUPP for get, set and remove and as an empty list (0) for
+/// list, after finding the file and checking the name (ERANGE for an empty or a longer
+/// than 255-byte name). `name_va` is None for the list calls.
+pub fn xattr(k: &mut Kernel, target: XattrTarget, name_va: Option<u64>) -> SysResult {
+    match target {
+        XattrTarget::Path { va, follow } => {
+            let path = k.read_path(va)?;
+            existing(k, AT_FDCWD, &path, follow)?;
+        }
+        XattrTarget::Fd(fd) => {
+            if matches!(k.proc.fds.get(fd)?.kind, FileKind::Path) {
+                return Err(Errno::EBADF);
+            }
+        }
+    }
+    let Some(va) = name_va else {
+        return Ok(0);
+    };
+    let name = crate::mm::uaccess::read_cstring(
+        &mut k.proc.aspace,
+        &mut k.frames,
+        va,
+        255,
+        Errno::ERANGE,
+    )?;
+    if name.is_empty() {
+        return Err(Errno::ERANGE);
+    }
+    Err(Errno::EOPNOTSUPP)
+}

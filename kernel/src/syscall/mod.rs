@@ -194,6 +194,12 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         76 => fs::truncate(k, a[0], a[1] as i64),
         77 => fs::ftruncate(k, fd, a[1] as i64),
         79 => fs::getcwd(k, a[0], a[1]),
+        188 | 191 | 197 => fs::xattr(k, xattr_path(a[0], true), Some(a[1])),
+        189 | 192 | 198 => fs::xattr(k, xattr_path(a[0], false), Some(a[1])),
+        190 | 193 | 199 => fs::xattr(k, fs::XattrTarget::Fd(fd), Some(a[1])),
+        194 => fs::xattr(k, xattr_path(a[0], true), None),
+        195 => fs::xattr(k, xattr_path(a[0], false), None),
+        196 => fs::xattr(k, fs::XattrTarget::Fd(fd), None),
         80 => fs::chdir(k, a[0]),
         81 => fs::fchdir(k, fd),
         82 => fs::rename(k, a[0], a[1]),
@@ -294,4 +300,8 @@ fn dispatch(k: &mut Kernel, frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> SysR
         318 => misc::getrandom(k, a[0], a[1], a[2]),
         _ => Err(Errno::ENOSYS),
     }
+}
+
+fn xattr_path(va: u64, follow: bool) -> fs::XattrTarget {
+    fs::XattrTarget::Path { va, follow }
 }
