@@ -8,7 +8,6 @@ use hull_arch::layout::{KERNEL_VIRT_BASE, LARGE_PAGE_SIZE, PHYS_OFFSET};
 use hull_arch::trapframe::TrapFrame;
 
 use crate::elf;
-use crate::errno::Errno;
 use crate::fd::{FdTable, FileKind, OpenFile};
 use crate::hypercall;
 use crate::initstack;
@@ -696,7 +695,7 @@ mod guest {
             let name = alloc::string::String::from_utf8_lossy(&exe);
             // The program exists but cannot run here: 126, as for any unrunnable file.
             let why = match e {
-                Errno::ENOENT => elf::ElfError::Dynamic.message(),
+                crate::errno::Errno::ENOENT => elf::ElfError::Dynamic.message(),
                 e => alloc::format!("{} ({})", e.describe().1, e.describe().0),
             };
             let msg = alloc::format!("{name}: cannot execute: {why}");
