@@ -36,12 +36,12 @@ fn c_programs_linked_dynamically() {
 }
 
 /// The host's own dynamically linked programs, unmodified: Python (its standard library
-/// read and its extension modules mapped from the host tree) and bash with a pipeline,
-/// command substitution and coreutils.
+/// read and its extension modules mapped from the host tree), bash with a pipeline,
+/// command substitution and coreutils, and gcc compiling a program that then runs.
 #[test]
 fn distribution_programs_run_from_the_host_tree() {
     let _ = hull_bin();
-    let cases: [(&str, Vec<&str>); 2] = [
+    let cases: [(&str, Vec<&str>); 3] = [
         (
             "/usr/bin/python3",
             vec![
@@ -58,6 +58,16 @@ fn distribution_programs_run_from_the_host_tree() {
                 "for i in 3 1 2; do echo $i; done | sort | tr '\\n' ' '; echo; \
                  x=$(echo sub | tr a-z A-Z); echo $x; ls -d /etc /usr | wc -l; \
                  head -c 5 /etc/os-release | od -An -c",
+            ],
+        ),
+        (
+            // gcc runs cc1, as and collect2/ld as child processes through pipes and
+            // temporary files, then the program it built runs.
+            "/bin/bash",
+            vec![
+                "-c",
+                "d=$(mktemp -d) && cd $d && printf 'int main(void){return 7;}' > t.c && \
+                 gcc -O1 -o t t.c && ./t; echo status $?; cd / && rm -rf $d",
             ],
         ),
     ];
