@@ -137,13 +137,7 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
                 if ph.p_filesz < 2 || ph.p_filesz > MAX_INTERP_PATH || interp.is_some() {
                     return Err(ElfError::BadSegment("bad PT_INTERP"));
                 }
-                if ph
-                    .p_offset
-                    .checked_add(ph.p_filesz)
-                    .is_none_or(|e| e > file_len)
-                {
-                    return Err(ElfError::Truncated);
-                }
+                in_file(ph, file_len)?;
                 interp = Some((ph.p_offset, ph.p_filesz));
             }
             program_header::PT_GNU_STACK => exec_stack = ph.p_flags & program_header::PF_X != 0,
@@ -151,13 +145,7 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
                 if ph.p_filesz > ph.p_memsz || (ph.p_align > 1 && !ph.p_align.is_power_of_two()) {
                     return Err(ElfError::BadSegment("bad TLS segment"));
                 }
-                if ph
-                    .p_offset
-                    .checked_add(ph.p_filesz)
-                    .is_none_or(|e| e > file_len)
-                {
-                    return Err(ElfError::Truncated);
-                }
+                in_file(ph, file_len)?;
             }
             program_header::PT_LOAD if ph.p_memsz > 0 => {
                 if ph.p_filesz > ph.p_memsz {
@@ -165,13 +153,7 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
                         "segment file size exceeds its memory size",
                     ));
                 }
-                if ph
-                    .p_offset
-                    .checked_add(ph.p_filesz)
-                    .is_none_or(|e| e > file_len)
-                {
-                    return Err(ElfError::Truncated);
-                }
+                in_file(ph, file_len)?;
                 if ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE {
                     return Err(ElfError::BadSegment(
                         "segment offset and address are not congruent",
@@ -242,6 +224,14 @@ pub fn plan_with_len(image: &[u8], file_len: u64) -> Result<Plan, ElfError> {
         exec_stack,
         interp,
     })
+}
+
+/// Whether a segment's bytes lie within the file.
+fn in_file(ph: &ProgramHeader, file_len: u64) -> Result<(), ElfError> {
+    match ph.p_offset.checked_add(ph.p_filesz) {
+        Some(end) if end <= file_len => Ok(()),
+        _ => Err(ElfError::Truncated),
+    }
 }
 
 /// The interpreter path of a dynamically linked image at guest-physical `image_pa` (its
