@@ -2,6 +2,7 @@
  * msync, munmap, mprotect, mremap, madvise and close; SIGBUS past the end of the file;
  * /dev/zero; the errors (EACCES, ENODEV, EBADF, EINVAL, ENOMEM); /proc/self/maps.
  * argv[1] = scratch directory. */
+#define _GNU_SOURCE
 #include "fs_util.h"
 #include <setjmp.h>
 #include <signal.h>
@@ -283,6 +284,68 @@ static void maps_line(void) {
     close(fd);
 }
 
+/* Edges: a 1 TiB shared mapping of a small file (grown further by mremap), truncation
+ * under it, msync of all of it, children that write and unmap parts, mprotect to exec
+ * of a read-only shared mapping, thousands of mappings of one file. */
+static void edges(void) {
+    struct sigaction sa = {0}, old_bus, old_segv;
+    sa.sa_sigaction = on_bus;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGBUS, &sa, &old_bus);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    int fd = open("edges", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ftruncate(fd, 3 * PG);
+    char *p = mmap(NULL, 1UL << 40, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT_OK(p == MAP_FAILED ? -1 : 0, "a 1 TiB shared mapping of a 3-page file");
+    p[0] = 1;
+    p[2 * PG] = 2;
+    ftruncate(fd, 0);
+    bus_code = 0;
+    if (sigsetjmp(bus_jmp, 1) == 0) {
+        p[PG] = 3;
+        printf("an untouched page after truncation: no signal\n");
+    } else {
+        printf("an untouched page after truncation: SIGBUS code %d\n", bus_code);
+    }
+    ftruncate(fd, 2 * PG);
+    p[PG] = 4;
+    EXPECT_EQ(p[PG], 4, "the page is back once the file grows");
+    EXPECT_OK(msync(p, 1UL << 40, MS_SYNC), "msync of the whole 1 TiB");
+    char *q = mremap(p, 1UL << 40, 1UL << 41, MREMAP_MAYMOVE);
+    EXPECT_OK(q == MAP_FAILED ? -1 : 0, "mremap to 2 TiB");
+    if (q != MAP_FAILED)
+        p = q;
+    for (int i = 0; i < 20; i++) {
+        pid_t c = fork();
+        if (c == 0) {
+            p[i] = (char)i;
+            munmap(p + PG, PG);
+            _exit(0);
+        }
+        waitpid(c, NULL, 0);
+    }
+    EXPECT_EQ(p[7], 7, "children's writes through the shared mapping");
+    EXPECT_EQ(p[PG], 4, "a child's munmap leaves the parent's page");
+    munmap(p + 2 * PG, 1UL << 30);
+    EXPECT_OK(msync(p, 2 * PG, MS_SYNC), "msync after a partial munmap");
+    munmap(p, 1UL << 41);
+    int ro = open("edges", O_RDONLY);
+    char *r = mmap(NULL, PG, PROT_READ, MAP_SHARED, ro, 0);
+    close(ro);
+    EXPECT_OK(mprotect(r, PG, PROT_READ | PROT_EXEC), "mprotect to exec a read-only shared mapping");
+    munmap(r, PG);
+    int made = 0;
+    for (int i = 0; i < 20000; i++) {
+        if (mmap(NULL, PG, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+            break;
+        made++;
+    }
+    EXPECT_EQ(made, 20000, "20000 mappings of one file");
+    close(fd);
+    sigaction(SIGBUS, &old_bus, NULL);
+    sigaction(SIGSEGV, &old_segv, NULL);
+}
+
 /* A shared mapping still there at exit: its writes must reach the file (the tree left
  * behind is compared with the native one). */
 static void left_mapped(void) {
@@ -301,6 +364,7 @@ int main(int argc, char **argv) {
     large();
     protections();
     maps_line();
+    edges();
     left_mapped();
     return check_summary();
 }

@@ -96,6 +96,15 @@ pub struct AddressSpace {
     /// The files behind file areas (`Backing::File::source`), while an area uses them.
     sources: BTreeMap<u32, Arc<dyn PageSource>>,
     next_source: u32,
+    free_cache: FreeCache,
+}
+
+/// Where the last search for free space ended: every hole between `below` and
+/// `mmap_top` is at most `skipped` bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct FreeCache {
+    below: u64,
+    skipped: u64,
 }
 
 impl AddressSpace {
@@ -115,6 +124,10 @@ impl AddressSpace {
             image: [image, (0, 0)],
             sources: BTreeMap::new(),
             next_source: 0,
+            free_cache: FreeCache {
+                below: mmap_top,
+                skipped: 0,
+            },
         })
     }
 
@@ -310,6 +323,13 @@ impl AddressSpace {
         for key in self.carve(start, end) {
             let v = self.vmas.remove(&key).expect("carved key exists");
             files |= v.source().is_some();
+            if v.end > self.free_cache.below {
+                // A new hole above where searches resume: the next one starts at the top.
+                self.free_cache = FreeCache {
+                    below: self.mmap_top,
+                    skipped: 0,
+                };
+            }
             self.drop_pages(v.start, v.end, frames);
         }
         files
@@ -410,16 +430,45 @@ impl AddressSpace {
         page_flags_in(self.image, pa, vma, exec_phase, frames)
     }
 
-    /// Finds a free, page-aligned range of `len` bytes, top-down below `mmap_top`.
-    pub fn find_free(&self, len: u64) -> Option<u64> {
-        let mut top = self.mmap_top;
-        for (_, v) in self.vmas.range(..self.mmap_top).rev() {
-            if v.end <= top && top - v.end >= len {
-                return Some(top - len);
+    /// Finds a free, page-aligned range of `len` bytes, top-down below `mmap_top`. The
+    /// search resumes where the last one ended unless a hole above that could fit (Linux's
+    /// old free_area_cache), so thousands of mappings do not make each mmap walk them all.
+    pub fn find_free(&mut self, len: u64) -> Option<u64> {
+        if len > self.free_cache.skipped && self.free_cache.below < self.mmap_top {
+            let (found, skipped) = self.search_free(self.free_cache.below, len);
+            if let Some(at) = found {
+                self.free_cache.skipped = self.free_cache.skipped.max(skipped);
+                self.free_cache.below = at;
+                return Some(at);
+            }
+        }
+        let (found, skipped) = self.search_free(self.mmap_top, len);
+        self.free_cache = FreeCache {
+            below: found.unwrap_or(self.mmap_top),
+            skipped,
+        };
+        found
+    }
+
+    /// The highest free range of `len` bytes below `top`, and the largest hole passed
+    /// over on the way.
+    fn search_free(&self, top: u64, len: u64) -> (Option<u64>, u64) {
+        let mut top = top;
+        let mut skipped = 0;
+        for (_, v) in self.vmas.range(..top).rev() {
+            if v.end <= top {
+                if top - v.end >= len {
+                    return (Some(top - len), skipped);
+                }
+                skipped = skipped.max(top - v.end);
             }
             top = top.min(v.start);
         }
-        (top >= MMAP_MIN_ADDR + len).then(|| top - len)
+        let found = (top >= MMAP_MIN_ADDR + len).then(|| top - len);
+        if found.is_none() {
+            skipped = skipped.max(top.saturating_sub(MMAP_MIN_ADDR));
+        }
+        (found, skipped)
     }
 
     /// Resolves a fault at `va`. On success the page is mapped for the access.
@@ -991,6 +1040,28 @@ mod tests {
             &mut f,
         );
         assert_eq!(a.find_free(0x2000), Some(top - 0x7000));
+    }
+
+    #[test]
+    fn find_free_resumes_below_the_last_mapping_and_sees_holes_made_above() {
+        let (mut a, mut f) = space();
+        let top = a.mmap_top;
+        for i in 1..=100 {
+            let at = a.find_free(0x1000).unwrap();
+            assert_eq!(at, top - i * 0x1000);
+            a.insert(Vma::anon(at, at + 0x1000, Prot::RW, Label::None), &mut f);
+        }
+        // A two-page hole high up: found again, though searches resumed far below it.
+        a.unmap(top - 0x6000, top - 0x4000, &mut f);
+        assert_eq!(a.find_free(0x2000), Some(top - 0x6000));
+        a.insert(
+            Vma::anon(top - 0x6000, top - 0x4000, Prot::RW, Label::None),
+            &mut f,
+        );
+        // A one-page hole passed over by a search for two pages is still used for one.
+        a.unmap(top - 0x8000, top - 0x7000, &mut f);
+        assert_eq!(a.find_free(0x2000), Some(top - 0x66000));
+        assert_eq!(a.find_free(0x1000), Some(top - 0x8000));
     }
 
     #[test]

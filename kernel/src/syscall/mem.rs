@@ -281,7 +281,13 @@ pub fn mremap(
     if old.checked_add(old_len).is_none_or(|e| e > USER_END) {
         return Err(Errno::EFAULT);
     }
-    if new_len > k.frames.total() * PAGE_SIZE {
+    // As mmap: only private writable memory is accounted against the memory size.
+    let accounted = k
+        .proc
+        .aspace
+        .find(old)
+        .is_none_or(|v| !v.shares() && v.prot.write());
+    if accounted && new_len > k.frames.total() * PAGE_SIZE {
         return Err(Errno::ENOMEM);
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
