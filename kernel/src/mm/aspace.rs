@@ -94,9 +94,18 @@ pub struct AddressSpace {
     /// shared, never freed or written.
     image: Images,
     /// The files behind file areas (`Backing::File::source`), while an area uses them.
-    sources: BTreeMap<u32, Arc<dyn PageSource>>,
+    sources: BTreeMap<u32, Source>,
     next_source: u32,
+    /// Sources whose last area went (dropped by `forget_unused_sources`).
+    idle: alloc::vec::Vec<u32>,
     free_cache: FreeCache,
+}
+
+/// A page source and how many areas use it.
+#[derive(Clone, Debug)]
+struct Source {
+    file: Arc<dyn PageSource>,
+    areas: usize,
 }
 
 /// Where the last search for free space ended: every hole between `below` and
@@ -124,6 +133,7 @@ impl AddressSpace {
             image: [image, (0, 0)],
             sources: BTreeMap::new(),
             next_source: 0,
+            idle: alloc::vec::Vec::new(),
             free_cache: FreeCache {
                 below: mmap_top,
                 skipped: 0,
@@ -147,7 +157,13 @@ impl AddressSpace {
     ) {
         let id = self.next_source;
         self.next_source = self.next_source.wrapping_add(1);
-        self.sources.insert(id, source);
+        self.sources.insert(
+            id,
+            Source {
+                file: source,
+                areas: 0,
+            },
+        );
         let (start, end, prot) = area;
         let mut vma = Vma::anon(start, end, prot, Label::None);
         vma.backing = Backing::File {
@@ -160,17 +176,32 @@ impl AddressSpace {
 
     /// The page source of a file area.
     pub fn source_of(&self, vma: &Vma) -> Option<&Arc<dyn PageSource>> {
-        self.sources.get(&vma.source()?)
+        self.sources.get(&vma.source()?).map(|s| &s.file)
+    }
+
+    /// One more (`add`) or one fewer area uses the source of `vma`.
+    fn count_area(&mut self, vma: &Vma, add: bool) {
+        let Some(id) = vma.source() else {
+            return;
+        };
+        let s = self.sources.get_mut(&id).expect("file areas have sources");
+        if add {
+            s.areas += 1;
+        } else {
+            s.areas -= 1;
+            if s.areas == 0 {
+                self.idle.push(id);
+            }
+        }
     }
 
     /// Drops the page sources no area uses any more (closing their files).
     fn forget_unused_sources(&mut self) {
-        if self.sources.is_empty() {
-            return;
+        for id in core::mem::take(&mut self.idle) {
+            if self.sources.get(&id).is_some_and(|s| s.areas == 0) {
+                self.sources.remove(&id);
+            }
         }
-        let used: alloc::collections::BTreeSet<u32> =
-            self.vmas.values().filter_map(Vma::source).collect();
-        self.sources.retain(|id, _| used.contains(id));
     }
 
     /// Iterates the areas in address order.
@@ -225,6 +256,7 @@ impl AddressSpace {
             self.vmas.remove(&next.start);
             vma.end = next.end;
         }
+        self.count_area(&vma, true);
         self.vmas.insert(vma.start, vma);
     }
 
@@ -235,6 +267,7 @@ impl AddressSpace {
         {
             self.vmas.insert(v.start, v.slice(v.start, at));
             self.vmas.insert(at, v.slice(at, v.end));
+            self.count_area(&v, true);
         }
     }
 
@@ -323,6 +356,7 @@ impl AddressSpace {
         for key in self.carve(start, end) {
             let v = self.vmas.remove(&key).expect("carved key exists");
             files |= v.source().is_some();
+            self.count_area(&v, false);
             if v.end > self.free_cache.below {
                 // A new hole above where searches resume: the next one starts at the top.
                 self.free_cache = FreeCache {
@@ -576,7 +610,8 @@ impl AddressSpace {
         fl: u64,
         frames: &mut FrameAllocator,
     ) -> Result<(), Fault> {
-        let src = self.sources.get(&source).cloned().ok_or(Fault::PastEnd)?;
+        let src = self.sources.get(&source).map(|s| s.file.clone());
+        let src = src.ok_or(Fault::PastEnd)?;
         let mut pages = alloc::vec::Vec::new();
         while (pages.len() as u64) < FAULT_AROUND {
             let va = page + pages.len() as u64 * PAGE_SIZE;
@@ -637,7 +672,8 @@ impl AddressSpace {
         access: Access,
         frames: &mut FrameAllocator,
     ) -> Result<(), Fault> {
-        let src = self.sources.get(&source).cloned().ok_or(Fault::PastEnd)?;
+        let src = self.sources.get(&source).map(|s| s.file.clone());
+        let src = src.ok_or(Fault::PastEnd)?;
         let write = access == Access::Write;
         let pa = src.shared_frame(off, write, frames)?;
         let mut fl = leaf_flags(vma.prot, access == Access::Exec);
@@ -808,6 +844,7 @@ impl AddressSpace {
         }
         self.vmas.clear();
         self.sources.clear();
+        self.idle.clear();
         self.pt.free_user_subtables(frames);
     }
 
