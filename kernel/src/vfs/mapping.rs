@@ -7,7 +7,9 @@
 //! - A host file is read through hypercalls. A private mapping copies its pages (read
 //!   ahead in clusters). Shared mappings of one host file share one set of frames kept in
 //!   the guest ([`HostPages`]); pages written through a mapping are written back to the
-//!   host on `msync`, `fsync` of the file, and when its last mapping goes.
+//!   host on `msync`, `fsync` of the file, `sync`, when its last mapping goes and when
+//!   the sandbox ends, and `read`/`write` of the file write back or reload the pages
+//!   they cover ([`before_host_io`], [`after_host_write`]).
 //!
 //! Sources hold a reference to the open file, as Linux's `vm_file`, so a mapping outlives
 //! `close`. Dropping one cannot reach the kernel (no frame allocator, no fd release), so
