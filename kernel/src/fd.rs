@@ -159,6 +159,11 @@ impl OpenFile {
         })
     }
 
+    /// Whether it was opened for writing (O_WRONLY or O_RDWR).
+    pub fn writable(&self) -> bool {
+        *self.flags.lock() & oflags::O_ACCMODE != oflags::O_RDONLY
+    }
+
     /// The host handle behind this description, if any.
     pub fn host_handle(&self) -> Option<u64> {
         match self.kind {

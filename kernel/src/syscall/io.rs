@@ -84,10 +84,9 @@ fn check_access(file: &OpenFile, dir: Dir) -> Result<(), Errno> {
     if flags & oflags::O_PATH != 0 {
         return Err(Errno::EBADF);
     }
-    let mode = flags & oflags::O_ACCMODE;
     let ok = match dir {
-        Dir::Read => mode != oflags::O_WRONLY,
-        Dir::Write => mode != oflags::O_RDONLY,
+        Dir::Read => flags & oflags::O_ACCMODE != oflags::O_WRONLY,
+        Dir::Write => file.writable(),
     };
     if ok { Ok(()) } else { Err(Errno::EBADF) }
 }
@@ -372,13 +371,8 @@ fn io_phys(
     match &file.kind {
         FileKind::Host { handle } | FileKind::HostFile { handle, .. } => {
             let mut positional = false;
-            // The host file under shared mappings, kept coherent with them.
-            let mapped = match &file.kind {
-                FileKind::HostFile { mount, stat, .. } if mapping::any_host_shared() => {
-                    stat.any().map(|st| (*mount, st.ino))
-                }
-                _ => None,
-            };
+            // A host file under shared mappings (mount, inode): kept coherent with them.
+            let mut mapped = None;
             if let FileKind::HostFile {
                 stat,
                 mount,
@@ -387,6 +381,9 @@ fn io_phys(
             } = &file.kind
             {
                 positional = *p;
+                if mapping::any_host_shared() {
+                    mapped = stat.any().map(|st| (*mount, st.ino));
+                }
                 if dir == Dir::Write {
                     stat.clear();
                     k.fs.host_gen += 1;

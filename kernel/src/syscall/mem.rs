@@ -74,11 +74,9 @@ pub fn mmap(
     // front. A private mapping is accounted only if writable and not MAP_NORESERVE, so
     // address-space reservations (PROT_NONE, as Go's runtime makes) are never refused.
     let private = flags & MAP_TYPE == MAP_PRIVATE;
-    let accounted = if source.is_some() {
-        private && prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0
-    } else {
-        !private || (prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0)
-    };
+    // Shared anonymous memory is accounted too; a shared file mapping is the file's.
+    let accounted = (private && prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0)
+        || (!private && source.is_none());
     if accounted && len > k.frames.total() * PAGE_SIZE {
         return Err(Errno::ENOMEM);
     }
@@ -150,6 +148,7 @@ fn file_source(
     shared: bool,
 ) -> Result<Option<alloc::sync::Arc<dyn crate::mm::source::PageSource>>, Errno> {
     use crate::fd::{FileKind, oflags};
+    use crate::vfs::memfs::mode::{S_IFMT, S_IFREG};
     let fl = *file.flags.lock();
     match &file.kind {
         FileKind::Dev(rdev) if *rdev == crate::vfs::devfs::ZERO => return Ok(None),
@@ -158,14 +157,14 @@ fn file_source(
         _ => return Err(Errno::ENODEV),
     }
     let (st, _, _) = super::io::stat_of_open(k, file)?;
-    if st.mode & 0o170000 != 0o100000 {
+    if st.mode & S_IFMT != S_IFREG {
         return Err(Errno::ENODEV);
     }
     let access = fl & oflags::O_ACCMODE;
     if access == oflags::O_WRONLY {
         return Err(Errno::EACCES);
     }
-    if shared && prot & PROT_WRITE != 0 && access != oflags::O_RDWR {
+    if shared && prot & PROT_WRITE != 0 && !file.writable() {
         return Err(Errno::EACCES);
     }
     let identity = crate::mm::source::Identity {

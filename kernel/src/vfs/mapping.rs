@@ -17,6 +17,7 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
 
@@ -41,6 +42,17 @@ static DEFERRED: Mutex<Deferred> = Mutex::new(Deferred {
     files: Vec::new(),
 });
 
+/// Whether DEFERRED holds anything: checked at the end of every syscall without a lock.
+static PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Queues what a dropped source gives back.
+fn defer(frames: impl IntoIterator<Item = u64>, file: Option<Arc<OpenFile>>) {
+    let mut d = DEFERRED.lock();
+    d.frames.extend(frames);
+    d.files.extend(file);
+    PENDING.store(true, Ordering::Release);
+}
+
 /// Shared page sets of host files, by (mount, inode): every shared mapping of one file
 /// uses the same frames.
 static HOST_SHARED: Mutex<BTreeMap<(u32, u64), Weak<HostPages>>> = Mutex::new(BTreeMap::new());
@@ -49,6 +61,7 @@ static HOST_SHARED: Mutex<BTreeMap<(u32, u64), Weak<HostPages>>> = Mutex::new(BT
 /// `release` (which closes a host handle with its last reference).
 pub fn collect(frames: &mut FrameAllocator) -> Vec<Arc<OpenFile>> {
     let mut d = DEFERRED.lock();
+    PENDING.store(false, Ordering::Release);
     for pa in d.frames.drain(..) {
         frames.free(pa);
     }
@@ -57,8 +70,7 @@ pub fn collect(frames: &mut FrameAllocator) -> Vec<Arc<OpenFile>> {
 
 /// Whether anything waits for [`collect`].
 pub fn pending() -> bool {
-    let d = DEFERRED.lock();
-    !d.frames.is_empty() || !d.files.is_empty()
+    PENDING.load(Ordering::Acquire)
 }
 
 /// Copies `len` bytes from physical `src` (zeros for `None`) into `segs` starting `at`
@@ -97,7 +109,7 @@ pub fn source_for(
     identity: Identity,
     shared: bool,
 ) -> Result<Arc<dyn PageSource>, Errno> {
-    let writable = *file.flags.lock() & crate::fd::oflags::O_ACCMODE != crate::fd::oflags::O_RDONLY;
+    let writable = file.writable();
     match &file.kind {
         FileKind::Mem(node) => match node.body {
             MemBody::File(_) => Ok(Arc::new(MemFile {
@@ -236,9 +248,7 @@ impl PageSource for HostCopy {
 
 impl Drop for HostCopy {
     fn drop(&mut self) {
-        if let Some(f) = self.file.take() {
-            DEFERRED.lock().files.push(f);
-        }
+        defer([], self.file.take());
     }
 }
 
@@ -261,11 +271,8 @@ impl HostPages {
         let mut all = HOST_SHARED.lock();
         all.retain(|_, w| w.strong_count() > 0);
         if let Some(p) = all.get(&key).and_then(Weak::upgrade) {
-            let writable = |f: &OpenFile| {
-                *f.flags.lock() & crate::fd::oflags::O_ACCMODE != crate::fd::oflags::O_RDONLY
-            };
             let mut cur = p.file.lock();
-            if !writable(&cur) && writable(file) {
+            if !cur.writable() && file.writable() {
                 *cur = file.clone();
             }
             drop(cur);
@@ -345,12 +352,8 @@ impl Drop for HostPages {
         // writes back a file's dirty pages. An error has no one left to report to.
         let _ = self.write_back(0, u64::MAX);
         let pages = core::mem::take(&mut *self.pages.lock());
-        let mut d = DEFERRED.lock();
-        d.frames.extend(pages.values().map(|&(pa, _)| pa));
-        // The registry entry is a dead Weak now; `of` prunes it.
         let file = self.file.lock().clone();
-        d.files.push(file);
-        drop(d);
+        defer(pages.values().map(|&(pa, _)| pa), Some(file));
         let mut all = HOST_SHARED.lock();
         if all.get(&self.key).is_some_and(|w| w.strong_count() == 0) {
             all.remove(&self.key);
