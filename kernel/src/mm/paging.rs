@@ -24,6 +24,20 @@ use flags::*;
 /// Physical-address bits of an entry.
 pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
+/// `entry` with its accessed bit, and its dirty bit if writable, already set (as Linux
+/// sets them on kernel mappings). The kernel never reads them; a shadow-paging
+/// hypervisor would otherwise map a writable page read-only on its first read, to catch
+/// the write that sets the dirty bit, which costs a second world switch per page.
+fn with_accessed_dirty(entry: u64) -> u64 {
+    if entry & PRESENT == 0 {
+        entry
+    } else if entry & WRITABLE != 0 {
+        entry | ACCESSED | DIRTY
+    } else {
+        entry | ACCESSED
+    }
+}
+
 /// Extra bits for kernel-half entries: USER under PVM, where the kernel runs in hardware
 /// ring 3 (see `hull_arch::pvm`); 0 on hardware virtualization.
 static KERNEL_EXTRA: AtomicU64 = AtomicU64::new(0);
@@ -133,10 +147,11 @@ impl PageTable {
                 } else {
                     kernel_extra()
                 };
-                platform::write_u64(slot, new | PRESENT | WRITABLE | user);
+                let entry = new | PRESENT | WRITABLE | ACCESSED | user;
+                platform::write_u64(slot, entry);
                 if l == 4 && self.kpti && va < hull_arch::layout::USER_END {
                     // Mirror user-half PML4 entries into the user-mode PML4.
-                    platform::write_u64(slot + PAGE_SIZE, new | PRESENT | WRITABLE | user);
+                    platform::write_u64(slot + PAGE_SIZE, entry);
                 }
                 table = new;
             } else if e & HUGE != 0 {
@@ -174,7 +189,7 @@ impl PageTable {
             .expect("created tables are never huge");
         platform::write_u64(
             slot,
-            (pa & ADDR_MASK) | flags | PRESENT | HUGE | kernel_extra(),
+            with_accessed_dirty((pa & ADDR_MASK) | flags | PRESENT | HUGE | kernel_extra()),
         );
         Ok(())
     }
@@ -238,7 +253,7 @@ impl PageTable {
                 let slot = table + 8 * index(va, 1);
                 let e = platform::read_u64(slot);
                 if e & (PRESENT | PARKED) != 0 {
-                    let new = rewrite(va, e);
+                    let new = with_accessed_dirty(rewrite(va, e));
                     if new != e {
                         platform::write_u64(slot, new);
                         if e & PRESENT != 0 {
@@ -308,7 +323,10 @@ impl PageTable {
         if e & (PRESENT | PARKED) == 0 {
             return false;
         }
-        platform::write_u64(slot, (e & ADDR_MASK) | (flags & !PARKED) | PRESENT);
+        platform::write_u64(
+            slot,
+            with_accessed_dirty((e & ADDR_MASK) | (flags & !PARKED) | PRESENT),
+        );
         platform::invlpg(va);
         true
     }
@@ -346,7 +364,7 @@ impl PageTable {
             .entry_at(va, 1, Some(frames))?
             .expect("created tables are never huge");
         let old = platform::read_u64(slot);
-        platform::write_u64(slot, entry);
+        platform::write_u64(slot, with_accessed_dirty(entry));
         if old & PRESENT != 0 {
             platform::invlpg(va);
         }
@@ -359,7 +377,7 @@ impl PageTable {
         let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
             return false;
         };
-        platform::write_u64(slot, entry);
+        platform::write_u64(slot, with_accessed_dirty(entry));
         true
     }
 
@@ -424,12 +442,20 @@ mod tests {
             .unwrap();
         let (pa, fl) = pt.lookup(va + 0x123).unwrap();
         assert_eq!(pa, 0x42000);
-        assert_eq!(fl, USER | WRITABLE | NO_EXECUTE | PRESENT);
+        // Accessed and dirty come preset (see `with_accessed_dirty`).
+        assert_eq!(
+            fl,
+            USER | WRITABLE | NO_EXECUTE | PRESENT | ACCESSED | DIRTY
+        );
         // Intermediate entries of a user address carry USER so the leaf decides.
         let l4 = platform::read_u64(pt.root() + 8 * index(va, 4));
-        assert_eq!(l4 & !ADDR_MASK, PRESENT | WRITABLE | USER);
+        assert_eq!(l4 & !ADDR_MASK, PRESENT | WRITABLE | USER | ACCESSED);
         assert!(pt.set_flags(va, USER | NO_EXECUTE));
-        assert_eq!(pt.lookup(va).unwrap().1, USER | NO_EXECUTE | PRESENT);
+        assert_eq!(
+            pt.lookup(va).unwrap().1,
+            USER | NO_EXECUTE | PRESENT | ACCESSED,
+            "a read-only page is never dirty"
+        );
         assert_eq!(pt.unmap(va), Some(0x42000));
         assert_eq!(pt.lookup(va), None);
         assert_eq!(pt.unmap(va), None);
@@ -486,7 +512,10 @@ mod tests {
         assert_eq!(again.lookup_any(base), None);
         assert_eq!(again.lookup_any(base + (1 << 30)), None);
         again.map(base + 0x3000, 0x43000, USER, &mut f).unwrap();
-        assert_eq!(again.lookup(base + 0x3000), Some((0x43000, USER | PRESENT)));
+        assert_eq!(
+            again.lookup(base + 0x3000),
+            Some((0x43000, USER | PRESENT | ACCESSED))
+        );
         assert_eq!(again.lookup_any(base), None);
     }
 
@@ -501,7 +530,10 @@ mod tests {
         let u = PageTable::new_user(&k, &mut f).unwrap();
         assert_eq!(
             u.lookup(kva + 0x0001_2345),
-            Some((0x12000, WRITABLE | NO_EXECUTE | PRESENT | HUGE))
+            Some((
+                0x12000,
+                WRITABLE | NO_EXECUTE | PRESENT | HUGE | ACCESSED | DIRTY
+            ))
         );
         let before = f.available();
         u.free_user_tables(&mut f);
