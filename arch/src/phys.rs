@@ -70,6 +70,17 @@ pub fn copy(dst: u64, src: u64, len: usize) {
     unsafe { core::ptr::copy_nonoverlapping(s, d, len) }
 }
 
+/// Drops a shadow-paging hypervisor's write protection of the frame at `pa`, a page table
+/// no longer in use, with one 2-byte store of zero at its start. KVM's shadow MMU takes a
+/// store narrower than a page-table entry as a sign that the page is no longer a table and
+/// unshadows it at once (`detect_write_misaligned`); other stores each trap until three
+/// have. Without shadow paging it is a plain store.
+pub fn unshadow(pa: u64) {
+    let p = checked(pa, 2) as *mut u16;
+    // SAFETY: in range (checked) and 2-byte aligned (`pa` is a frame address).
+    unsafe { core::ptr::write_volatile(p, 0) }
+}
+
 /// Reads an aligned u64 (a page-table entry, say).
 #[inline]
 pub fn read_u64(pa: u64) -> u64 {

@@ -10,7 +10,7 @@ mod imp {
         fs_base, halt_until_interrupt, hypercall, invlpg, load_cr3, loaded_root, rdtsc, read_cr2,
         set_fs_base, set_user_gs_base, user_gs_base,
     };
-    pub use hull_arch::phys::{copy, fill, read, read_u64, write, write_u64};
+    pub use hull_arch::phys::{copy, fill, read, read_u64, unshadow, write, write_u64};
 
     /// The guest-physical address of a kernel-heap address (the heap is one physically
     /// contiguous range reached through the direct map).
@@ -90,6 +90,9 @@ mod imp {
     }
     pub fn write_u64(pa: u64, v: u64) {
         write(pa, &v.to_le_bytes());
+    }
+    pub fn unshadow(pa: u64) {
+        write(pa, &[0, 0]);
     }
     /// A fake TSC that advances 1000 ticks per read.
     pub fn rdtsc() -> u64 {

@@ -29,8 +29,6 @@ pub struct FrameAllocator {
     shared: Vec<Option<Box<[u32; SHARE_BLOCK]>>>,
     /// Root pairs of dropped address spaces (KPTI), ready for reuse as roots.
     root_pairs: Vec<u64>,
-    /// Cleared page-table frames of dropped address spaces.
-    tables: Vec<u64>,
 }
 
 impl FrameAllocator {
@@ -47,7 +45,6 @@ impl FrameAllocator {
             total: (end - start) / PAGE_SIZE,
             shared: Vec::new(),
             root_pairs: Vec::new(),
-            tables: Vec::new(),
         }
     }
 
@@ -61,17 +58,12 @@ impl FrameAllocator {
             self.next += PAGE_SIZE;
             return Some(pa);
         }
-        // Out of plain frames: the kept tables and roots are memory too.
-        if let Some(pa) = self.tables.pop() {
-            return Some(pa);
-        }
+        // Out of plain frames: the kept roots are memory too.
         let pair = self.root_pairs.pop()?;
         self.free.push(pair + PAGE_SIZE);
         Some(pair)
     }
 
-    /// Two adjacent frames, the first 8 KiB aligned (a KPTI PML4 pair); from the bump
-    /// range only.
     /// A page-table root pair that a dropped address space left (see
     /// [`keep_root_pair`](Self::keep_root_pair)), if any.
     pub fn reuse_root_pair(&mut self) -> Option<u64> {
@@ -79,25 +71,14 @@ impl FrameAllocator {
     }
 
     /// Keeps a freed root pair (its user halves already empty) for the next address
-    /// space. Root tables stay write-protected by a shadow-paging hypervisor long after
-    /// they are dropped, so a root reused as a data frame or rebuilt from zero costs a
-    /// trap per store; reused as a root it needs no store at all.
+    /// space: pairs come only from the bump range (see [`alloc_pair`](Self::alloc_pair)),
+    /// and a kept one already holds the kernel half.
     pub fn keep_root_pair(&mut self, pa: u64) {
         self.root_pairs.push(pa);
     }
 
-    /// A zeroed frame for a page table: a former table if one is kept (see
-    /// [`keep_table`](Self::keep_table)), else a zeroed frame.
-    pub fn alloc_table(&mut self) -> Option<u64> {
-        self.tables.pop().or_else(|| self.alloc_zeroed())
-    }
-
-    /// Keeps a freed page-table frame, already cleared, for the next table (for the
-    /// reason [`keep_root_pair`](Self::keep_root_pair) gives).
-    pub fn keep_table(&mut self, pa: u64) {
-        self.tables.push(pa);
-    }
-
+    /// Two adjacent frames, the first 8 KiB aligned (a KPTI PML4 pair); from the bump
+    /// range only.
     pub fn alloc_pair(&mut self) -> Option<u64> {
         if !self.next.is_multiple_of(2 * PAGE_SIZE) && self.next < self.end {
             self.free.push(self.next);
@@ -163,7 +144,6 @@ impl FrameAllocator {
         (self.end - self.next) / PAGE_SIZE
             + self.free.len() as u64
             + 2 * self.root_pairs.len() as u64
-            + self.tables.len() as u64
     }
 
     /// Frames managed in all.
@@ -191,24 +171,21 @@ mod tests {
     }
 
     #[test]
-    fn kept_tables_and_roots_are_handed_out_when_nothing_else_is_left() {
+    fn kept_roots_are_handed_out_when_nothing_else_is_left() {
         platform::test_memory(0x10000);
         let mut f = FrameAllocator::new(0x2000, 0x6000);
         let (a, b) = (f.alloc().unwrap(), f.alloc().unwrap());
         let pair = f.alloc_pair().unwrap();
         assert_eq!(f.alloc(), None);
-        f.keep_table(a);
         f.keep_root_pair(pair);
+        f.free(a);
         f.free(b);
         assert_eq!(f.available(), 4);
-        assert_eq!(
-            f.alloc_table(),
-            Some(a),
-            "a kept table goes to a table first"
-        );
         assert_eq!(f.reuse_root_pair(), Some(pair));
         f.keep_root_pair(pair);
-        assert_eq!(f.alloc(), Some(b));
+        let mut plain = [f.alloc().unwrap(), f.alloc().unwrap()];
+        plain.sort_unstable();
+        assert_eq!(plain, [a, b], "plain frames first");
         let mut rest = [f.alloc().unwrap(), f.alloc().unwrap()];
         rest.sort_unstable();
         assert_eq!(
