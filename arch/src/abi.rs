@@ -494,6 +494,10 @@ pub const BOOT_FLAG_PVM: u32 = 1 << 1;
 /// PVM the guest kernel may set FS bases with `wrfsbase` instead of a hypercall.
 pub const BOOT_FLAG_USER_FSGSBASE: u32 = 1 << 2;
 
+/// The XSAVE state components the kernel manages (x87, SSE, AVX, AVX-512): the loader
+/// hides the others from the guest's CPUID, and the kernel enables those the CPU has.
+pub const XCR0_MANAGED: u64 = 0b1110_0111;
+
 /// The boot-info block at [`crate::layout::BOOT_INFO_GPA`], written by the loader before the
 /// vCPU starts. The kernel copies it out once and validates it.
 #[repr(C)]

@@ -1,6 +1,7 @@
 //! Single-instruction CPU primitives: port I/O for hypercalls, MSRs, control registers,
 //! TLB maintenance, the TSC and halting.
 use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::Msr;
@@ -157,6 +158,14 @@ pub struct Features {
     pub tsc_deadline: bool,
 }
 
+/// CPUID.1:EDX, for AT_HWCAP (saved at boot: CPUID traps under PVM).
+static HWCAP: AtomicU64 = AtomicU64::new(0);
+
+/// CPUID.1:EDX as [`enable_features`] read it, for AT_HWCAP.
+pub fn hwcap() -> u64 {
+    HWCAP.load(Ordering::Relaxed)
+}
+
 /// Turns on the CPU features the kernel relies on: SSE for user programs, XSAVE with the
 /// user state components the CPU has (x87, SSE, AVX, AVX-512; not AMX or PKRU), SMEP, SMAP
 /// and UMIP where present, and global pages.
@@ -167,8 +176,13 @@ pub fn enable_features(pvm: bool) -> Features {
     let mut f = Features::default();
     let l1 = cpuid(1, 0);
     let l7 = cpuid(7, 0);
-    let mut cr4 =
-        Cr4::read() | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL;
+    // Each control-register access traps under PVM (a world switch): one read, and a
+    // write only of a changed value.
+    let old_cr4 = Cr4::read_raw();
+    let mut cr4 = Cr4Flags::from_bits_retain(old_cr4)
+        | Cr4Flags::OSFXSR
+        | Cr4Flags::OSXMMEXCPT_ENABLE
+        | Cr4Flags::PAGE_GLOBAL;
     if l7[1] & (1 << 7) != 0 && !pvm {
         cr4 |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
         f.smep = true;
@@ -184,27 +198,32 @@ pub fn enable_features(pvm: bool) -> Features {
     if has_xsave {
         cr4 |= Cr4Flags::OSXSAVE;
     }
-    // SAFETY: every bit set is backed by the CPUID checks above; the kernel never executes user addresses (SMEP) nor touches user memory through user addresses (SMAP): it reaches user pages through the direct map.
-    unsafe { Cr4::write(cr4) };
-    // SAFETY: clearing EM and setting MP/NE is the required state for SSE; TS stays clear.
-    unsafe {
-        Cr0::update(|c| {
-            c.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
-            c.insert(Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR);
-        })
-    };
+    if cr4.bits() != old_cr4 {
+        // SAFETY: the bits added are backed by the CPUID checks above (the others are as read); the kernel never executes user addresses (SMEP) nor touches user memory through user addresses (SMAP): it reaches user pages through the direct map.
+        unsafe { Cr4::write_raw(cr4.bits()) };
+    }
+    let old_cr0 = Cr0::read_raw();
+    let cr0 = (Cr0Flags::from_bits_retain(old_cr0)
+        - (Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED))
+        | Cr0Flags::MONITOR_COPROCESSOR
+        | Cr0Flags::NUMERIC_ERROR;
+    if cr0.bits() != old_cr0 {
+        // SAFETY: clearing EM and setting MP/NE is the required state for SSE; TS stays clear; the other bits are as read.
+        unsafe { Cr0::write_raw(cr0.bits()) };
+    }
     if has_xsave {
         let d = cpuid(0xd, 0);
         let supported = (d[0] as u64) | ((d[3] as u64) << 32);
-        // x87 | SSE | AVX | opmask | ZMM_Hi256 | Hi16_ZMM.
-        let xcr0 = supported & 0b1110_0111;
+        let xcr0 = supported & crate::abi::XCR0_MANAGED;
         // SAFETY: XCR0 gets only components the CPU reports, and always x87|SSE.
         unsafe {
             asm!("xsetbv", in("ecx") 0u32, in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32, options(nostack))
         };
         f.xcr0 = xcr0;
+        // EBX of leaf 0xd is the size for the XCR0 in force, so it is read after XSETBV.
         f.xsave_size = cpuid(0xd, 0)[1];
     }
+    HWCAP.store(l1[3] as u64, Ordering::Relaxed);
     f.tsc_deadline = l1[2] & (1 << 24) != 0 && l1[2] & (1 << 21) != 0;
     f
 }

@@ -8,7 +8,7 @@ use x86_64::registers::model_specific::{
     Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star,
 };
 use x86_64::registers::rflags::RFlags;
-use x86_64::registers::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::registers::segmentation::{DS, ES, Segment};
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::structures::gdt::SegmentSelector;
 use x86_64::structures::tss::TaskStateSegment;
@@ -81,11 +81,12 @@ pub fn init(pvm: bool) {
         limit: (size_of::<[u64; 7]>() - 1) as u16,
         base: VirtAddr::new((&raw const GDT) as u64),
     };
-    // SAFETY: the GDT is static, complete, and keeps the selectors the loader's boot GDT used, so reloading CS/SS/DS/ES with them is valid; the TSS descriptor is well formed.
+    // CS and SS are not reloaded: their selectors and descriptors are the boot GDT's
+    // (`BOOT_GDT` in the loader), so the loaded ones stay valid (and each reload traps
+    // under PVM).
+    // SAFETY: the GDT is static, complete, and keeps the selectors and descriptors the loader's boot GDT used for CS and SS; loading null DS/ES is valid in long mode; the TSS descriptor is well formed.
     unsafe {
         lgdt(&gdt_ptr);
-        CS::set_reg(SegmentSelector(selectors::KERNEL_CODE));
-        SS::set_reg(SegmentSelector(selectors::KERNEL_DATA));
         DS::set_reg(SegmentSelector::new(0, PrivilegeLevel::Ring0));
         ES::set_reg(SegmentSelector::new(0, PrivilegeLevel::Ring0));
         load_tss(SegmentSelector(selectors::TSS));
@@ -120,9 +121,12 @@ pub fn init(pvm: bool) {
     // SAFETY: the IDT is static and every present gate points at a stub in entry.rs.
     unsafe { lidt(&idt_ptr) };
 
-    let percpu = (&raw mut PERCPU) as u64;
-    GsBase::write(VirtAddr::new(percpu));
-    KernelGsBase::write(VirtAddr::new(0));
+    if !pvm {
+        // Under PVM the entry paths do not use GS (and each MSR write traps there).
+        let percpu = (&raw mut PERCPU) as u64;
+        GsBase::write(VirtAddr::new(percpu));
+        KernelGsBase::write(VirtAddr::new(0));
+    }
     let entry = if pvm {
         hull_syscall_entry_pvm as *const () as u64
     } else {
@@ -143,10 +147,12 @@ pub fn init(pvm: bool) {
             | RFlags::ALIGNMENT_CHECK
             | RFlags::NESTED_TASK,
     );
-    // SAFETY: enabling SYSCALL and NX; the loader already set both, this only makes sure.
-    unsafe {
-        Efer::update(|e| e.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE))
-    };
+    let efer = Efer::read_raw();
+    let wanted = efer | (EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE).bits();
+    if wanted != efer {
+        // SAFETY: enabling SYSCALL and NX, the other bits as read (the loader sets both; this only makes sure).
+        unsafe { Efer::write_raw(wanted) };
+    }
 }
 
 /// An interrupt gate: present, DPL 0, kernel code segment.

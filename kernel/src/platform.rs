@@ -26,9 +26,9 @@ mod imp {
         hull_arch::heap::size()
     }
 
-    /// CPUID.1:EDX (AT_HWCAP).
+    /// CPUID.1:EDX (AT_HWCAP), as read at boot.
     pub fn cpuid_edx1() -> u64 {
-        hull_arch::cpu::cpuid(1, 0)[3] as u64
+        hull_arch::cpu::hwcap()
     }
 
     /// Arms the APIC timer at TSC `tsc` (0 disarms).

@@ -7,6 +7,7 @@ use kvm_bindings::{
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 
 use crate::guest_memory::GuestMemory;
+use hull_arch::abi::XCR0_MANAGED;
 use hull_arch::layout::{
     BOOT_GDT_GPA, BOOT_INFO_GPA, BOOT_STACK_TOP, BOOT_TABLES_GPA, phys_to_virt, selectors,
 };
@@ -85,7 +86,10 @@ fn filter_cpuid(cpuid: &mut CpuId) {
                 e.ecx &= !((1 << 3) | (1 << 4) | (1 << 5)); // PKU, OSPKE, WAITPKG
                 e.edx &= !((1 << 24) | (1 << 25) | (1 << 22)); // AMX tiles/int8/bf16
             }
-            (0xd, 0) => e.eax &= 0b1110_0111, // x87, SSE, AVX, AVX-512 only
+            (0xd, 0) => {
+                e.eax &= XCR0_MANAGED as u32;
+                e.edx &= (XCR0_MANAGED >> 32) as u32;
+            }
             _ => {}
         }
     }
