@@ -356,6 +356,95 @@ static void left_mapped(void) {
     close(fd);
 }
 
+/* Whether reading `at` raises SIGBUS (the handler is on_bus). */
+static const char *read_at(volatile char *at) {
+    bus_code = 0;
+    if (sigsetjmp(bus_jmp, 1) == 0) {
+        volatile char c = *at;
+        (void)c;
+        return "reads";
+    }
+    return bus_code == BUS_ADRERR ? "SIGBUS (BUS_ADRERR)" : "SIGBUS (other code)";
+}
+
+/* Truncation under mappings that have their pages: shared and private (written, so
+ * copied, and only read), through ftruncate, truncate and O_TRUNC. Pages wholly past
+ * the new end go from every mapping (SIGBUS there); the shared mapping's last page reads
+ * zeros past the end; once the file grows again the pages read zeros, and in another
+ * process too. */
+static void truncation(void) {
+    struct sigaction sa = {0}, old;
+    sa.sa_sigaction = on_bus;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGBUS, &sa, &old);
+    for (int how = 0; how < 3; how++) {
+        const char *name = how == 0 ? "ftruncate" : how == 1 ? "truncate" : "O_TRUNC";
+        make_file("shrinks", 4 * PG, 7);
+        int fd = open("shrinks", O_RDWR);
+        char *sh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        char *pw = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        char *pr = mmap(NULL, 4 * PG, PROT_READ, MAP_PRIVATE, fd, 0);
+        volatile long sum = 0;
+        for (int i = 0; i < 4; i++) {
+            sh[i * PG + 1] = 'S';
+            pw[i * PG + 2] = 'P';
+            sum += pr[i * PG];
+        }
+        int ready[2], go[2];
+        pipe(ready);
+        pipe(go);
+        fflush(stdout);
+        pid_t child = fork();
+        if (child == 0) {
+            /* Another address space with its own mapping of the file: it loses the
+             * pages too. */
+            char *c = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fd, 0);
+            sum += c[3 * PG];
+            char b;
+            write(ready[1], "r", 1);
+            read(go[0], &b, 1);
+            printf("%s: another process's page past the end: %s\n",
+                   how == 0 ? "ftruncate" : how == 1 ? "truncate" : "O_TRUNC",
+                   read_at(c + 3 * PG));
+            fflush(stdout);
+            _exit(0);
+        }
+        char b;
+        read(ready[0], &b, 1);
+        long size = how == 2 ? 0 : PG + PG / 2;
+        if (how == 0)
+            EXPECT_OK(ftruncate(fd, size), "ftruncate under mappings");
+        else if (how == 1)
+            EXPECT_OK(truncate("shrinks", size), "truncate under mappings");
+        else
+            close(open("shrinks", O_RDWR | O_TRUNC));
+        write(go[1], "g", 1);
+        waitpid(child, NULL, 0);
+        printf("%s: shared page past the end: %s\n", name, read_at(sh + 3 * PG));
+        printf("%s: written private page past the end: %s\n", name, read_at(pw + 2 * PG + 2));
+        printf("%s: read private page past the end: %s\n", name, read_at(pr + 2 * PG));
+        if (size) {
+            printf("%s: shared last page past the end: %d\n", name, sh[PG + PG / 2 + 1]);
+            printf("%s: written private page before the end: %c\n", name, pw[2]);
+        }
+        EXPECT_OK(ftruncate(fd, 4 * PG), "growing the file again");
+        printf("%s: regrown page, shared %d private %d %d\n", name, sh[3 * PG + 1],
+               pw[2 * PG + 2], pr[2 * PG]);
+        char buf[2];
+        pread(fd, buf, 2, 3 * PG);
+        printf("%s: regrown page through read: %d %d\n", name, buf[0], buf[1]);
+        for (int i = 0; i < 2; i++) {
+            close(ready[i]);
+            close(go[i]);
+        }
+        munmap(sh, 4 * PG);
+        munmap(pw, 4 * PG);
+        munmap(pr, 4 * PG);
+        close(fd);
+    }
+    sigaction(SIGBUS, &old, NULL);
+}
+
 int main(int argc, char **argv) {
     fs_begin(argc, argv);
     private_read();
@@ -365,6 +454,7 @@ int main(int argc, char **argv) {
     protections();
     maps_line();
     edges();
+    truncation();
     left_mapped();
     return check_summary();
 }

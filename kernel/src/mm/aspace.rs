@@ -381,6 +381,38 @@ impl AddressSpace {
         self.pt.flush_unmapped(present, last);
     }
 
+    /// Whether any area maps a file.
+    pub fn maps_files(&self) -> bool {
+        self.vmas.values().any(|v| v.source().is_some())
+    }
+
+    /// The file `(dev, ino)` now ends at `size`: the pages of its mappings that lie
+    /// wholly past the end go, private copies too (Linux's `unmap_mapping_range` with
+    /// `even_cows`), so the next access there faults and finds the end (SIGBUS).
+    pub fn file_truncated(&mut self, dev: u64, ino: u64, size: u64, frames: &mut FrameAllocator) {
+        let Some(keep) = page_ceil(size) else {
+            return;
+        };
+        let gone: alloc::vec::Vec<(u64, u64)> = self
+            .vmas
+            .values()
+            .filter_map(|v| {
+                let Backing::File { source, offset, .. } = v.backing else {
+                    return None;
+                };
+                let id = self.sources.get(&source)?.file.identity();
+                if (id.dev, id.ino) != (dev, ino) {
+                    return None;
+                }
+                let start = v.start.checked_add(keep.saturating_sub(offset))?;
+                (start < v.end).then_some((start, v.end))
+            })
+            .collect();
+        for (start, end) in gone {
+            self.drop_pages(start, end, frames);
+        }
+    }
+
     /// `madvise(MADV_DONTNEED)`: drop the pages; anonymous memory reads as zero again.
     pub fn discard(
         &mut self,
@@ -1242,6 +1274,77 @@ mod tests {
             1,
             "the source goes with its last area"
         );
+    }
+
+    #[test]
+    fn truncation_drops_the_pages_past_the_new_end_from_mappings_of_that_file_only() {
+        let (mut a, mut f) = space();
+        let ident = |ino| crate::mm::source::Identity {
+            dev: 7,
+            ino,
+            path: alloc::vec::Vec::new(),
+        };
+        let file = Arc::new(TestFile {
+            len: 4 * PAGE_SIZE,
+            identity: ident(1),
+            ..Default::default()
+        });
+        let other = Arc::new(TestFile {
+            len: 4 * PAGE_SIZE,
+            identity: ident(2),
+            ..Default::default()
+        });
+        // A private area from offset 0, a shared one from offset 2 pages, and another
+        // file's area.
+        a.insert_file((0x10000, 0x14000, Prot::RW), file.clone(), 0, false, &mut f);
+        a.insert_file(
+            (0x20000, 0x22000, Prot::RW),
+            file.clone(),
+            2 * PAGE_SIZE,
+            true,
+            &mut f,
+        );
+        a.insert_file(
+            (0x30000, 0x34000, Prot::RW),
+            other.clone(),
+            0,
+            false,
+            &mut f,
+        );
+        for va in [0x10000, 0x13000, 0x20000, 0x21000, 0x30000, 0x33000] {
+            a.fault(va, Access::Write, &mut f).unwrap();
+        }
+        let before = f.available();
+        a.file_truncated(7, 1, PAGE_SIZE + 1, &mut f);
+        assert!(a.pt.lookup(0x10000).is_some(), "page 0 is before the end");
+        assert!(a.pt.lookup(0x11000).is_some(), "page 1 holds the end");
+        assert!(a.pt.lookup_any(0x12000).is_none());
+        assert!(
+            a.pt.lookup_any(0x13000).is_none(),
+            "a private copy goes too"
+        );
+        assert!(a.pt.lookup_any(0x20000).is_none(), "shared, file page 2");
+        assert!(a.pt.lookup_any(0x21000).is_none());
+        assert!(a.pt.lookup(0x30000).is_some() && a.pt.lookup(0x33000).is_some());
+        // Private copies of pages 2 and 3 come back; the shared frames stay the file's.
+        assert_eq!(f.available(), before + 2);
+        assert!(a.find(0x13000).is_some(), "the areas stay");
+        // Another source of the same file (another open of it) is found by identity.
+        let smaller = Arc::new(TestFile {
+            len: PAGE_SIZE + 1,
+            identity: ident(1),
+            ..Default::default()
+        });
+        a.insert_file(
+            (0x40000, 0x42000, Prot(Prot::READ)),
+            smaller,
+            0,
+            false,
+            &mut f,
+        );
+        assert_eq!(a.fault(0x41000, Access::Read, &mut f), Ok(()));
+        a.file_truncated(7, 1, 0, &mut f);
+        assert!(a.pt.lookup_any(0x10000).is_none() && a.pt.lookup_any(0x41000).is_none());
     }
 
     #[test]

@@ -581,7 +581,11 @@ pub fn open_path(
             node,
         },
     };
-    Ok(OpenFile::at(kind, status, Some(loc)))
+    let file = OpenFile::at(kind, status, Some(loc));
+    if trunc {
+        resized(k, &file, 0);
+    }
+    Ok(file)
 }
 
 /// O_TMPFILE: an unnamed file in directory `p`, in memory; host directories do not
@@ -1532,7 +1536,11 @@ pub fn truncate(k: &mut Kernel, path_va: u64, len: i64) -> SysResult {
     }
     readonly(k, &loc)?;
     check_mem(k, &loc, 2)?;
-    change(k, &loc, None, Change::Size(len as u64))
+    change(k, &loc, None, Change::Size(len as u64))?;
+    if crate::vfs::mapping::any_file_mapped(k) {
+        crate::vfs::mapping::truncated(k, st.dev, st.ino, len as u64);
+    }
+    Ok(0)
 }
 
 pub fn ftruncate(k: &mut Kernel, fd: i32, len: i64) -> SysResult {
@@ -1555,8 +1563,7 @@ pub fn ftruncate(k: &mut Kernel, fd: i32, len: i64) -> SysResult {
                 abi::SETATTR_SIZE,
                 len as u64,
                 [0; 4],
-            )
-            .map(|_| 0)
+            )?;
         }
         FileKind::Mem(n) if !n.is_dir() => {
             let MemBody::File(data) = &n.body else {
@@ -1565,9 +1572,21 @@ pub fn ftruncate(k: &mut Kernel, fd: i32, len: i64) -> SysResult {
             data.lock().truncate(len as u64)?;
             n.touch(k.now());
             k.fs.vfs.budget.reclaim(&mut k.frames);
-            Ok(0)
         }
-        _ => Err(Errno::EINVAL),
+        _ => return Err(Errno::EINVAL),
+    }
+    resized(k, &f, len as u64);
+    Ok(0)
+}
+
+/// After the sandbox set the size of `file`: its mappings lose the pages past the end
+/// (see [`crate::vfs::mapping::truncated`]).
+fn resized(k: &mut Kernel, file: &OpenFile, size: u64) {
+    if !crate::vfs::mapping::any_file_mapped(k) {
+        return;
+    }
+    if let Ok((st, _, _)) = super::io::stat_of_open(k, file) {
+        crate::vfs::mapping::truncated(k, st.dev, st.ino, size);
     }
 }
 

@@ -73,6 +73,31 @@ pub fn pending() -> bool {
     PENDING.load(Ordering::Acquire)
 }
 
+/// The file `(dev, ino)` was truncated to `size` by the sandbox: every mapping of it
+/// loses its pages past the new end, and a host file's shared page set forgets them and
+/// zeroes the rest of its last page, so that a later access there gets SIGBUS and a
+/// later extension reads zeros, as on Linux.
+pub fn truncated(k: &mut crate::process::Kernel, dev: u64, ino: u64, size: u64) {
+    let sets: Vec<Arc<HostPages>> = HOST_SHARED
+        .lock()
+        .values()
+        .filter_map(Weak::upgrade)
+        .filter(|p| p.identity == (dev, ino))
+        .collect();
+    for set in sets {
+        set.truncate(size);
+    }
+    k.proc.aspace.file_truncated(dev, ino, size, &mut k.frames);
+    for p in k.others.values_mut() {
+        p.aspace.file_truncated(dev, ino, size, &mut k.frames);
+    }
+}
+
+/// Whether any process maps a file (if none, a truncation has nothing to do).
+pub fn any_file_mapped(k: &crate::process::Kernel) -> bool {
+    k.proc.aspace.maps_files() || k.others.values().any(|p| p.aspace.maps_files())
+}
+
 /// Copies `len` bytes from physical `src` (zeros for `None`) into `segs` starting `at`
 /// bytes into them.
 fn put(segs: &[Segment], mut at: u64, src: Option<u64>, mut len: u64) {
@@ -257,6 +282,8 @@ impl Drop for HostCopy {
 #[derive(Debug)]
 pub struct HostPages {
     key: (u32, u64),
+    /// The file's (dev, ino) as the sandbox sees it.
+    identity: (u64, u64),
     /// The description whose handle reads and writes back (a writable one once any
     /// shared mapping is writable).
     file: Mutex<Arc<OpenFile>>,
@@ -280,6 +307,7 @@ impl HostPages {
         }
         let p = Arc::new(HostPages {
             key,
+            identity: (identity.dev, identity.ino),
             file: Mutex::new(file.clone()),
             pages: Mutex::new(BTreeMap::new()),
         });
@@ -292,6 +320,21 @@ impl HostPages {
             .lock()
             .host_handle()
             .expect("HostPages is made for host files only")
+    }
+
+    /// The file now ends at `size`: the pages past it go (a mapping that touches them
+    /// again finds the end), and the rest of the last page reads as zeros.
+    fn truncate(&self, size: u64) {
+        let mut pages = self.pages.lock();
+        let gone = pages.split_off(&size.div_ceil(PAGE_SIZE));
+        if !size.is_multiple_of(PAGE_SIZE)
+            && let Some(&(pa, _)) = pages.get(&(size / PAGE_SIZE))
+        {
+            let tail = size % PAGE_SIZE;
+            platform::fill(pa + tail, 0, (PAGE_SIZE - tail) as usize);
+        }
+        drop(pages);
+        defer(gone.into_values().map(|(pa, _)| pa), None);
     }
 
     /// Writes the modified pages among [start, end) (file offsets) back to the host,
