@@ -493,6 +493,9 @@ pub const BOOT_FLAG_PVM: u32 = 1 << 1;
 /// `BootInfo::flags`: the host kernel lets user mode use FSGSBASE (`AT_HWCAP2`), so under
 /// PVM the guest kernel may set FS bases with `wrfsbase` instead of a hypercall.
 pub const BOOT_FLAG_USER_FSGSBASE: u32 = 1 << 2;
+/// `BootInfo::flags`: report the guest kernel's counters at the end of the run
+/// (`--stats`), as `Log` lines.
+pub const BOOT_FLAG_STATS: u32 = 1 << 3;
 
 /// The XSAVE state components the kernel manages (x87, SSE, AVX, AVX-512): the loader
 /// hides the others from the guest's CPUID, and the kernel enables those the CPU has.

@@ -244,7 +244,6 @@ pub fn load_program(
     };
     aspace.brk_start = loaded.brk_start;
     aspace.brk = loaded.brk_start;
-    prefault_image(&mut aspace, frames);
     let stack_prot = if loaded.exec_stack { Prot(7) } else { Prot::RW };
     aspace.insert(
         Vma::anon(STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot, Label::Stack),
@@ -279,6 +278,8 @@ pub fn load_program(
     };
 
     let vdso = crate::vdso::map(&mut aspace, frames);
+    // The program, its interpreter and the vDSO, which every start touches.
+    prefault_image(&mut aspace, frames);
     use initstack::*;
     let mut auxv = alloc::vec::Vec::with_capacity(17);
     if let Some(base) = vdso {
@@ -690,6 +691,9 @@ mod guest {
             armed_tsc: 0,
         };
         let strace = info.flags & hull_arch::abi::BOOT_FLAG_STRACE != 0;
+        if info.flags & hull_arch::abi::BOOT_FLAG_STATS != 0 {
+            crate::stats::want_report();
+        }
         let mut entry = TrapFrame {
             rip: started.entry,
             rsp: started.sp,

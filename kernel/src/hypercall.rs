@@ -50,6 +50,9 @@ pub fn exit(
         // What the program wrote through shared file mappings reaches its files before
         // the run ends, as Linux writes back a dead process's dirty pages.
         crate::vfs::mapping::sync_all_host();
+        if let Some(report) = crate::stats::report() {
+            log(report.as_bytes());
+        }
     }
     let msg = &message[..message.len().min(abi::DATA_SIZE)];
     let (addr, rip) = fault.unwrap_or((0, 0));

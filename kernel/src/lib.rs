@@ -24,6 +24,7 @@ pub mod random;
 pub mod sched;
 pub mod sigframe;
 pub mod signal;
+pub mod stats;
 pub mod strace;
 pub mod syscall;
 pub mod sysnames;

@@ -345,6 +345,7 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
     let Some(mut incoming) = k.others.remove(&next) else {
         return;
     };
+    crate::stats::TASK_SWITCHES.add();
     k.proc.frame = *frame;
     platform::xsave(&mut k.proc.fpu, k.machine.xcr0);
     let outgoing_bases = (k.proc.fs_base, k.proc.gs_base);
@@ -369,6 +370,7 @@ fn switch_to(k: &mut Kernel, frame: &mut TrapFrame, next: u32) {
         platform::set_user_gs_base(k.proc.gs_base);
     }
     if k.proc.aspace.pt.root() != platform::loaded_root() {
+        crate::stats::PAGE_TABLE_SWITCHES.add();
         platform::load_cr3(k.proc.aspace.pt.root());
     }
 }

@@ -60,6 +60,7 @@ pub fn signal_for(vector: u64) -> Option<u32> {
 pub fn handle(frame: &mut TrapFrame) {
     match frame.vector {
         TIMER_VECTOR => {
+            crate::stats::TIMER_INTERRUPTS.add();
             platform::apic_eoi();
             if frame.cs & 3 != 0 {
                 // A timer or the end of a time slice while user code ran.
@@ -93,6 +94,7 @@ pub fn handle(frame: &mut TrapFrame) {
     let mut guard = KERNEL.lock();
     let k = guard.as_mut().expect("user trap before the kernel booted");
     let (info, addr) = if frame.vector == 14 {
+        crate::stats::PAGE_FAULTS.add();
         let addr = platform::read_cr2();
         let access = if frame.error_code & PF_INSTR != 0 {
             Access::Exec

@@ -217,6 +217,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             hull_arch::abi::BOOT_FLAG_STRACE
         } else {
             0
+        } | if args.stats {
+            hull_arch::abi::BOOT_FLAG_STATS
+        } else {
+            0
         } | if crate::vm::host_is_pvm() {
             hull_arch::abi::BOOT_FLAG_PVM
         } else {

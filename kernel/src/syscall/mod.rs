@@ -27,6 +27,7 @@ pub fn handle(frame: &mut TrapFrame) {
     let mut guard = KERNEL.lock();
     let k = guard.as_mut().expect("syscall before the kernel booted");
     let (nr, args) = frame.syscall_args();
+    crate::stats::SYSCALLS.add();
     // A syscall re-executed after its task blocked continues its wait (a sleep keeps its
     // deadline); any other starts afresh.
     if k.proc.in_syscall.take() != Some(nr) {
@@ -40,6 +41,7 @@ pub fn handle(frame: &mut TrapFrame) {
     let result = dispatch(k, frame, nr, args);
     if result == Err(crate::sched::BLOCKED) {
         // Wait, then execute the same syscall again (see `sched`).
+        crate::stats::BLOCKED.add();
         frame.rip -= 2;
         frame.rax = nr;
         k.proc.in_syscall = Some(nr);
