@@ -469,6 +469,60 @@ fn strace_shows_writes_and_keeps_output() {
     }
 }
 
+/// The value of `hull: stats: NAME  N` in `stderr`.
+fn stat_line(stderr: &str, name: &str) -> Option<u64> {
+    let prefix = format!("hull: stats: {name} ");
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.trim().parse().ok())
+}
+
+#[test]
+fn stats_report_the_guest_kernels_counts() {
+    // Every system call is counted: as many as --strace shows, one line each.
+    let out = Run::new()
+        .hull_flag("--strace")
+        .hull_flag("--stats")
+        .kill_timeout(QUICK)
+        .hull(&hello());
+    assert_sane("hello under --stats", &out);
+    if out.status != 0 || out.stdout != b"hello, world\n" {
+        fail("hello under --stats: output or status changed", &out);
+    }
+    let err = out.stderr_str();
+    let traced = err
+        .lines()
+        .filter(|l| !l.starts_with("hull: ") && l.contains('('))
+        .count() as u64;
+    let syscalls = stat_line(&err, "guest syscalls");
+    if traced < 10 || syscalls != Some(traced) {
+        fail(
+            &format!("hello: {traced} traced system calls, --stats counted {syscalls:?}"),
+            &out,
+        );
+    }
+    for name in ["guest page faults", "guest task switches", "exits Exit"] {
+        if stat_line(&err, name).is_none() {
+            fail(&format!("hello under --stats: no `{name}` line"), &out);
+        }
+    }
+    // A process that forks and waits switches tasks and page tables.
+    let out = Run::new()
+        .hull_flag("--stats")
+        .kill_timeout(QUICK)
+        .hull(&compile("proc_wait", Toolchain::GccStatic));
+    let err = out.stderr_str();
+    let switches = stat_line(&err, "guest task switches").unwrap_or(0);
+    let loads = stat_line(&err, "guest page-table loads").unwrap_or(0);
+    if out.status != 0 || switches == 0 || loads == 0 || loads > switches {
+        fail(
+            "proc_wait under --stats: no task or page-table switches counted",
+            &out,
+        );
+    }
+}
+
 #[test]
 fn unimplemented_syscalls_return_enosys() {
     // The numbers that do not exist anywhere agree with native Linux.
