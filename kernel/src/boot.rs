@@ -761,41 +761,37 @@ mod guest {
 mod tests {
     use super::*;
 
-    #[test]
-    fn kernel_tables_enforce_w_xor_x() {
+    fn seg(gpa: u64, len: u64, flags: u64) -> KernelSegment {
+        KernelSegment { gpa, len, flags }
+    }
+
+    /// The writable and no-execute bits of the page holding `va`.
+    fn rw_nx(pt: &PageTable, va: u64) -> u64 {
+        pt.lookup(va).unwrap().1 & (flags::WRITABLE | flags::NO_EXECUTE)
+    }
+
+    /// The kernel's tables for an image of three segments, in 16 MiB of RAM.
+    fn tables_for(segments: [KernelSegment; 3]) -> PageTable {
         platform::test_memory(16 << 20);
         let mut f = FrameAllocator::new(8 << 20, 16 << 20);
-        let segs = [
-            KernelSegment {
-                gpa: 0x200000,
-                len: 0x3000,
-                flags: 5,
-            },
-            KernelSegment {
-                gpa: 0x203000,
-                len: 0x1000,
-                flags: 4,
-            },
-            KernelSegment {
-                gpa: 0x204000,
-                len: 0x2800,
-                flags: 6,
-            },
-            KernelSegment::default(),
-        ];
-        let pt = build_kernel_tables(&mut f, 16 << 20, &segs).unwrap();
+        let [a, b, c] = segments;
+        build_kernel_tables(&mut f, 16 << 20, &[a, b, c, KernelSegment::default()]).unwrap()
+    }
+
+    #[test]
+    fn kernel_tables_enforce_w_xor_x() {
+        let pt = tables_for([
+            seg(0x200000, 0x3000, 5),
+            seg(0x203000, 0x1000, 4),
+            seg(0x204000, 0x2800, 6),
+        ]);
         let (pa, fl) = pt.lookup(KERNEL_VIRT_BASE + 0x201000).unwrap();
         assert_eq!(pa, 0x201000);
         assert_eq!(fl & (flags::WRITABLE | flags::NO_EXECUTE), 0, "text is RX");
-        let (_, fl) = pt.lookup(KERNEL_VIRT_BASE + 0x203000).unwrap();
+        let rw_nx_at = |va| rw_nx(&pt, KERNEL_VIRT_BASE + va);
+        assert_eq!(rw_nx_at(0x203000), flags::NO_EXECUTE, "rodata is R");
         assert_eq!(
-            fl & (flags::WRITABLE | flags::NO_EXECUTE),
-            flags::NO_EXECUTE,
-            "rodata is R"
-        );
-        let (_, fl) = pt.lookup(KERNEL_VIRT_BASE + 0x206000).unwrap();
-        assert_eq!(
-            fl & (flags::WRITABLE | flags::NO_EXECUTE),
+            rw_nx_at(0x206000),
             flags::WRITABLE | flags::NO_EXECUTE,
             "data is RW NX"
         );
@@ -818,39 +814,18 @@ mod tests {
 
     #[test]
     fn text_and_rodata_alone_in_2_mib_are_one_large_read_only_page() {
-        platform::test_memory(16 << 20);
-        let mut f = FrameAllocator::new(8 << 20, 16 << 20);
-        let segs = [
-            KernelSegment {
-                gpa: 0x200000,
-                len: 0xa6000,
-                flags: 5,
-            },
-            KernelSegment {
-                gpa: 0x2a7000,
-                len: 0xd000,
-                flags: 4,
-            },
-            KernelSegment {
-                gpa: 0x400000,
-                len: 0x9000,
-                flags: 6,
-            },
-            KernelSegment::default(),
-        ];
-        let pt = build_kernel_tables(&mut f, 16 << 20, &segs).unwrap();
+        let pt = tables_for([
+            seg(0x200000, 0xa6000, 5),
+            seg(0x2a7000, 0xd000, 4),
+            seg(0x400000, 0x9000, 6),
+        ]);
         for at in [0x200000, 0x2a8123, 0x3ff000] {
             let (pa, fl) = pt.lookup(KERNEL_VIRT_BASE + at).unwrap();
             assert_eq!(pa, at & !0xfff);
             assert_ne!(fl & flags::HUGE, 0, "{at:#x} is in a large page");
+            assert_eq!(rw_nx(&pt, KERNEL_VIRT_BASE + at), 0, "{at:#x} is RX");
             assert_eq!(
-                fl & (flags::WRITABLE | flags::NO_EXECUTE),
-                0,
-                "{at:#x} is RX"
-            );
-            let (_, fl) = pt.lookup(PHYS_OFFSET + at).unwrap();
-            assert_eq!(
-                fl & (flags::WRITABLE | flags::NO_EXECUTE),
+                rw_nx(&pt, PHYS_OFFSET + at),
                 flags::NO_EXECUTE,
                 "the direct map of text is read-only"
             );
@@ -859,7 +834,7 @@ mod tests {
         assert_eq!(pa, 0x408000);
         assert_eq!(fl & flags::HUGE, 0);
         assert_eq!(
-            fl & (flags::WRITABLE | flags::NO_EXECUTE),
+            rw_nx(&pt, KERNEL_VIRT_BASE + 0x408000),
             flags::WRITABLE | flags::NO_EXECUTE,
             "data is RW NX"
         );
@@ -870,7 +845,6 @@ mod tests {
 
     #[test]
     fn read_only_chunks_stop_before_the_data() {
-        let seg = |gpa, len, flags| KernelSegment { gpa, len, flags };
         let none = KernelSegment::default();
         assert!(read_only_chunks(&[none, none, none, none]).is_empty());
         let big = [

@@ -25,6 +25,21 @@ fn fail(what: &str, outcome: &Outcome) -> ! {
     panic!("{what}\n{}", outcome.summary());
 }
 
+/// Runs the static hello with `flags` for hull and checks that it ran as natively.
+fn hello_with(flags: &[&str]) -> Outcome {
+    let mut run = Run::new().kill_timeout(QUICK);
+    for f in flags {
+        run = run.hull_flag(f);
+    }
+    let out = run.hull(&hello());
+    let what = format!("hello under {}", flags.join(" "));
+    assert_sane(&what, &out);
+    if out.status != 0 || out.stdout != b"hello, world\n" {
+        fail(&format!("{what}: expected a normal run"), &out);
+    }
+    out
+}
+
 /// Common checks for any run: it ended by itself and hull did not panic.
 fn assert_sane(what: &str, outcome: &Outcome) {
     if outcome.timed_out {
@@ -146,15 +161,7 @@ fn memory_limit_mmap() {
 
 #[test]
 fn memory_limit_small_program_runs() {
-    let out = Run::new()
-        .hull_flag("--memory")
-        .hull_flag("64M")
-        .kill_timeout(QUICK)
-        .hull(&hello());
-    assert_sane("hello under --memory 64M", &out);
-    if out.status != 0 || out.stdout != b"hello, world\n" {
-        fail("hello under --memory 64M: expected a normal run", &out);
-    }
+    hello_with(&["--memory", "64M"]);
 }
 
 #[test]
@@ -456,14 +463,7 @@ fn hull_usage_errors_exit_125() {
 
 #[test]
 fn strace_shows_writes_and_keeps_output() {
-    let out = Run::new()
-        .hull_flag("--strace")
-        .kill_timeout(QUICK)
-        .hull(&hello());
-    assert_sane("hello under --strace", &out);
-    if out.status != 0 || out.stdout != b"hello, world\n" {
-        fail("hello under --strace: output or status changed", &out);
-    }
+    let out = hello_with(&["--strace"]);
     if !out.stderr_str().contains("write(1,") {
         fail("hello under --strace: no `write(1,` in the trace", &out);
     }
@@ -481,15 +481,7 @@ fn stat_line(stderr: &str, name: &str) -> Option<u64> {
 #[test]
 fn stats_report_the_guest_kernels_counts() {
     // Every system call is counted: as many as --strace shows, one line each.
-    let out = Run::new()
-        .hull_flag("--strace")
-        .hull_flag("--stats")
-        .kill_timeout(QUICK)
-        .hull(&hello());
-    assert_sane("hello under --stats", &out);
-    if out.status != 0 || out.stdout != b"hello, world\n" {
-        fail("hello under --stats: output or status changed", &out);
-    }
+    let out = hello_with(&["--strace", "--stats"]);
     let err = out.stderr_str();
     let traced = err
         .lines()
