@@ -72,6 +72,10 @@ impl From<SourceError> for Fault {
 /// Pages a private file mapping reads ahead of a fault in one transfer (each host read
 /// is a VM exit, so one per page would make a mapped file far slower than `read`).
 const FAULT_AROUND: u64 = 16;
+/// Pages an anonymous fault maps at once: the aligned window around the faulting page
+/// (see [`AddressSpace::anon_fault_around`]).
+const ANON_FAULT_AROUND: u64 = 16;
+
 /// The same for an area that cannot be written (program text, read-only data): its pages
 /// are never dirtied, so reading further ahead costs only the copy.
 const FAULT_AROUND_READ_ONLY: u64 = 64;
@@ -605,8 +609,11 @@ impl AddressSpace {
         let fl = leaf_flags(vma.prot, exec);
         match vma.backing {
             Backing::Anon | Backing::Shared => {
-                let pa = frames.alloc_zeroed().ok_or(Fault::OutOfMemory)?;
+                let pa = frames.alloc_zeroed_for_user().ok_or(Fault::OutOfMemory)?;
                 self.map_new(page, pa, fl, frames)?;
+                if vma.backing == Backing::Anon {
+                    self.anon_fault_around(page, &vma, frames);
+                }
             }
             Backing::Image {
                 pa_at_start,
@@ -632,6 +639,33 @@ impl AddressSpace {
             }
         }
         Ok(())
+    }
+
+    /// Maps zeroed pages for the rest of the aligned [`ANON_FAULT_AROUND`]-page window
+    /// around an anonymous page just faulted in (within its area, where nothing is mapped
+    /// yet), while memory is plentiful. A program touches fresh memory in runs, and under
+    /// shadow paging each fault costs a few world switches: touching 256 MiB took 65539
+    /// faults, 68 MiB/s.
+    fn anon_fault_around(&mut self, page: u64, vma: &Vma, frames: &mut FrameAllocator) {
+        const WINDOW: u64 = ANON_FAULT_AROUND * PAGE_SIZE;
+        let start = (page & !(WINDOW - 1)).max(vma.start);
+        let end = ((page & !(WINDOW - 1)) + WINDOW).min(vma.end);
+        let fl = leaf_flags(vma.prot, false);
+        let mut va = start;
+        while va < end {
+            if va != page && self.pt.lookup_any(va).is_none() {
+                if frames.available() < frames.total() / 8 {
+                    return;
+                }
+                let Some(pa) = frames.alloc_zeroed_for_user() else {
+                    return;
+                };
+                if self.map_new(va, pa, fl, frames).is_err() {
+                    return;
+                }
+            }
+            va += PAGE_SIZE;
+        }
     }
 
     /// A page of a private file mapping: a copy of the file's bytes (zeros past its end),

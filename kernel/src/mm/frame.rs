@@ -92,6 +92,19 @@ impl FrameAllocator {
         Some(pa)
     }
 
+    /// A zero-filled frame for user memory: one never handed out is not written, since
+    /// guest RAM starts as zeros (the loader writes only below the frames). Under shadow
+    /// paging the kernel's first store to a page is a world switch, and the program's own
+    /// first touch of it follows anyway. Not for page tables: the kernel reads those
+    /// before writing them, and a page read first is mapped read-only by the hypervisor,
+    /// so the write would fault again.
+    pub fn alloc_zeroed_for_user(&mut self) -> Option<u64> {
+        if self.free.is_empty() && self.next < self.end {
+            return self.alloc();
+        }
+        self.alloc_zeroed()
+    }
+
     /// A zero-filled frame.
     pub fn alloc_zeroed(&mut self) -> Option<u64> {
         let pa = self.alloc()?;
