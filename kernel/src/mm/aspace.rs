@@ -609,6 +609,9 @@ impl AddressSpace {
         let fl = leaf_flags(vma.prot, exec);
         match vma.backing {
             Backing::Anon | Backing::Shared => {
+                if vma.backing == Backing::Anon && self.fault_large(page, &vma, frames) {
+                    return Ok(());
+                }
                 let pa = frames.alloc_zeroed_for_user().ok_or(Fault::OutOfMemory)?;
                 self.map_new(page, pa, fl, frames)?;
                 if vma.backing == Backing::Anon {
@@ -639,6 +642,39 @@ impl AddressSpace {
             }
         }
         Ok(())
+    }
+
+    /// Maps the whole 2 MiB around `page` with one large page, if the area is private
+    /// anonymous read-write memory (not the stack, which most programs touch little of)
+    /// that covers it, nothing is mapped there yet, and memory is plentiful. Under shadow
+    /// paging every first touch of a 4 KiB page is a fault of a few world switches, so a
+    /// program writing fresh memory ran at ~70-290 MiB/s on 4 KiB pages.
+    fn fault_large(&mut self, page: u64, vma: &Vma, frames: &mut FrameAllocator) -> bool {
+        const LARGE: u64 = PAGE_SIZE << 9;
+        let start = page & !(LARGE - 1);
+        if vma.prot != Prot::RW
+            || vma.label == Label::Stack
+            || start < vma.start
+            || start + LARGE > vma.end
+            || frames.available() < frames.total() / 8 + 512
+        {
+            return false;
+        }
+        let Some(pa) = frames.alloc_large() else {
+            return false;
+        };
+        match self
+            .pt
+            .map_user_large(start, pa, leaf_flags(vma.prot, false), frames)
+        {
+            Ok(true) => true,
+            _ => {
+                for i in 0..512 {
+                    frames.free(pa + i * PAGE_SIZE);
+                }
+                false
+            }
+        }
     }
 
     /// Maps zeroed pages for the rest of the aligned [`ANON_FAULT_AROUND`]-page window
@@ -972,6 +1008,103 @@ mod tests {
         let k = PageTable::new(&mut f).unwrap();
         let a = AddressSpace::new(&k, &mut f, (0x1000, 0x10_0000), 0x7000_0000_0000).unwrap();
         (a, f)
+    }
+
+    /// An address space over 32 MiB of RAM: room for large pages.
+    fn big_space() -> (AddressSpace, FrameAllocator) {
+        platform::test_memory(32 * MB as usize);
+        let mut f = FrameAllocator::new(0x10_0000, 32 * MB);
+        let k = PageTable::new(&mut f).unwrap();
+        let a = AddressSpace::new(&k, &mut f, (0x1000, 0x10_0000), 0x7000_0000_0000).unwrap();
+        (a, f)
+    }
+
+    const LARGE: u64 = 2 * MB;
+
+    #[test]
+    fn large_pages_back_anonymous_memory_and_split_for_4k_work() {
+        let (mut a, mut f) = big_space();
+        let at_start = f.available();
+        let base = 0x4000_0000;
+        a.insert(
+            Vma::anon(base, base + 2 * LARGE, Prot::RW, Label::None),
+            &mut f,
+        );
+        // A small area, the stack, and read-only memory never get one.
+        a.insert(Vma::anon(0x10000, 0x20000, Prot::RW, Label::None), &mut f);
+        let free = f.available();
+        a.fault(base + 0x1234, Access::Write, &mut f).unwrap();
+        let (pa, fl) = a.pt.lookup(base + 0x5000).unwrap();
+        assert!(pa.is_multiple_of(PAGE_SIZE) && (pa - 0x5000).is_multiple_of(LARGE));
+        assert_eq!(fl & flags::HUGE, 0, "lookup shows the 4 KiB view");
+        assert_ne!(fl & flags::WRITABLE, 0);
+        assert_eq!(
+            a.pt.lookup_any(base + LARGE - PAGE_SIZE).unwrap().0,
+            pa - 0x5000 + LARGE - PAGE_SIZE
+        );
+        assert!(
+            f.available() <= free - 512,
+            "512 frames and a prepared table"
+        );
+        let mut byte = [7u8];
+        platform::read(pa, &mut byte);
+        assert_eq!(byte, [0], "fresh memory reads zero");
+        a.fault(0x10000, Access::Write, &mut f).unwrap();
+        assert!(a.pt.lookup(0x10000).is_some());
+        // mprotect of one page splits the large page: that page changes, the others not.
+        a.protect(base + 0x3000, base + 0x4000, Prot(Prot::READ), &f)
+            .unwrap();
+        assert_eq!(a.pt.lookup(base + 0x3000).unwrap().1 & flags::WRITABLE, 0);
+        assert_ne!(a.pt.lookup(base + 0x4000).unwrap().1 & flags::WRITABLE, 0);
+        assert_eq!(a.pt.lookup(base + 0x4000).unwrap().0, pa - 0x5000 + 0x4000);
+        // munmap of part of it frees just those frames.
+        let before = f.available();
+        a.unmap(base + 0x10000, base + 0x12000, &mut f);
+        assert_eq!(f.available(), before + 2);
+        assert!(a.pt.lookup_any(base + 0x10000).is_none());
+        assert!(a.pt.lookup(base + 0x12000).is_some());
+        a.destroy(&mut f);
+        assert_eq!(
+            f.available(),
+            at_start + 1,
+            "everything comes back, the root too"
+        );
+    }
+
+    #[test]
+    fn a_forked_large_page_is_copied_on_write_page_by_page() {
+        let (mut a, mut f) = big_space();
+        let base = 0x4000_0000;
+        a.insert(Vma::anon(base, base + LARGE, Prot::RW, Label::None), &mut f);
+        a.fault(base, Access::Write, &mut f).unwrap();
+        let (pa, _) = a.pt.lookup(base).unwrap();
+        platform::write(pa + 0x2000, b"parent");
+        let k = PageTable::new(&mut f).unwrap();
+        let mut child = a.fork(&k, &mut f).unwrap();
+        assert_eq!(child.pt.lookup(base + 0x2000).unwrap().0, pa + 0x2000);
+        assert_eq!(
+            child.pt.lookup(base + 0x2000).unwrap().1 & flags::WRITABLE,
+            0
+        );
+        assert_eq!(a.pt.lookup(base + 0x2000).unwrap().1 & flags::WRITABLE, 0);
+        child.fault(base + 0x2000, Access::Write, &mut f).unwrap();
+        let (copy, _) = child.pt.lookup(base + 0x2000).unwrap();
+        assert_ne!(copy, pa + 0x2000);
+        let mut b = [0u8; 6];
+        platform::read(copy, &mut b);
+        assert_eq!(&b, b"parent");
+        assert_eq!(
+            child.pt.lookup(base + 0x3000).unwrap().0,
+            pa + 0x3000,
+            "the rest is shared"
+        );
+        child.destroy(&mut f);
+        a.fault(base + 0x3000, Access::Write, &mut f).unwrap();
+        assert_eq!(
+            a.pt.lookup(base + 0x3000).unwrap().0,
+            pa + 0x3000,
+            "the last owner writes in place"
+        );
     }
 
     #[test]

@@ -141,6 +141,22 @@ impl FrameAllocator {
         matches!(self.shared.get(b), Some(Some(block)) if block[i] > 0)
     }
 
+    /// 512 contiguous frames, 2 MiB aligned, for a large page: from the untouched range,
+    /// so they hold zeros; the frames skipped to align it become ordinary free ones.
+    pub fn alloc_large(&mut self) -> Option<u64> {
+        const LARGE: u64 = PAGE_SIZE << 9;
+        let start = self.next.next_multiple_of(LARGE);
+        if start.checked_add(LARGE)? > self.end {
+            return None;
+        }
+        while self.next < start {
+            self.free.push(self.next);
+            self.next += PAGE_SIZE;
+        }
+        self.next = start + LARGE;
+        Some(start)
+    }
+
     /// `n` physically contiguous frames (for a program image), from the untouched range.
     pub fn alloc_contiguous(&mut self, n: u64) -> Option<u64> {
         let bytes = n.checked_mul(PAGE_SIZE)?;

@@ -5,6 +5,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::PAGE_SIZE;
 use super::frame::FrameAllocator;
 use crate::platform;
+use hull_arch::layout::USER_END;
 
 /// Page-table entry bits.
 pub mod flags {
@@ -23,6 +24,9 @@ use flags::*;
 
 /// Physical-address bits of an entry.
 pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// Size of a large (2 MiB) page.
+const LARGE: u64 = PAGE_SIZE << 9;
 
 /// `entry` with its accessed bit, and its dirty bit if writable, already set (as Linux
 /// sets them on kernel mappings). The kernel never reads them; a shadow-paging
@@ -64,6 +68,10 @@ pub struct PageTable {
     /// half only, so user code cannot reach kernel memory (the host switches between the
     /// two on every mode change).
     kpti: bool,
+    /// The user's 2 MiB pages (see [`map_user_large`](Self::map_user_large)), by address:
+    /// the page table that maps the same frames with 4 KiB entries, filled in advance, so
+    /// that any 4 KiB operation there can split the large page without allocating.
+    large: alloc::collections::BTreeMap<u64, u64>,
 }
 
 /// Whether new user address spaces get a KPTI user PML4 (set once at boot under PVM).
@@ -84,11 +92,16 @@ impl PageTable {
         if KPTI.load(Ordering::Relaxed) {
             let root = frames.alloc_pair().ok_or(OutOfFrames)?;
             platform::fill(root, 0, 2 * PAGE_SIZE as usize);
-            return Ok(PageTable { root, kpti: true });
+            return Ok(PageTable {
+                root,
+                kpti: true,
+                large: Default::default(),
+            });
         }
         Ok(PageTable {
             root: frames.alloc_zeroed().ok_or(OutOfFrames)?,
             kpti: false,
+            large: Default::default(),
         })
     }
 
@@ -104,12 +117,20 @@ impl PageTable {
                     platform::write_u64(root + 8 * i, want);
                 }
             }
-            return Ok(PageTable { root, kpti: true });
+            return Ok(PageTable {
+                root,
+                kpti: true,
+                large: Default::default(),
+            });
         }
         let pt = if kpti {
             let root = frames.alloc_pair().ok_or(OutOfFrames)?;
             platform::fill(root, 0, 2 * PAGE_SIZE as usize);
-            PageTable { root, kpti: true }
+            PageTable {
+                root,
+                kpti: true,
+                large: Default::default(),
+            }
         } else {
             Self::new(frames)?
         };
@@ -204,9 +225,15 @@ impl PageTable {
             }
             if l == 1 || e & HUGE != 0 {
                 let size = PAGE_SIZE << (9 * (l - 1));
+                // A user page in a large one: the flags its own 4 KiB entry would have.
+                let flags = if l > 1 && va < hull_arch::layout::USER_END {
+                    e & !ADDR_MASK & !HUGE
+                } else {
+                    e & !ADDR_MASK
+                };
                 return Some((
                     (e & ADDR_MASK & !(size - 1)) + (va & (size - 1) & !(PAGE_SIZE - 1)),
-                    e & !ADDR_MASK,
+                    flags,
                 ));
             }
             table = e & ADDR_MASK;
@@ -214,9 +241,70 @@ impl PageTable {
         None
     }
 
+    /// Maps the 2 MiB user page at `va` (aligned) to the 512 frames at `pa` (aligned) with
+    /// leaf `flags`, if nothing is mapped in that range yet (no page table there); false
+    /// if something is. Under shadow paging a large page is one fault instead of 512.
+    ///
+    /// Only [`lookup`](Self::lookup) and [`lookup_any`](Self::lookup_any) see large user
+    /// pages as they are; every operation on a 4 KiB page inside one first splits it into
+    /// the page table prepared here, after which its frames are 512 ordinary ones.
+    pub fn map_user_large(
+        &mut self,
+        va: u64,
+        pa: u64,
+        flags: u64,
+        frames: &mut FrameAllocator,
+    ) -> Result<bool, OutOfFrames> {
+        debug_assert!(va.is_multiple_of(LARGE) && pa.is_multiple_of(LARGE) && va < USER_END);
+        let slot = self
+            .entry_at(va, 2, Some(frames))?
+            .expect("created tables are never huge");
+        if platform::read_u64(slot) != 0 {
+            return Ok(false);
+        }
+        let table = frames.alloc().ok_or(OutOfFrames)?;
+        for i in 0..512 {
+            let entry = (pa + i * PAGE_SIZE) | flags | PRESENT;
+            platform::write_u64(table + 8 * i, with_accessed_dirty(entry));
+        }
+        self.large.insert(va, table);
+        platform::write_u64(slot, with_accessed_dirty(pa | flags | PRESENT | HUGE));
+        Ok(true)
+    }
+
+    /// Splits the large user page holding `va`, if any, into its prepared page table.
+    fn split_large(&mut self, va: u64) {
+        let Some(&table) = self.large.get(&(va & !(LARGE - 1))) else {
+            return;
+        };
+        let Ok(Some(slot)) = self.entry_at(va, 2, None) else {
+            return;
+        };
+        let e = platform::read_u64(slot);
+        if e & HUGE == 0 {
+            return;
+        }
+        self.large.remove(&(va & !(LARGE - 1)));
+        platform::write_u64(slot, table | PRESENT | WRITABLE | USER | ACCESSED);
+        platform::invlpg(va & !(LARGE - 1));
+    }
+
+    /// The slot of `va`'s 4 KiB entry, splitting a large user page in the way (see
+    /// [`entry_at`](Self::entry_at) for the rest).
+    fn leaf_slot(
+        &mut self,
+        va: u64,
+        frames: Option<&mut FrameAllocator>,
+    ) -> Result<Option<u64>, OutOfFrames> {
+        if !self.large.is_empty() {
+            self.split_large(va);
+        }
+        self.entry_at(va, 1, frames)
+    }
+
     /// Removes the 4 KiB mapping of `va` (present or parked); returns the frame it mapped.
     pub fn unmap(&mut self, va: u64) -> Option<u64> {
-        let slot = self.entry_at(va, 1, None).ok().flatten()?;
+        let slot = self.leaf_slot(va, None).ok().flatten()?;
         let e = platform::read_u64(slot);
         if e & (PRESENT | PARKED) == 0 {
             return None;
@@ -243,7 +331,7 @@ impl PageTable {
         let mut va = start;
         while va < end {
             let next = (va | (STRETCH - 1)).saturating_add(1);
-            let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
+            let Some(slot) = self.leaf_slot(va, None).ok().flatten() else {
                 // No page table here: on to the next 2 MiB.
                 va = next;
                 continue;
@@ -291,6 +379,9 @@ impl PageTable {
 
     /// The frame and flags of a 4 KiB entry that is present or parked.
     pub fn lookup_any(&self, va: u64) -> Option<(u64, u64)> {
+        if self.large.contains_key(&(va & !(LARGE - 1))) {
+            return self.lookup(va);
+        }
         let slot = self.entry_at(va, 1, None).ok().flatten()?;
         let e = platform::read_u64(slot);
         (e & (PRESENT | PARKED) != 0).then_some((e & ADDR_MASK, e & !ADDR_MASK))
@@ -299,7 +390,7 @@ impl PageTable {
     /// Makes a mapped page inaccessible while keeping its frame (PROT_NONE): the entry
     /// becomes not-present, so every access faults, as on Linux.
     pub fn park(&mut self, va: u64) -> bool {
-        let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
+        let Some(slot) = self.leaf_slot(va, None).ok().flatten() else {
             return false;
         };
         let e = platform::read_u64(slot);
@@ -316,7 +407,7 @@ impl PageTable {
     /// Replaces the leaf flags of a present or parked 4 KiB page (making it present);
     /// false if it is not mapped.
     pub fn set_flags(&mut self, va: u64, flags: u64) -> bool {
-        let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
+        let Some(slot) = self.leaf_slot(va, None).ok().flatten() else {
             return false;
         };
         let e = platform::read_u64(slot);
@@ -345,6 +436,12 @@ impl PageTable {
                     }
                 } else if e & PRESENT != 0 && e & HUGE == 0 {
                     walk(e & ADDR_MASK, level - 1, va, out);
+                } else if level == 2 && e & PRESENT != 0 {
+                    // A large user page: its 512 pages as their own entries would be.
+                    for j in 0..512 {
+                        let entry = (e & ADDR_MASK) + j * PAGE_SIZE | (e & !ADDR_MASK & !HUGE);
+                        out.push((va + j * PAGE_SIZE, entry));
+                    }
                 }
             }
         }
@@ -361,7 +458,7 @@ impl PageTable {
         frames: &mut FrameAllocator,
     ) -> Result<(), OutOfFrames> {
         let slot = self
-            .entry_at(va, 1, Some(frames))?
+            .leaf_slot(va, Some(frames))?
             .expect("created tables are never huge");
         let old = platform::read_u64(slot);
         platform::write_u64(slot, with_accessed_dirty(entry));
@@ -374,7 +471,7 @@ impl PageTable {
     /// Rewrites a present leaf entry without flushing it (the caller reloads CR3 after a
     /// batch: one flush instead of one hypercall per page under PVM).
     pub fn rewrite_leaf(&mut self, va: u64, entry: u64) -> bool {
-        let Some(slot) = self.entry_at(va, 1, None).ok().flatten() else {
+        let Some(slot) = self.leaf_slot(va, None).ok().flatten() else {
             return false;
         };
         platform::write_u64(slot, with_accessed_dirty(entry));
@@ -398,6 +495,10 @@ impl PageTable {
                 }
             }
             platform::unshadow(table);
+            frames.free(table);
+        }
+        // The prepared tables of large pages were never in use: plain frames.
+        for (_, table) in core::mem::take(&mut self.large) {
             frames.free(table);
         }
         let mut unshadowed = false;
