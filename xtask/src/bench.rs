@@ -90,6 +90,19 @@ const CASES: &[Case] = &[
         ..Case::PLAIN
     },
     Case {
+        name: "anon_touch",
+        program: "anon_touch",
+        args: &["256"],
+        peer_args: None,
+        kind: Kind::SelfTimed,
+        // Not an issue's target: fresh memory should cost about what it costs natively.
+        target: Target::RatioAtLeast(0.5),
+        reps: [5, 3],
+        exits: true,
+        hull_flags: &["--memory", "1G"],
+        ..Case::PLAIN
+    },
+    Case {
         name: "file_open",
         program: "file_open",
         args: &["10000"],
