@@ -72,6 +72,9 @@ impl From<SourceError> for Fault {
 /// Pages a private file mapping reads ahead of a fault in one transfer (each host read
 /// is a VM exit, so one per page would make a mapped file far slower than `read`).
 const FAULT_AROUND: u64 = 16;
+/// Size of a large page.
+const LARGE_PAGE: u64 = PAGE_SIZE << 9;
+
 /// Pages an anonymous fault maps at once: the aligned window around the faulting page
 /// (see [`AddressSpace::anon_fault_around`]).
 const ANON_FAULT_AROUND: u64 = 16;
@@ -524,24 +527,37 @@ impl AddressSpace {
     }
 
     /// The highest free range of `len` bytes below `top`, and the largest hole passed
-    /// over on the way.
+    /// over on the way. A range of 2 MiB or more starts on a 2 MiB boundary where its hole
+    /// allows (as Linux places them for transparent huge pages), so that large pages can
+    /// back it from its start.
     fn search_free(&self, top: u64, len: u64) -> (Option<u64>, u64) {
+        let place = |hole_start: u64, top: u64| {
+            let at = top - len;
+            let aligned = at & !(LARGE_PAGE - 1);
+            if len >= LARGE_PAGE && aligned >= hole_start {
+                // The space left above it is a hole too.
+                (aligned, top - (aligned + len))
+            } else {
+                (at, 0)
+            }
+        };
         let mut top = top;
         let mut skipped = 0;
         for (_, v) in self.vmas.range(..top).rev() {
             if v.end <= top {
                 if top - v.end >= len {
-                    return (Some(top - len), skipped);
+                    let (at, left) = place(v.end, top);
+                    return (Some(at), skipped.max(left));
                 }
                 skipped = skipped.max(top - v.end);
             }
             top = top.min(v.start);
         }
-        let found = (top >= MMAP_MIN_ADDR + len).then(|| top - len);
-        if found.is_none() {
-            skipped = skipped.max(top.saturating_sub(MMAP_MIN_ADDR));
+        if top >= MMAP_MIN_ADDR + len {
+            let (at, left) = place(MMAP_MIN_ADDR, top);
+            return (Some(at), skipped.max(left));
         }
-        (found, skipped)
+        (None, skipped.max(top.saturating_sub(MMAP_MIN_ADDR)))
     }
 
     /// Resolves a fault at `va`. On success the page is mapped for the access.
@@ -650,12 +666,11 @@ impl AddressSpace {
     /// paging every first touch of a 4 KiB page is a fault of a few world switches, so a
     /// program writing fresh memory ran at ~70-290 MiB/s on 4 KiB pages.
     fn fault_large(&mut self, page: u64, vma: &Vma, frames: &mut FrameAllocator) -> bool {
-        const LARGE: u64 = PAGE_SIZE << 9;
-        let start = page & !(LARGE - 1);
+        let start = page & !(LARGE_PAGE - 1);
         if vma.prot != Prot::RW
             || vma.label == Label::Stack
             || start < vma.start
-            || start + LARGE > vma.end
+            || start + LARGE_PAGE > vma.end
             || frames.available() < frames.total() / 8 + 512
         {
             return false;
@@ -717,6 +732,9 @@ impl AddressSpace {
     ) -> Result<(), Fault> {
         let src = self.sources.get(&source).map(|s| s.file.clone());
         let src = src.ok_or(Fault::PastEnd)?;
+        if !vma.prot.write() && self.fault_file_large(page, vma, &src, off, fl, frames) {
+            return Ok(());
+        }
         let mut pages = alloc::vec::Vec::new();
         let around = if vma.prot.write() {
             FAULT_AROUND
@@ -769,6 +787,50 @@ impl AddressSpace {
             }
         }
         result
+    }
+
+    /// A read-only private file mapping's whole 2 MiB around `page` (at file offset `off`)
+    /// as one large page of the file's bytes, read in one transfer, where that 2 MiB lies
+    /// within the area and the file and starts at a 2 MiB file offset, and memory is
+    /// plentiful. (Its frames are the mapping's own copy, as with 4 KiB pages.)
+    fn fault_file_large(
+        &mut self,
+        page: u64,
+        vma: &Vma,
+        src: &Arc<dyn PageSource>,
+        off: u64,
+        fl: u64,
+        frames: &mut FrameAllocator,
+    ) -> bool {
+        let start = page & !(LARGE_PAGE - 1);
+        if start < vma.start || start + LARGE_PAGE > vma.end {
+            return false;
+        }
+        // The area starts at or below `start`, so this is at least the area's offset.
+        let file_start = off - (page - start);
+        if !file_start.is_multiple_of(LARGE_PAGE) || frames.available() < frames.total() / 8 + 512 {
+            return false;
+        }
+        let Some(pa) = frames.alloc_large() else {
+            return false;
+        };
+        let whole = [hull_arch::abi::Segment {
+            gpa: pa,
+            len: LARGE_PAGE,
+        }];
+        let read = src.read(file_start, &whole).unwrap_or(0) == LARGE_PAGE;
+        if read
+            && self
+                .pt
+                .map_user_large(start, pa, fl & !flags::WRITABLE, frames)
+                == Ok(true)
+        {
+            return true;
+        }
+        for i in 0..512 {
+            frames.free(pa + i * PAGE_SIZE);
+        }
+        false
     }
 
     /// A page of a shared file mapping: the file's own frame. Pages of a source that
@@ -1068,6 +1130,58 @@ mod tests {
             f.available(),
             at_start + 1,
             "everything comes back, the root too"
+        );
+    }
+
+    #[test]
+    fn read_only_file_mappings_take_large_pages_where_file_and_area_line_up() {
+        let (mut a, mut f) = big_space();
+        let file = Arc::new(TestFile {
+            len: 2 * LARGE + 100,
+            ..Default::default()
+        });
+        let base = 0x4000_0000;
+        // At file offset 0, three large pages' worth of area: the first 2 MiB of the file
+        // is one large page; the last holds the file's end, so it takes 4 KiB pages.
+        let prot = Prot(Prot::READ);
+        a.insert_file(
+            (base, base + 3 * LARGE, prot),
+            file.clone(),
+            0,
+            false,
+            &mut f,
+        );
+        a.fault(base + 0x3456, Access::Read, &mut f).unwrap();
+        assert_eq!(*file.reads.lock(), [(0, LARGE)], "one read of 2 MiB");
+        let (pa, fl) = a.pt.lookup(base + 0x3000).unwrap();
+        assert_eq!(fl & flags::WRITABLE, 0);
+        let mut b = [0u8; 1];
+        platform::read(pa + 0x456, &mut b);
+        assert_eq!(b, [(0x3456 % 251) as u8]);
+        a.fault(base + 2 * LARGE, Access::Read, &mut f).unwrap();
+        assert!(a.pt.lookup(base + 2 * LARGE).is_some());
+        // Truncation splits the large page and takes its pages past the end.
+        a.file_truncated(0, 0, LARGE / 2, &mut f);
+        assert!(a.pt.lookup(base + 0x3000).is_some());
+        assert!(a.pt.lookup_any(base + LARGE / 2).is_none());
+        // Misaligned with the file (offset 4 KiB): no large page.
+        let other = Arc::new(TestFile {
+            len: 4 * LARGE,
+            ..Default::default()
+        });
+        let at = 0x8000_0000;
+        a.insert_file(
+            (at, at + 2 * LARGE, prot),
+            other.clone(),
+            PAGE_SIZE,
+            false,
+            &mut f,
+        );
+        a.fault(at, Access::Read, &mut f).unwrap();
+        assert_eq!(
+            other.reads.lock()[0],
+            (PAGE_SIZE, 64 * PAGE_SIZE),
+            "read ahead"
         );
     }
 
