@@ -684,9 +684,7 @@ impl AddressSpace {
         {
             Ok(true) => true,
             _ => {
-                for i in 0..512 {
-                    frames.free(pa + i * PAGE_SIZE);
-                }
+                frames.free_large(pa);
                 false
             }
         }
@@ -827,9 +825,7 @@ impl AddressSpace {
         {
             return true;
         }
-        for i in 0..512 {
-            frames.free(pa + i * PAGE_SIZE);
-        }
+        frames.free_large(pa);
         false
     }
 
@@ -1064,21 +1060,22 @@ mod tests {
 
     const MB: u64 = 1 << 20;
 
-    fn space() -> (AddressSpace, FrameAllocator) {
-        platform::test_memory(8 * MB as usize);
-        let mut f = FrameAllocator::new(0x10_0000, 8 * MB);
+    /// An address space over `ram` bytes of RAM, frames from 1 MiB.
+    fn space_of(ram: u64) -> (AddressSpace, FrameAllocator) {
+        platform::test_memory(ram as usize);
+        let mut f = FrameAllocator::new(0x10_0000, ram);
         let k = PageTable::new(&mut f).unwrap();
         let a = AddressSpace::new(&k, &mut f, (0x1000, 0x10_0000), 0x7000_0000_0000).unwrap();
         (a, f)
     }
 
-    /// An address space over 32 MiB of RAM: room for large pages.
+    fn space() -> (AddressSpace, FrameAllocator) {
+        space_of(8 * MB)
+    }
+
+    /// Room for large pages.
     fn big_space() -> (AddressSpace, FrameAllocator) {
-        platform::test_memory(32 * MB as usize);
-        let mut f = FrameAllocator::new(0x10_0000, 32 * MB);
-        let k = PageTable::new(&mut f).unwrap();
-        let a = AddressSpace::new(&k, &mut f, (0x1000, 0x10_0000), 0x7000_0000_0000).unwrap();
-        (a, f)
+        space_of(32 * MB)
     }
 
     const LARGE: u64 = 2 * MB;

@@ -157,6 +157,14 @@ impl FrameAllocator {
         Some(start)
     }
 
+    /// Gives back the 512 frames of an [`alloc_large`](Self::alloc_large) block that was
+    /// not used, as ordinary frames.
+    pub fn free_large(&mut self, pa: u64) {
+        for i in 0..512 {
+            self.free(pa + i * PAGE_SIZE);
+        }
+    }
+
     /// `n` physically contiguous frames (for a program image), from the untouched range.
     pub fn alloc_contiguous(&mut self, n: u64) -> Option<u64> {
         let bytes = n.checked_mul(PAGE_SIZE)?;
