@@ -671,7 +671,7 @@ impl AddressSpace {
             || vma.label == Label::Stack
             || start < vma.start
             || start + LARGE_PAGE > vma.end
-            || frames.available() < frames.total() / 8 + 512
+            || !plentiful(frames, 512)
         {
             return false;
         }
@@ -703,7 +703,7 @@ impl AddressSpace {
         let mut va = start;
         while va < end {
             if va != page && self.pt.lookup_any(va).is_none() {
-                if frames.available() < frames.total() / 8 {
+                if !plentiful(frames, 1) {
                     return;
                 }
                 let Some(pa) = frames.alloc_zeroed_for_user() else {
@@ -806,7 +806,7 @@ impl AddressSpace {
         }
         // The area starts at or below `start`, so this is at least the area's offset.
         let file_start = off - (page - start);
-        if !file_start.is_multiple_of(LARGE_PAGE) || frames.available() < frames.total() / 8 + 512 {
+        if !file_start.is_multiple_of(LARGE_PAGE) || !plentiful(frames, 512) {
             return false;
         }
         let Some(pa) = frames.alloc_large() else {
@@ -1022,6 +1022,13 @@ impl AddressSpace {
         self.clear(frames);
         self.pt.free_user_tables(frames);
     }
+}
+
+/// Whether `want` more frames leave an eighth of memory free: memory taken ahead of need
+/// (large pages, fault-around) is taken only then, so a tight sandbox runs as on 4 KiB
+/// pages.
+fn plentiful(frames: &FrameAllocator, want: u64) -> bool {
+    frames.available() >= frames.total() / 8 + want
 }
 
 /// [`AddressSpace::page_flags`] for an address space whose program image occupies the
