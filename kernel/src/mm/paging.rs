@@ -439,7 +439,7 @@ impl PageTable {
                 } else if level == 2 && e & PRESENT != 0 {
                     // A large user page: its 512 pages as their own entries would be.
                     for j in 0..512 {
-                        let entry = (e & ADDR_MASK) + j * PAGE_SIZE | (e & !ADDR_MASK & !HUGE);
+                        let entry = ((e & ADDR_MASK) + j * PAGE_SIZE) | (e & !ADDR_MASK & !HUGE);
                         out.push((va + j * PAGE_SIZE, entry));
                     }
                 }
