@@ -717,6 +717,12 @@ impl AddressSpace {
         }
     }
 
+    /// The page source `source` of a file area (a missing one reads as past the end).
+    fn source_file(&self, source: u32) -> Result<Arc<dyn PageSource>, Fault> {
+        let file = self.sources.get(&source).map(|s| s.file.clone());
+        file.ok_or(Fault::PastEnd)
+    }
+
     /// A page of a private file mapping: a copy of the file's bytes (zeros past its end),
     /// read together with up to [`FAULT_AROUND`] following unmapped pages of the area.
     fn fault_private_file(
@@ -728,8 +734,7 @@ impl AddressSpace {
         fl: u64,
         frames: &mut FrameAllocator,
     ) -> Result<(), Fault> {
-        let src = self.sources.get(&source).map(|s| s.file.clone());
-        let src = src.ok_or(Fault::PastEnd)?;
+        let src = self.source_file(source)?;
         if !vma.prot.write() && self.fault_file_large(page, vma, &src, off, fl, frames) {
             return Ok(());
         }
@@ -840,8 +845,7 @@ impl AddressSpace {
         access: Access,
         frames: &mut FrameAllocator,
     ) -> Result<(), Fault> {
-        let src = self.sources.get(&source).map(|s| s.file.clone());
-        let src = src.ok_or(Fault::PastEnd)?;
+        let src = self.source_file(source)?;
         let write = access == Access::Write;
         let pa = src.shared_frame(off, write, frames)?;
         let mut fl = leaf_flags(vma.prot, access == Access::Exec);
